@@ -1,0 +1,39 @@
+# Everything runs from here; `make test` is what CI runs.
+GO      ?= go
+BIN     := bin/signalbox
+# Packages of the service itself run under the race detector too.
+RACE_PKGS := ./protocol/... ./auth/... ./internal/...
+
+.PHONY: all build test test-go test-race test-e2e vet fmt-check deps bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/signalbox
+
+deps:
+	bash scripts/ensure-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test-go:
+	$(GO) test -count=1 ./...
+
+test-race:
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+test-e2e: build deps
+	@if [ ! -f test/e2e/package.json ]; then echo "test-e2e: no package.json yet"; exit 0; fi; \
+	cd test/e2e && SIGNALBOX_BIN=$(CURDIR)/$(BIN) npm test
+
+test: fmt-check vet test-go test-race test-e2e
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./protocol/... ./internal/...
+
+clean:
+	rm -rf bin

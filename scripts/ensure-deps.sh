@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from outside Go: Node packages for the
+# end-to-end tests, Debian's Chromium for the browser test, and a Redis on
+# 127.0.0.1:6379. Safe to run repeatedly; each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "ensure-deps: installing chromium" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "ensure-deps: /usr/bin/chromium is missing; install the Debian package 'chromium'" >&2
+  fi
+fi
+
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  if command -v redis-server >/dev/null 2>&1; then
+    echo "ensure-deps: starting redis-server on 127.0.0.1:6379" >&2
+    redis-server --daemonize yes --port 6379 --save '' >/dev/null
+  else
+    echo "ensure-deps: nothing answers on 127.0.0.1:6379 and redis-server is not installed" >&2
+  fi
+fi
+
+if [ -f test/e2e/package-lock.json ]; then
+  (cd test/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
