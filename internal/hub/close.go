@@ -1,0 +1,63 @@
+package hub
+
+// Closing removes connections from the registry before calling Close, so that
+// nothing more is sent to them and a later Remove by the transport is a no-op.
+
+// CloseConnection closes one connection with reason; false means there is no such connection.
+func (r *Registry) CloseConnection(hub, id, reason string) bool {
+	h := r.hub(hub, false)
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	cn := h.conns[id]
+	if cn != nil {
+		h.removeLocked(cn)
+	}
+	h.mu.Unlock()
+	if cn == nil {
+		return false
+	}
+	cn.c.Close(reason, false)
+	return true
+}
+
+// CloseAll closes every connection of hub except the excluded connection ids.
+func (r *Registry) CloseAll(hub string, excluded []string, reason string) {
+	r.closeWhere(hub, excluded, reason, func(h *hubState) map[string]*conn { return h.conns })
+}
+
+// CloseGroup closes every connection in group except the excluded connection ids.
+func (r *Registry) CloseGroup(hub, group string, excluded []string, reason string) {
+	r.closeWhere(hub, excluded, reason, func(h *hubState) map[string]*conn { return h.groups[group] })
+}
+
+// CloseUser closes every connection of user except the excluded connection ids.
+func (r *Registry) CloseUser(hub, user string, excluded []string, reason string) {
+	r.closeWhere(hub, excluded, reason, func(h *hubState) map[string]*conn { return h.users[user] })
+}
+
+// closeWhere removes the selected connections under the lock and closes them after
+// releasing it, since Close may block on the transport.
+func (r *Registry) closeWhere(hub string, excluded []string, reason string, selectConns func(*hubState) map[string]*conn) {
+	h := r.hub(hub, false)
+	if h == nil {
+		return
+	}
+	ex := newIDSet(excluded)
+	buf := r.getBuf()
+	h.mu.Lock()
+	// Deleting the current entry while ranging is safe in Go; removeLocked
+	// deletes no other entry of the selected map.
+	for id, cn := range selectConns(h) {
+		if !ex.has(id) {
+			*buf = append(*buf, cn.c)
+			h.removeLocked(cn)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range *buf {
+		c.Close(reason, false)
+	}
+	r.putBuf(buf)
+}

@@ -1,0 +1,331 @@
+package hub
+
+import (
+	"io"
+	"log/slog"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// Client is one live connection as the hub sees it; implemented by the server's
+// connection type. Implementations should be pointer types: the registry compares
+// clients to make Remove idempotent.
+type Client interface {
+	ID() string
+	Hub() string
+	UserID() string
+	Protocol() protocol.Protocol
+	// Send enqueues a frame in Protocol() without blocking; false means it was
+	// dropped (the slow consumer closes itself). The frame is shared between
+	// recipients and must not be modified or retained after being written.
+	Send(frame []byte) bool
+	// Close sends a Close message, then ends the transport.
+	Close(reason string, allowReconnect bool)
+}
+
+// ConnectionInfo describes one connection of a group listing.
+type ConnectionInfo struct {
+	ConnectionID string
+	UserID       string
+}
+
+// Defaults for persistent user-group memberships added without a ttl.
+const (
+	DefaultUserGroupLifetime  = 365 * 24 * time.Hour
+	DefaultMaxUserGroupsNoTTL = 100
+)
+
+// Options configures a Registry; the zero value is usable.
+type Options struct {
+	Logger *slog.Logger     // nil = discard
+	Now    func() time.Time // clock for user-group expiry; nil = time.Now
+	// UserGroupLifetime is how long a membership added without ttl lasts (default 1 year).
+	UserGroupLifetime time.Duration
+	// MaxUserGroupsNoTTL is how many memberships without ttl one user keeps, most
+	// recently updated first (default 100).
+	MaxUserGroupsNoTTL int
+}
+
+// Registry holds the connections, users and groups of every hub. It is safe for
+// concurrent use.
+type Registry struct {
+	logger       *slog.Logger
+	now          func() time.Time
+	lifetime     time.Duration
+	maxNoTTL     int
+	recipientBuf sync.Pool // *[]Client reused by fan-out snapshots
+
+	mu   sync.RWMutex
+	hubs map[string]*hubState
+}
+
+// joinKind records why a connection is in a group, so that the expiry of a user's
+// membership removes only the memberships it created.
+type joinKind uint8
+
+const (
+	joinDirect joinKind = 1 << iota // connection added explicitly, or by ttl=0
+	joinUser                        // applied from a persistent user-group record
+	joinAny    = joinDirect | joinUser
+)
+
+type conn struct {
+	c      Client
+	id     string
+	user   string
+	groups map[string]joinKind
+}
+
+type userGroup struct {
+	expires time.Time
+	updated uint64 // hubState.seq when last added; orders the no-ttl cap
+	noTTL   bool
+}
+
+type hubState struct {
+	mu         sync.RWMutex
+	conns      map[string]*conn
+	users      map[string]map[string]*conn
+	groups     map[string]map[string]*conn
+	userGroups map[string]map[string]*userGroup
+	seq        uint64
+	// nextExpiry is the earliest user-group expiry (unix nanoseconds), read without
+	// the lock so that the hot path pays one atomic load when nothing is due.
+	nextExpiry atomic.Int64
+}
+
+func newHubState() *hubState {
+	h := &hubState{
+		conns:      make(map[string]*conn),
+		users:      make(map[string]map[string]*conn),
+		groups:     make(map[string]map[string]*conn),
+		userGroups: make(map[string]map[string]*userGroup),
+	}
+	h.nextExpiry.Store(math.MaxInt64)
+	return h
+}
+
+// New returns an empty registry logging to logger (nil = discard).
+func New(logger *slog.Logger) *Registry {
+	return NewWithOptions(Options{Logger: logger})
+}
+
+// NewWithOptions returns an empty registry configured by opts.
+func NewWithOptions(opts Options) *Registry {
+	r := &Registry{
+		logger:   opts.Logger,
+		now:      opts.Now,
+		lifetime: opts.UserGroupLifetime,
+		maxNoTTL: opts.MaxUserGroupsNoTTL,
+		hubs:     make(map[string]*hubState),
+	}
+	if r.logger == nil {
+		r.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.lifetime <= 0 {
+		r.lifetime = DefaultUserGroupLifetime
+	}
+	if r.maxNoTTL <= 0 {
+		r.maxNoTTL = DefaultMaxUserGroupsNoTTL
+	}
+	r.recipientBuf.New = func() any {
+		s := make([]Client, 0, 64)
+		return &s
+	}
+	return r
+}
+
+// hub returns the state of a hub, creating it when create is set; nil otherwise
+// when the hub has never been used.
+func (r *Registry) hub(name string, create bool) *hubState {
+	key := strings.ToLower(name)
+	r.mu.RLock()
+	h := r.hubs[key]
+	r.mu.RUnlock()
+	if h != nil || !create {
+		return h
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h = r.hubs[key]; h == nil {
+		h = newHubState()
+		r.hubs[key] = h
+	}
+	return h
+}
+
+// Add registers c in its hub and joins it to the groups its user is persistently in.
+// A connection already registered with the same id is replaced.
+func (r *Registry) Add(c Client) {
+	h := r.hub(c.Hub(), true)
+	now := r.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.sweepLocked(h, now)
+	id := c.ID()
+	if old := h.conns[id]; old != nil {
+		h.removeLocked(old)
+	}
+	cn := &conn{c: c, id: id, user: c.UserID(), groups: make(map[string]joinKind)}
+	h.conns[id] = cn
+	if cn.user == "" {
+		return
+	}
+	byID := h.users[cn.user]
+	if byID == nil {
+		byID = make(map[string]*conn)
+		h.users[cn.user] = byID
+	}
+	byID[id] = cn
+	for group := range h.userGroups[cn.user] {
+		h.joinLocked(cn, group, joinUser)
+	}
+}
+
+// Remove unregisters c and drops its group memberships. It is a no-op when c is
+// not registered (for example after CloseConnection already removed it).
+func (r *Registry) Remove(c Client) {
+	h := r.hub(c.Hub(), false)
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cn := h.conns[c.ID()]
+	if cn == nil || !sameClient(cn.c, c) {
+		return
+	}
+	h.removeLocked(cn)
+}
+
+// sameClient compares clients without panicking on non-comparable implementations.
+func sameClient(a, b Client) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb {
+		return false
+	}
+	if !ta.Comparable() {
+		return true // cannot tell; ids already match
+	}
+	return a == b
+}
+
+// Connection returns the live connection with the given id.
+func (r *Registry) Connection(hub, id string) (Client, bool) {
+	h := r.hub(hub, false)
+	if h == nil {
+		return nil, false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	cn := h.conns[id]
+	if cn == nil {
+		return nil, false
+	}
+	return cn.c, true
+}
+
+// ConnectionCount returns the number of live connections in hub.
+func (r *Registry) ConnectionCount(hub string) int {
+	h := r.hub(hub, false)
+	if h == nil {
+		return 0
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
+// UserExists reports whether user has at least one live connection in hub.
+func (r *Registry) UserExists(hub, user string) bool {
+	h := r.hub(hub, false)
+	if h == nil {
+		return false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user]) > 0
+}
+
+// GroupExists reports whether group has at least one connection in hub.
+func (r *Registry) GroupExists(hub, group string) bool {
+	h := r.hub(hub, false)
+	if h == nil {
+		return false
+	}
+	r.sweepIfDue(h)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.groups[group]) > 0
+}
+
+// GroupConnections lists the connections of group, sorted by connection id.
+func (r *Registry) GroupConnections(hub, group string) []ConnectionInfo {
+	h := r.hub(hub, false)
+	if h == nil {
+		return nil
+	}
+	r.sweepIfDue(h)
+	h.mu.RLock()
+	members := h.groups[group]
+	out := make([]ConnectionInfo, 0, len(members))
+	for id, cn := range members {
+		out = append(out, ConnectionInfo{ConnectionID: id, UserID: cn.user})
+	}
+	h.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ConnectionID < out[j].ConnectionID })
+	return out
+}
+
+func (h *hubState) removeLocked(cn *conn) {
+	for group := range cn.groups {
+		h.leaveLocked(cn, group, joinAny)
+	}
+	delete(h.conns, cn.id)
+	if byID := h.users[cn.user]; byID != nil {
+		delete(byID, cn.id)
+		if len(byID) == 0 {
+			delete(h.users, cn.user)
+		}
+	}
+}
+
+func (h *hubState) joinLocked(cn *conn, group string, kind joinKind) {
+	cn.groups[group] |= kind
+	members := h.groups[group]
+	if members == nil {
+		members = make(map[string]*conn)
+		h.groups[group] = members
+	}
+	members[cn.id] = cn
+}
+
+// leaveLocked clears the given reasons for cn being in group and removes it from
+// the group when no reason is left.
+func (h *hubState) leaveLocked(cn *conn, group string, kinds joinKind) {
+	k, ok := cn.groups[group]
+	if !ok {
+		return
+	}
+	if k &^= kinds; k != 0 {
+		cn.groups[group] = k
+		return
+	}
+	delete(cn.groups, group)
+	if members := h.groups[group]; members != nil {
+		delete(members, cn.id)
+		if len(members) == 0 {
+			delete(h.groups, group)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package hub
+
+import (
+	"log/slog"
+)
+
+// idSet answers "is this id excluded" without allocating for short lists, which
+// is what callers send in practice.
+type idSet struct {
+	list []string
+	m    map[string]struct{}
+}
+
+const idSetLinearMax = 8
+
+func newIDSet(ids []string) idSet {
+	if len(ids) <= idSetLinearMax {
+		return idSet{list: ids}
+	}
+	m := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	return idSet{m: m}
+}
+
+func (s idSet) has(id string) bool {
+	if s.m != nil {
+		_, ok := s.m[id]
+		return ok
+	}
+	for _, x := range s.list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Registry) getBuf() *[]Client { return r.recipientBuf.Get().(*[]Client) }
+
+func (r *Registry) putBuf(b *[]Client) {
+	clear(*b) // drop references so closed connections can be collected
+	*b = (*b)[:0]
+	r.recipientBuf.Put(b)
+}
+
+// SendAll sends p to every connection of hub except the excluded connection ids.
+func (r *Registry) SendAll(hub string, p *Payload, excluded []string) {
+	h := r.hub(hub, false)
+	if h == nil {
+		return
+	}
+	ex := newIDSet(excluded)
+	buf := r.getBuf()
+	h.mu.RLock()
+	for id, cn := range h.conns {
+		if !ex.has(id) {
+			*buf = append(*buf, cn.c)
+		}
+	}
+	h.mu.RUnlock()
+	r.deliver(hub, *buf, p)
+	r.putBuf(buf)
+}
+
+// SendUser sends p to every connection of user in hub; an offline user is no error.
+func (r *Registry) SendUser(hub, user string, p *Payload) {
+	h := r.hub(hub, false)
+	if h == nil {
+		return
+	}
+	buf := r.getBuf()
+	h.mu.RLock()
+	for _, cn := range h.users[user] {
+		*buf = append(*buf, cn.c)
+	}
+	h.mu.RUnlock()
+	r.deliver(hub, *buf, p)
+	r.putBuf(buf)
+}
+
+// SendConnection sends p to one connection. It reports false when there is no
+// such connection, the payload has no frame for its protocol, or the frame was
+// dropped.
+func (r *Registry) SendConnection(hub, id string, p *Payload) bool {
+	c, ok := r.Connection(hub, id)
+	if !ok {
+		return false
+	}
+	proto := c.Protocol()
+	if proto == nil {
+		r.logger.Warn("hub: connection has no protocol", slog.String("hub", hub), slog.String("connectionId", id))
+		return false
+	}
+	frame, err := p.Frame(proto)
+	if err != nil {
+		r.logger.Warn("hub: cannot frame message", slog.String("hub", hub), slog.String("connectionId", id), slog.Any("error", err))
+		return false
+	}
+	return c.Send(frame)
+}
+
+// SendGroup sends p to every connection in group except the excluded connection ids.
+func (r *Registry) SendGroup(hub, group string, p *Payload, excluded []string) {
+	h := r.hub(hub, false)
+	if h == nil {
+		return
+	}
+	r.sweepIfDue(h)
+	ex := newIDSet(excluded)
+	buf := r.getBuf()
+	h.mu.RLock()
+	for id, cn := range h.groups[group] {
+		if !ex.has(id) {
+			*buf = append(*buf, cn.c)
+		}
+	}
+	h.mu.RUnlock()
+	r.deliver(hub, *buf, p)
+	r.putBuf(buf)
+}
+
+// frameCacheSize covers every protocol this service speaks; more protocols still
+// work and go through Payload's own cache.
+const frameCacheSize = 4
+
+type cachedFrame struct {
+	name   string
+	frame  []byte
+	err    error
+	logged bool
+}
+
+// deliver hands each recipient the frame of its protocol. It holds no lock: the
+// recipients are a snapshot. The per-call frame cache keeps the loop free of
+// allocations and of contention on the Payload's mutex.
+func (r *Registry) deliver(hub string, recipients []Client, p *Payload) {
+	var cache [frameCacheSize]cachedFrame
+	n := 0
+	for _, c := range recipients {
+		proto := c.Protocol()
+		if proto == nil {
+			r.logger.Warn("hub: connection has no protocol", slog.String("hub", hub), slog.String("connectionId", c.ID()))
+			continue
+		}
+		name := proto.Name()
+		var cf *cachedFrame
+		for i := 0; i < n; i++ {
+			if cache[i].name == name {
+				cf = &cache[i]
+				break
+			}
+		}
+		if cf == nil {
+			frame, err := p.Frame(proto)
+			if n < frameCacheSize {
+				cache[n] = cachedFrame{name: name, frame: frame, err: err}
+				cf = &cache[n]
+				n++
+			} else {
+				cf = &cachedFrame{name: name, frame: frame, err: err}
+			}
+		}
+		if cf.err != nil {
+			// Logged once per protocol per message, not once per recipient.
+			if !cf.logged {
+				cf.logged = true
+				r.logger.Warn("hub: skipping recipients without a frame", slog.String("hub", hub),
+					slog.String("protocol", name), slog.Any("error", cf.err))
+			}
+			continue
+		}
+		c.Send(cf.frame)
+	}
+}
