@@ -1,0 +1,84 @@
+package functions
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/signalbox-io/signalbox/protocol"
+	"github.com/tinylib/msgp/msgp"
+)
+
+// parseDisconnect reads the close reason of a disconnected event: JSON
+// {"type":11,"error":"…"} (names case-insensitive). The extension parses MessagePack only for
+// invocations; a MessagePack body here is read best-effort ([11, {headers}?, error]) and never
+// fails. An empty body means no error.
+func parseDisconnect(proto protocol.Protocol, body []byte) (string, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "", nil
+	}
+	if proto.Binary() {
+		return msgpackCloseError(body), nil
+	}
+	var m struct {
+		Error *string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return "", fmt.Errorf("functions: disconnected body: %w", err)
+	}
+	if m.Error == nil {
+		return "", nil
+	}
+	return *m.Error, nil
+}
+
+func msgpackCloseError(b []byte) string {
+	n, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil || n < 2 {
+		return ""
+	}
+	if b, err = msgp.Skip(b); err != nil { // type
+		return ""
+	}
+	for i := uint32(1); i < n; i++ {
+		switch msgp.NextType(b) {
+		case msgp.StrType:
+			s, _, err := msgp.ReadStringBytes(b)
+			if err != nil {
+				return ""
+			}
+			return s
+		case msgp.NilType:
+			return ""
+		}
+		if b, err = msgp.Skip(b); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// resultValue turns a handler's result into a protocol value: nil is JSON null,
+// protocol.Value and json.RawMessage pass through, anything else is marshalled with
+// encoding/json.
+func resultValue(result any) (protocol.Value, error) {
+	switch v := result.(type) {
+	case nil:
+		return protocol.JSONValue([]byte("null")), nil
+	case protocol.Value:
+		if v.IsZero() {
+			return protocol.JSONValue([]byte("null")), nil
+		}
+		return v, nil
+	case json.RawMessage:
+		if len(v) == 0 {
+			return protocol.JSONValue([]byte("null")), nil
+		}
+		return protocol.JSONValue(v), nil
+	}
+	v, err := protocol.ValueOf(result)
+	if err != nil {
+		return protocol.Value{}, fmt.Errorf("functions: result: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,400 @@
+package functions
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// TriggerPath is where the Functions host serves the SignalR trigger; configure
+// <app>/runtime/webhooks/signalr as the service's upstream URL.
+const TriggerPath = "/runtime/webhooks/signalr"
+
+// DefaultMaxBodySize bounds an upstream request body (the service's own default client
+// message limit is 1 MB; this leaves room for JSON escaping).
+const DefaultMaxBodySize = 4 << 20
+
+// Status texts of the trigger, written as the response body because net/http cannot set a
+// reason phrase.
+const (
+	UnauthorizedSignatureText = "The request is unauthorized, please check the Signature."
+	ParsingFailedText         = "Parsing message failed"
+	MethodFailedText          = "Method execution failed."
+)
+
+// TriggerOptions configures a Trigger.
+type TriggerOptions struct {
+	// AccessKeys validate X-ASRS-Signature: a request passes when any key produces any of
+	// its signatures. Give every configured endpoint's key (primary and secondary).
+	AccessKeys []string
+	// SkipSignatureValidation accepts unsigned requests. The extension does this when an
+	// endpoint has no access key (identity-based); it must be asked for explicitly here, and
+	// NewTrigger logs it once.
+	SkipSignatureValidation bool
+	// Code, when set, is required as the "code" query parameter or the x-functions-key
+	// header, like the host's signalr_extension system key (401 otherwise).
+	Code string
+	// MaxBodySize bounds request bodies (DefaultMaxBodySize when 0); larger ones get 413.
+	MaxBodySize int64
+	// Logger receives unmatched events, handler failures and panics; nil discards.
+	Logger *slog.Logger
+}
+
+// Trigger is the signalRTrigger binding: an http.Handler for TriggerPath that validates
+// upstream requests from the service and dispatches them to handlers registered per
+// (hub, category, event), matched case-insensitively.
+//
+// Status codes, in the order the extension checks them: 415 for a Content-Type other than
+// application/json or application/x-msgpack; 400 for an empty or missing X-ASRS-Hub,
+// X-ASRS-Category or X-ASRS-Event; 404 when no handler matches; 500 for a missing connection
+// id, an unparsable body or a target that differs from X-ASRS-Event; 401 when the signature
+// does not match (body "The request is unauthorized, please check the Signature."); then the
+// handler runs: a failing connected handler gives 403, disconnected always 200, a send (no
+// invocation id) 200 with an empty body, an invoke 200 with a framed Completion in the
+// request's protocol. Before the ladder: 401 for a wrong Options.Code, 405 for a method other
+// than POST. The extension puts texts in the HTTP reason phrase; here they are the body.
+type Trigger struct {
+	keys     []string
+	skip     bool
+	code     string
+	maxBody  int64
+	log      *slog.Logger
+	mu       sync.RWMutex
+	handlers map[routeKey]*route
+}
+
+type routeKey struct{ hub, category, event string }
+
+type route struct {
+	routeKey
+	c *compiled
+}
+
+// NewTrigger makes a trigger. Without access keys it needs SkipSignatureValidation.
+func NewTrigger(opts TriggerOptions) (*Trigger, error) {
+	keys := make([]string, 0, len(opts.AccessKeys))
+	for _, k := range opts.AccessKeys {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 && !opts.SkipSignatureValidation {
+		return nil, errors.New("functions: trigger needs at least one access key to validate upstream signatures (or SkipSignatureValidation)")
+	}
+	t := &Trigger{
+		keys:     keys,
+		skip:     opts.SkipSignatureValidation,
+		code:     opts.Code,
+		maxBody:  opts.MaxBodySize,
+		log:      opts.Logger,
+		handlers: map[routeKey]*route{},
+	}
+	if t.maxBody <= 0 {
+		t.maxBody = DefaultMaxBodySize
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if t.skip {
+		t.log.Warn("signalr trigger: upstream signature validation is disabled; any caller that reaches the trigger can impersonate the service")
+	}
+	return t, nil
+}
+
+// Register adds a handler for (hub, category, event). category is "connections" (event
+// "connected" or "disconnected") or "messages" (event = the hub method the client invokes).
+// fn is a MessageFunc, a ConnectionFunc, or a func whose parameters are an optional
+// context.Context, an optional *InvocationContext and then one typed parameter per argument
+// (decoded with protocol.Value.Decode; the last may be variadic), and whose results are (),
+// (error), (R) or (R, error). A second registration for the same key, matched
+// case-insensitively, is an error.
+func (t *Trigger) Register(hub, category, event string, fn any, opts ...HandlerOption) error {
+	if strings.TrimSpace(hub) == "" || strings.TrimSpace(event) == "" {
+		return fmt.Errorf("functions: register %q/%q/%q: hub and event are required", hub, category, event)
+	}
+	key := routeKey{strings.ToLower(hub), strings.ToLower(category), strings.ToLower(event)}
+	switch key.category {
+	case CategoryConnections:
+		if key.event != EventConnected && key.event != EventDisconnected {
+			return fmt.Errorf("functions: Event %s is not supported in connections", event)
+		}
+	case CategoryMessages:
+	default:
+		return fmt.Errorf("functions: Category %s is not supported", category)
+	}
+	var cfg handlerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := compile(fn, key.category == CategoryConnections, cfg)
+	if err != nil {
+		return fmt.Errorf("functions: register %s/%s/%s: %w", hub, category, event, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, dup := t.handlers[key]; dup {
+		return fmt.Errorf("functions: Duplicated key parameter hub: %s, category: %s, event: %s", key.hub, key.category, key.event)
+	}
+	t.handlers[key] = &route{routeKey: key, c: c}
+	return nil
+}
+
+// HandleConnected registers fn for the hub's connected event (see Register for the
+// accepted shapes). An error from fn rejects the connection. It panics on a duplicate or
+// malformed registration, like http.ServeMux.Handle: these are programming errors.
+func (t *Trigger) HandleConnected(hub string, fn any) {
+	must(t.Register(hub, CategoryConnections, EventConnected, fn))
+}
+
+// HandleDisconnected registers fn for the hub's disconnected event; ic.Error holds the close
+// reason. It panics on a duplicate or malformed registration.
+func (t *Trigger) HandleDisconnected(hub string, fn any) {
+	must(t.Register(hub, CategoryConnections, EventDisconnected, fn))
+}
+
+// HandleMessage registers fn for client invocations of method event on hub. It panics on a
+// duplicate or malformed registration; use Register to get an error instead.
+func (t *Trigger) HandleMessage(hub, event string, fn any, opts ...HandlerOption) {
+	must(t.Register(hub, CategoryMessages, event, fn, opts...))
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func (t *Trigger) lookup(k routeKey) *route {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.handlers[k]
+}
+
+// firstHeader returns the first value of a header and whether it was present.
+func firstHeader(h http.Header, name string) (string, bool) {
+	v, ok := h[http.CanonicalHeaderKey(name)]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func (t *Trigger) codeOK(r *http.Request) bool {
+	if t.code == "" {
+		return true
+	}
+	got := r.URL.Query().Get("code")
+	if got == "" {
+		got = r.Header.Get("x-functions-key")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(t.code)) == 1
+}
+
+// ServeHTTP runs the status ladder described on Trigger.
+func (t *Trigger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !t.codeOK(r) {
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	var proto protocol.Protocol
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch strings.ToLower(mt) {
+	case "application/json":
+		proto = protocol.JSON()
+	case "application/x-msgpack":
+		proto = protocol.MessagePack()
+	default:
+		http.Error(w, "Unsupported Media Type", http.StatusUnsupportedMediaType)
+		return
+	}
+	var key routeKey
+	for _, h := range []struct {
+		name string
+		dst  *string
+	}{{HeaderHub, &key.hub}, {HeaderCategory, &key.category}, {HeaderEvent, &key.event}} {
+		v, _ := firstHeader(r.Header, h.name)
+		if v == "" {
+			// The extension answers 400 for an empty header and (by accident) 500 for an
+			// absent one; both are the caller's fault.
+			http.Error(w, h.name+" header is required", http.StatusBadRequest)
+			return
+		}
+		*h.dst = strings.ToLower(v)
+	}
+	rt := t.lookup(key)
+	if rt == nil {
+		t.log.Info("signalr trigger: no handler", "hub", key.hub, "category", key.category, "event", key.event)
+		http.Error(w, fmt.Sprintf("No function for hub %q, category %q, event %q", key.hub, key.category, key.event), http.StatusNotFound)
+		return
+	}
+	connID, _ := firstHeader(r.Header, HeaderConnectionID)
+	if connID == "" {
+		http.Error(w, HeaderConnectionID+" header is required", http.StatusInternalServerError)
+		return
+	}
+	ic := &InvocationContext{
+		Category:     key.category,
+		Event:        r.Header.Get(HeaderEvent),
+		Hub:          r.Header.Get(HeaderHub),
+		ConnectionID: connID,
+		UserID:       r.Header.Get(HeaderUserID),
+		Headers:      requestHeaders(r.Header),
+		Query:        parseClientQuery(r.Header),
+		Claims:       parseClaims(r.Header),
+		params:       rt.c.params,
+	}
+	// The body is parsed before the signature is checked, as in the extension; the order
+	// decides which status a bad-and-unsigned request gets.
+	if key.category == CategoryMessages || key.event == EventDisconnected {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, ParsingFailedText, http.StatusInternalServerError)
+			return
+		}
+		if key.category == CategoryMessages {
+			if status, text := parseInvocation(proto, body, ic); status != 0 {
+				http.Error(w, text, status)
+				return
+			}
+		} else if errText, err := parseDisconnect(proto, body); err != nil {
+			http.Error(w, ParsingFailedText, http.StatusInternalServerError)
+			return
+		} else {
+			ic.Error = errText
+		}
+	}
+	if !t.skip && !auth.VerifyUpstreamSignature(r.Header.Get(HeaderSignature), t.keys, connID) {
+		http.Error(w, UnauthorizedSignatureText, http.StatusUnauthorized)
+		return
+	}
+	t.dispatch(r.Context(), w, proto, rt, ic)
+}
+
+// parseInvocation fills ic from an unframed invocation body; a non-zero status is an error.
+func parseInvocation(proto protocol.Protocol, body []byte, ic *InvocationContext) (int, string) {
+	m, err := proto.ParseUnframed(body)
+	if err != nil {
+		return http.StatusInternalServerError, ParsingFailedText
+	}
+	inv, ok := m.(*protocol.Invocation)
+	if !ok {
+		return http.StatusInternalServerError, ParsingFailedText
+	}
+	if !strings.EqualFold(inv.Target, ic.Event) {
+		return http.StatusInternalServerError, fmt.Sprintf("Target %q does not match event %q", inv.Target, ic.Event)
+	}
+	ic.Arguments = inv.Arguments
+	if ic.Arguments == nil {
+		ic.Arguments = []protocol.Value{}
+	}
+	ic.InvocationID = inv.InvocationID
+	return 0, ""
+}
+
+func (t *Trigger) dispatch(ctx context.Context, w http.ResponseWriter, proto protocol.Protocol, rt *route, ic *InvocationContext) {
+	switch {
+	case rt.category == CategoryConnections && rt.event == EventConnected:
+		if _, err := t.run(ctx, rt, ic); err != nil {
+			t.log.Info("signalr trigger: connected handler rejected the connection", "hub", rt.hub, "connection", ic.ConnectionID, "error", err)
+			http.Error(w, errorText(err), http.StatusForbidden)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	case rt.category == CategoryConnections:
+		if _, err := t.run(ctx, rt, ic); err != nil {
+			t.log.Warn("signalr trigger: disconnected handler failed", "hub", rt.hub, "connection", ic.ConnectionID, "error", err)
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		result, err := t.run(ctx, rt, ic)
+		if err != nil {
+			t.log.Info("signalr trigger: handler failed", "hub", rt.hub, "event", rt.event, "connection", ic.ConnectionID, "error", err)
+		}
+		if ic.InvocationID == "" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		frame, ferr := completionFrame(proto, ic.InvocationID, result, err)
+		if ferr != nil {
+			t.log.Warn("signalr trigger: cannot encode the result", "hub", rt.hub, "event", rt.event, "error", ferr)
+			frame, ferr = completionFrame(proto, ic.InvocationID, nil, ferr)
+			if ferr != nil {
+				http.Error(w, ferr.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		if proto.Binary() {
+			w.Header().Set("Content-Type", "application/x-msgpack")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(frame)
+	}
+}
+
+// run calls the handler, turning a panic into an error so one bad handler cannot take the
+// process down.
+func (t *Trigger) run(ctx context.Context, rt *route, ic *InvocationContext) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.log.Error("signalr trigger: handler panicked", "hub", rt.hub, "category", rt.category, "event", rt.event, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			result, err = nil, errors.New(MethodFailedText)
+		}
+	}()
+	if rt.category == CategoryMessages {
+		if err := rt.c.checkArgs(len(ic.Arguments)); err != nil {
+			return nil, err
+		}
+	}
+	return rt.c.call(ctx, ic)
+}
+
+// errorText is what the invoking client sees: the innermost error's text, like the
+// extension's inner-exception message, else MethodFailedText.
+func errorText(err error) string {
+	var ace *ArgumentCountError
+	if errors.As(err, &ace) {
+		return ace.Error()
+	}
+	if s := err.Error(); s != "" {
+		return s
+	}
+	return MethodFailedText
+}
+
+// completionFrame encodes a framed Completion for invocation id.
+func completionFrame(proto protocol.Protocol, id string, result any, err error) ([]byte, error) {
+	c := &protocol.Completion{InvocationID: id}
+	if err != nil {
+		c.Error = errorText(err)
+	} else {
+		v, verr := resultValue(result)
+		if verr != nil {
+			return nil, verr
+		}
+		c.Result, c.HasResult = v, true
+	}
+	return proto.AppendFrame(nil, c)
+}
