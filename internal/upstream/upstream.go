@@ -1,62 +1,366 @@
 // Package upstream forwards client connection events and hub invocations, signed, to the
 // function app (the "upstream" of Azure SignalR serverless mode) and relays invocation
 // results back to the client.
+//
+// Each connection gets a Session. Its work (connected, invocations, disconnected) runs in
+// order on at most Options.Parallelism short-lived worker goroutines owned by that session,
+// so a stalled upstream call only ever holds up its own connection, and an idle connection
+// costs no goroutine at all. The queue of each session is bounded; beyond it invocations
+// fail at once with a Completion error.
 package upstream
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
-// Rule maps hub/category/event patterns to a URL template.
+// Defaults applied to zero Options fields.
+const (
+	DefaultTimeout         = 100 * time.Second
+	DefaultParallelism     = 1
+	DefaultQueueSize       = 64
+	DefaultMaxConnsPerHost = 64
+	DefaultRetryAttempts   = 3
+	DefaultRetryMinBackoff = 100 * time.Millisecond
+	DefaultRetryMaxBackoff = 2 * time.Second
+	DefaultMaxResponseSize = 16 << 20
+)
+
+// Rule sends the events whose hub, category and event match its patterns to URLTemplate.
+// A pattern is "*" (or empty) for anything, a comma-separated list, or one name; matching
+// is case-insensitive. URLTemplate may hold {hub}, {category} and {event}, which are
+// replaced by the path-escaped values.
 type Rule struct {
 	URLTemplate, HubPattern, CategoryPattern, EventPattern string
 }
 
-// Options configures an Upstream.
+// Options configures an Upstream. Zero values select the defaults above.
 type Options struct {
-	Rules           []Rule
-	AccessKeys      []string
-	Timeout         time.Duration
-	Parallelism     int
-	QueueSize       int
+	// Rules are tried in order; the first whose patterns all match wins. Events no rule
+	// matches are dropped, and invocations with an id get a Completion error at once.
+	Rules []Rule
+	// AccessKeys sign every request (X-ASRS-Signature), primary first.
+	AccessKeys []string
+	// Timeout bounds one upstream HTTP call, including reading the response.
+	Timeout time.Duration
+	// Parallelism is how many invocations of one connection may be in flight at once.
+	// 1 keeps strict request/response order per connection, as the Azure emulator does.
+	Parallelism int
+	// QueueSize is how many invocations of one connection may wait for a worker.
+	QueueSize int
+	// MaxConnsPerHost bounds the HTTP connections to one upstream host (own client only).
 	MaxConnsPerHost int
-	Logger          *slog.Logger
-	HTTPClient      *http.Client
+	// Logger receives one Warn line per failed upstream call; nil discards.
+	Logger *slog.Logger
+	// HTTPClient replaces the pooled client built from the options; its own Timeout, if
+	// any, applies on top of Timeout.
+	HTTPClient *http.Client
+
+	// RetryAttempts is how many times connected/disconnected are tried (network errors
+	// other than timeouts, and 5xx). Messages are never retried.
+	RetryAttempts int
+	// RetryMinBackoff and RetryMaxBackoff bound the exponential wait between attempts.
+	RetryMinBackoff, RetryMaxBackoff time.Duration
+	// MaxResponseSize bounds the body of an invocation result.
+	MaxResponseSize int64
 }
 
-// Upstream delivers events to the configured upstream URLs.
-type Upstream struct{}
-
-// ConnInfo describes one client connection.
+// ConnInfo describes one client connection. Hub is lower-cased when sent. Query is the
+// client's connect query string (with or without the leading '?'); access_token is removed
+// from it before it is forwarded.
 type ConnInfo struct {
 	ID, Hub, UserID, Query string
 	Claims                 []auth.Claim
 	Protocol               protocol.Protocol
 }
 
-// Session is the upstream side of one client connection.
-type Session struct{}
+// Upstream delivers events to the upstream URLs. It is safe for concurrent use.
+type Upstream struct {
+	rules      []rule
+	keys       []string
+	timeout    time.Duration
+	par        int
+	queueSize  int
+	attempts   int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	maxResp    int64
+	log        *slog.Logger
+	client     *http.Client
+	ownClient  bool
 
-// New validates the options and returns an Upstream.
-func New(opts Options) (*Upstream, error) { return &Upstream{}, nil }
+	mu       sync.Mutex
+	workers  int           // worker goroutines alive, across sessions
+	closing  bool          // Close was called
+	stopped  bool          // Close returned or gave up: no new work is accepted
+	aborted  chan struct{} // closed when Close's ctx expires: in-flight calls are cancelled
+	drained  chan struct{} // closed when workers reaches 0 after Close
+	calls    map[uint64]context.CancelCauseFunc
+	nextCall uint64
 
-// Open starts a session for one connection.
-func (u *Upstream) Open(info ConnInfo, reply func(frame []byte)) *Session { return &Session{} }
+	stats counters
+}
 
-// Connected queues the connected event.
-func (s *Session) Connected() {}
+var (
+	errTimedOut = errors.New("upstream timed out")
+	errShutdown = errors.New("upstream shutting down")
+)
 
-// Invoke queues one client invocation.
-func (s *Session) Invoke(inv *protocol.Invocation) {}
+// New validates opts and returns an Upstream. A template that does not give an absolute
+// http(s) URL is an error naming the template.
+func New(opts Options) (*Upstream, error) {
+	u := &Upstream{
+		keys:       append([]string(nil), opts.AccessKeys...),
+		timeout:    opts.Timeout,
+		par:        opts.Parallelism,
+		queueSize:  opts.QueueSize,
+		attempts:   opts.RetryAttempts,
+		minBackoff: opts.RetryMinBackoff,
+		maxBackoff: opts.RetryMaxBackoff,
+		maxResp:    opts.MaxResponseSize,
+		log:        opts.Logger,
+		client:     opts.HTTPClient,
+		aborted:    make(chan struct{}),
+		calls:      make(map[uint64]context.CancelCauseFunc),
+	}
+	for i, r := range opts.Rules {
+		cr, err := compileRule(i, r)
+		if err != nil {
+			return nil, err
+		}
+		u.rules = append(u.rules, cr)
+	}
+	if u.timeout <= 0 {
+		u.timeout = DefaultTimeout
+	}
+	if u.par <= 0 {
+		u.par = DefaultParallelism
+	}
+	if u.queueSize <= 0 {
+		u.queueSize = DefaultQueueSize
+	}
+	if u.attempts <= 0 {
+		u.attempts = DefaultRetryAttempts
+	}
+	if u.minBackoff <= 0 {
+		u.minBackoff = DefaultRetryMinBackoff
+	}
+	if u.maxBackoff <= 0 {
+		u.maxBackoff = DefaultRetryMaxBackoff
+	}
+	u.maxBackoff = max(u.maxBackoff, u.minBackoff)
+	if u.maxResp <= 0 {
+		u.maxResp = DefaultMaxResponseSize
+	}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.client == nil {
+		u.client = newHTTPClient(opts.MaxConnsPerHost)
+		u.ownClient = true
+	}
+	return u, nil
+}
 
-// Disconnected queues the disconnected event.
-func (s *Session) Disconnected(errText string) {}
+func newHTTPClient(maxConns int) *http.Client {
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConnsPerHost
+	}
+	var t *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = dt.Clone()
+	} else {
+		t = &http.Transport{}
+	}
+	t.MaxConnsPerHost = maxConns
+	t.MaxIdleConnsPerHost = maxConns
+	t.MaxIdleConns = 4 * maxConns
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport: t,
+		// A redirect would resend the signature to wherever the upstream points; the
+		// Functions host never redirects, so a 3xx is reported as a failed status.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
 
-// Close waits for in-flight work.
-func (u *Upstream) Close(ctx context.Context) error { return nil }
+// Close stops accepting new sessions' work once the queued and in-flight work is done.
+// It waits for that work until ctx ends; then it cancels the in-flight calls, fails the
+// queued invocations with a Completion error, and returns ctx's error once every worker
+// has exited. Events and invocations that arrive after Close returned are dropped (with a
+// Completion error for invocations with an id).
+func (u *Upstream) Close(ctx context.Context) error {
+	u.mu.Lock()
+	u.closing = true
+	if u.workers == 0 {
+		u.stopped = true
+		u.mu.Unlock()
+		u.closeIdle()
+		return nil
+	}
+	if u.drained == nil {
+		u.drained = make(chan struct{})
+	}
+	drained := u.drained
+	u.mu.Unlock()
+
+	select {
+	case <-drained:
+		u.closeIdle()
+		return nil
+	case <-ctx.Done():
+	}
+	u.abort()
+	<-drained // cancelled calls and failed queues end the workers promptly
+	u.closeIdle()
+	return fmt.Errorf("upstream: close: %w", ctx.Err())
+}
+
+func (u *Upstream) closeIdle() {
+	if u.ownClient {
+		u.client.CloseIdleConnections()
+	}
+}
+
+func (u *Upstream) abort() {
+	u.mu.Lock()
+	select {
+	case <-u.aborted:
+	default:
+		close(u.aborted)
+	}
+	cancels := make([]context.CancelCauseFunc, 0, len(u.calls))
+	for _, c := range u.calls {
+		cancels = append(cancels, c)
+	}
+	u.mu.Unlock()
+	for _, c := range cancels {
+		c(errShutdown)
+	}
+}
+
+func (u *Upstream) isAborted() bool {
+	select {
+	case <-u.aborted:
+		return true
+	default:
+		return false
+	}
+}
+
+// addWorker reserves a worker slot; false once the Upstream no longer accepts work.
+func (u *Upstream) addWorker() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.stopped {
+		return false
+	}
+	u.workers++
+	return true
+}
+
+func (u *Upstream) doneWorker() {
+	u.mu.Lock()
+	u.workers--
+	if u.closing && u.workers == 0 {
+		u.stopped = true
+		if u.drained != nil {
+			close(u.drained)
+			u.drained = nil
+		}
+	}
+	u.mu.Unlock()
+}
+
+// callContext returns the context of one upstream call: it ends at the timeout (cause
+// errTimedOut) or when Close gives up (cause errShutdown).
+func (u *Upstream) callContext() (context.Context, func()) {
+	base, cancelBase := context.WithCancelCause(context.Background())
+	ctx, cancel := context.WithTimeoutCause(base, u.timeout, errTimedOut)
+	u.mu.Lock()
+	id := u.nextCall
+	u.nextCall++
+	u.calls[id] = cancelBase
+	aborted := u.isAborted()
+	u.mu.Unlock()
+	if aborted {
+		cancelBase(errShutdown)
+	}
+	return ctx, func() {
+		u.mu.Lock()
+		delete(u.calls, id)
+		u.mu.Unlock()
+		cancel()
+		cancelBase(context.Canceled)
+	}
+}
+
+// sleep waits d unless Close gives up first; false means stop retrying.
+func (u *Upstream) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-u.aborted:
+		return false
+	}
+}
+
+// Stats is a snapshot of the counters, for metrics.
+type Stats struct {
+	Requests         int64 // upstream HTTP calls made, retries included
+	Failures         int64 // calls that failed, all kinds
+	FailedStatus     int64 // answered with a status other than 200/204
+	FailedNetwork    int64 // connection refused, reset, DNS...
+	FailedTimeout    int64 // no answer within Options.Timeout
+	FailedInvalid    int64 // 200 whose body is not one Completion in the client's protocol
+	FailedTooLarge   int64 // result bigger than MaxResponseSize
+	Retries          int64 // extra attempts of connected/disconnected
+	QueueFull        int64 // invocations rejected because the connection's queue was full
+	NoRule           int64 // events and invocations no rule matched
+	Shutdown         int64 // work dropped because the Upstream was closing
+	InFlight         int64 // calls in progress now
+	SessionsQueueing int64 // sessions with queued or running work now
+}
+
+type counters struct {
+	requests, failures, failedStatus, failedNetwork, failedTimeout, failedInvalid,
+	failedTooLarge, retries, queueFull, noRule, shutdown, inFlight, busySessions atomic.Int64
+}
+
+// Stats returns the current counters.
+func (u *Upstream) Stats() Stats {
+	c := &u.stats
+	return Stats{
+		Requests:         c.requests.Load(),
+		Failures:         c.failures.Load(),
+		FailedStatus:     c.failedStatus.Load(),
+		FailedNetwork:    c.failedNetwork.Load(),
+		FailedTimeout:    c.failedTimeout.Load(),
+		FailedInvalid:    c.failedInvalid.Load(),
+		FailedTooLarge:   c.failedTooLarge.Load(),
+		Retries:          c.retries.Load(),
+		QueueFull:        c.queueFull.Load(),
+		NoRule:           c.noRule.Load(),
+		Shutdown:         c.shutdown.Load(),
+		InFlight:         c.inFlight.Load(),
+		SessionsQueueing: c.busySessions.Load(),
+	}
+}
+
+// drain discards what is left of a response body (bounded) so the connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}

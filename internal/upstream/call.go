@@ -1,0 +1,323 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+func queryUnescape(s string) (string, error) { return url.QueryUnescape(s) }
+
+// failKind classifies a failed upstream call for counters, logs and client texts.
+type failKind uint8
+
+const (
+	failNone failKind = iota
+	failStatus
+	failNetwork
+	failTimeout
+	failTooLarge
+	failInvalid
+	failShutdown
+	failRead
+)
+
+// result is the outcome of one HTTP attempt.
+type result struct {
+	kind   failKind
+	status int
+	body   []byte // the response body, read only for invocations with an id
+	err    error  // without the URL, which may hold a secret
+}
+
+// do performs one POST of it. The body is read only when readBody is set; it is then
+// bounded by MaxResponseSize.
+func (u *Upstream) do(s *Session, it *item, category string, readBody bool) result {
+	ctx, done := u.callContext()
+	defer done()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.url, bytes.NewReader(it.body))
+	if err != nil {
+		return result{kind: failNetwork, err: stripURL(err)}
+	}
+	for k, v := range s.headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("X-ASRS-Category", category)
+	req.Header.Set("X-ASRS-Event", headerValue(it.event))
+	if it.kind == kindInvocation {
+		req.Header.Set("Content-Type", s.contentType)
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	u.stats.requests.Add(1)
+	u.stats.inFlight.Add(1)
+	defer u.stats.inFlight.Add(-1)
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return result{kind: errKind(ctx, err), err: stripURL(err)}
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		return result{kind: failStatus, status: resp.StatusCode}
+	}
+	if !readBody || resp.StatusCode == http.StatusNoContent || resp.ContentLength == 0 {
+		return result{status: resp.StatusCode}
+	}
+	if resp.ContentLength > u.maxResp {
+		return result{kind: failTooLarge, status: resp.StatusCode}
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, u.maxResp+1))
+	if n > u.maxResp {
+		return result{kind: failTooLarge, status: resp.StatusCode}
+	}
+	if err != nil {
+		kind := errKind(ctx, err)
+		if kind == failNetwork {
+			kind = failRead
+		}
+		return result{kind: kind, status: resp.StatusCode, err: stripURL(err)}
+	}
+	return result{status: resp.StatusCode, body: buf.Bytes()}
+}
+
+// errKind tells a timeout or a shutdown from a network failure.
+func errKind(ctx context.Context, err error) failKind {
+	if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			return failShutdown
+		}
+		return failTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return failTimeout
+	}
+	return failNetwork
+}
+
+// stripURL drops the *url.Error wrapper, whose text repeats the URL with its ?code= key.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// retryable: network errors other than timeouts (the call may have run) and 5xx.
+func (r result) retryable() bool {
+	return r.kind == failNetwork || (r.kind == failStatus && r.status >= 500)
+}
+
+// sendEvent delivers connected/disconnected with bounded exponential backoff.
+func (u *Upstream) sendEvent(s *Session, it *item) {
+	backoff := u.minBackoff
+	for attempt := 1; ; attempt++ {
+		r := u.do(s, it, CategoryConnections, false)
+		if r.kind == failNone {
+			return
+		}
+		u.record(s, it, CategoryConnections, r, attempt)
+		if !r.retryable() || attempt >= u.attempts {
+			return
+		}
+		if !u.sleep(backoff) {
+			return
+		}
+		backoff = min(2*backoff, u.maxBackoff)
+		u.stats.retries.Add(1)
+	}
+}
+
+// invoke delivers one invocation (never retried) and returns the frame for the client, or
+// nil for a non-blocking invocation.
+func (u *Upstream) invoke(s *Session, it *item) []byte {
+	r := u.do(s, it, CategoryMessages, it.id != "")
+	if r.kind == failNone && it.id != "" {
+		if len(r.body) == 0 {
+			return s.completionFrame(it.id, "")
+		}
+		frame, err := s.relayable(r.body, it.id)
+		if err == nil {
+			return frame
+		}
+		r = result{kind: failInvalid, status: r.status, err: err}
+	}
+	if r.kind == failNone {
+		return nil
+	}
+	u.record(s, it, CategoryMessages, r, 1)
+	if it.id == "" {
+		return nil
+	}
+	return s.completionFrame(it.id, clientText(r))
+}
+
+func clientText(r result) string {
+	switch r.kind {
+	case failStatus:
+		return errTextStatusPrefix + strconv.Itoa(r.status)
+	case failTimeout:
+		return ErrTextTimeout
+	case failNetwork:
+		return ErrTextUnreachable
+	case failTooLarge:
+		return ErrTextTooLarge
+	case failInvalid:
+		return ErrTextInvalidResponse
+	case failShutdown:
+		return ErrTextShutdown
+	default:
+		return "Invocation failed, error: " + r.err.Error() + "."
+	}
+}
+
+// relayable checks that body is exactly one Completion in the client's protocol and returns
+// the frame to send: body itself when it is framed and carries the client's id, else a
+// re-encoding (the client only resolves a Completion with its own id). An unframed message
+// is accepted too, as some upstream implementations omit the framing.
+func (s *Session) relayable(body []byte, id string) ([]byte, error) {
+	msg, framed, err := parseOne(s.proto, body, len(body))
+	if err != nil {
+		return nil, err
+	}
+	c, ok := msg.(*protocol.Completion)
+	if !ok || c == nil {
+		return nil, fmt.Errorf("response is message type %d, not a Completion", msg.Type())
+	}
+	if framed && c.InvocationID == id {
+		return body, nil
+	}
+	c.InvocationID = id
+	frame, err := s.proto.AppendFrame(nil, c)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode completion: %w", err)
+	}
+	return frame, nil
+}
+
+func parseOne(p protocol.Protocol, body []byte, maxSize int) (msg protocol.Message, framed bool, err error) {
+	d := protocol.NewDecoder(p, maxSize+16)
+	d.Write(body)
+	msg, err = d.Next()
+	if err == nil && msg != nil {
+		extra, err2 := d.Next()
+		if err2 != nil || extra != nil {
+			return nil, false, errors.New("response holds more than one message")
+		}
+		if !endsAtFrame(p, body) {
+			return nil, false, errors.New("response has bytes after the message")
+		}
+		return msg, true, nil
+	}
+	um, uerr := p.ParseUnframed(body)
+	if uerr == nil && um != nil {
+		return um, false, nil
+	}
+	if err == nil {
+		err = errors.New("response is not a complete message")
+	}
+	return nil, false, fmt.Errorf("parse response: %w", err)
+}
+
+// endsAtFrame guards against a trailing partial frame, which the decoder keeps buffered and
+// reports as "need more bytes" rather than as an error.
+func endsAtFrame(p protocol.Protocol, body []byte) bool {
+	if !p.Binary() {
+		return len(body) > 0 && body[len(body)-1] == 0x1e
+	}
+	return frameLenMsgPack(body) == len(body)
+}
+
+// frameLenMsgPack returns the length of the first VarInt-prefixed frame of b, or -1.
+func frameLenMsgPack(b []byte) int {
+	var n, shift int
+	for i := 0; i < len(b) && i < 5; i++ {
+		n |= int(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			return i + 1 + n
+		}
+		shift += 7
+	}
+	return -1
+}
+
+// record counts a failed call and logs it, with the URL stripped of secrets and the most
+// likely cause, so an operator can fix the function app or the upstream setting.
+func (u *Upstream) record(s *Session, it *item, category string, r result, attempt int) {
+	u.stats.failures.Add(1)
+	switch r.kind {
+	case failStatus:
+		u.stats.failedStatus.Add(1)
+	case failTimeout:
+		u.stats.failedTimeout.Add(1)
+	case failNetwork, failRead:
+		u.stats.failedNetwork.Add(1)
+	case failTooLarge:
+		u.stats.failedTooLarge.Add(1)
+	case failInvalid:
+		u.stats.failedInvalid.Add(1)
+	case failShutdown:
+		u.stats.shutdown.Add(1)
+	}
+	attrs := []any{
+		"url", redactURL(it.url),
+		"hub", s.hub,
+		"category", category,
+		"event", it.event,
+		"connection_id", s.id,
+		"status", r.status,
+		"cause", likelyCause(r),
+	}
+	if r.err != nil {
+		attrs = append(attrs, "error", r.err.Error())
+	}
+	if attempt > 1 {
+		attrs = append(attrs, "attempt", attempt)
+	}
+	u.log.Warn("upstream call failed", attrs...)
+}
+
+func likelyCause(r result) string {
+	switch r.kind {
+	case failStatus:
+		switch {
+		case r.status == http.StatusNotFound:
+			return "no function handles this hub/event (check the function's hubName/category/event and the upstream URL path /runtime/webhooks/signalr)"
+		case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+			return "the function app rejected the request: check the ?code= key in the upstream URL, or the access key the function app validates X-ASRS-Signature with"
+		case r.status >= 500:
+			return "the function failed"
+		case r.status == http.StatusUnsupportedMediaType:
+			return "the upstream does not accept this content type: is the URL the SignalR trigger endpoint /runtime/webhooks/signalr?"
+		case r.status >= 300 && r.status < 400:
+			return "the upstream redirected; redirects are not followed, configure the final URL"
+		default:
+			return "the upstream rejected the request"
+		}
+	case failNetwork, failRead:
+		return "the function app is not reachable at this URL"
+	case failTimeout:
+		return "the function did not answer in time (raise the upstream timeout or make the function faster)"
+	case failTooLarge:
+		return "the function returned a result larger than the limit"
+	case failInvalid:
+		return "the function's answer is not a Completion message in the client's protocol"
+	case failShutdown:
+		return "the service is shutting down"
+	}
+	return "unknown"
+}

@@ -1,0 +1,149 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Categories and connection events as the Functions extension names them.
+const (
+	CategoryConnections = "connections"
+	CategoryMessages    = "messages"
+	EventConnected      = "connected"
+	EventDisconnected   = "disconnected"
+)
+
+// ParseRules turns bare URL templates (the --upstream flag) into rules whose patterns all
+// match everything, keeping their order.
+func ParseRules(templates []string) []Rule {
+	rules := make([]Rule, 0, len(templates))
+	for _, t := range templates {
+		rules = append(rules, Rule{URLTemplate: t, HubPattern: "*", CategoryPattern: "*", EventPattern: "*"})
+	}
+	return rules
+}
+
+// pattern is one compiled hub, category or event pattern.
+type pattern struct {
+	any   bool
+	names []string
+}
+
+func compilePattern(p string) pattern {
+	p = strings.TrimSpace(p)
+	if p == "" || p == "*" {
+		return pattern{any: true}
+	}
+	var pt pattern
+	for item := range strings.SplitSeq(p, ",") {
+		item = strings.TrimSpace(item)
+		switch item {
+		case "":
+			continue
+		case "*":
+			return pattern{any: true}
+		}
+		pt.names = append(pt.names, item)
+	}
+	// A pattern of only commas and spaces names nothing; treating it as "*" would silently
+	// widen a rule, so it matches nothing instead.
+	return pt
+}
+
+func (p pattern) match(name string) bool {
+	if p.any {
+		return true
+	}
+	for _, n := range p.names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// rule is a compiled Rule.
+type rule struct {
+	template                string
+	hub, category, event    pattern
+	hasHub, hasCat, hasEvnt bool
+}
+
+var placeholderReplacer = strings.NewReplacer("{hub}", "", "{category}", "", "{event}", "")
+
+func compileRule(i int, r Rule) (rule, error) {
+	t := strings.TrimSpace(r.URLTemplate)
+	if t == "" {
+		return rule{}, fmt.Errorf("upstream rule %d: empty URL template", i+1)
+	}
+	// Any brace left once the known placeholders are removed is a typo or an unsupported
+	// reference (such as a Key Vault secret); sending it verbatim would only fail later.
+	if rest := placeholderReplacer.Replace(t); strings.ContainsAny(rest, "{}") {
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q has an unknown placeholder (supported: {hub}, {category}, {event})", i+1, t)
+	}
+	sample := strings.NewReplacer("{hub}", "hub", "{category}", "messages", "{event}", "event").Replace(t)
+	u, err := url.Parse(sample)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q is not a valid URL: %w", i+1, t, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q must be an absolute http:// or https:// URL", i+1, t)
+	}
+	if u.Host == "" {
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q has no host", i+1, t)
+	}
+	return rule{
+		template: t,
+		hub:      compilePattern(r.HubPattern),
+		category: compilePattern(r.CategoryPattern),
+		event:    compilePattern(r.EventPattern),
+		hasHub:   strings.Contains(t, "{hub}"),
+		hasCat:   strings.Contains(t, "{category}"),
+		hasEvnt:  strings.Contains(t, "{event}"),
+	}, nil
+}
+
+func (r *rule) match(hub, category, event string) bool {
+	return r.hub.match(hub) && r.category.match(category) && r.event.match(event)
+}
+
+func (r *rule) url(hub, category, event string) string {
+	if !r.hasHub && !r.hasCat && !r.hasEvnt {
+		return r.template
+	}
+	return strings.NewReplacer(
+		"{hub}", url.PathEscape(hub),
+		"{category}", url.PathEscape(category),
+		"{event}", url.PathEscape(event),
+	).Replace(r.template)
+}
+
+// resolve returns the URL of the first rule that matches, or "" when none does.
+func resolve(rules []rule, hub, category, event string) string {
+	for i := range rules {
+		if rules[i].match(hub, category, event) {
+			return rules[i].url(hub, category, event)
+		}
+	}
+	return ""
+}
+
+// redactURL drops everything that may hold a secret (query such as ?code=, user info,
+// fragment) so the URL can be logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			return raw[:i]
+		}
+		return raw
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment, u.User = "", false, "", "", nil
+	return u.String()
+}

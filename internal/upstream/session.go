@@ -1,0 +1,405 @@
+package upstream
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// Completion error texts sent to the client; the status-code one is the cloud service's
+// wording, which clients and tests match.
+const (
+	ErrTextInvalidResponse = "Invocation failed, invalid response."
+	ErrTextTimeout         = "Invocation failed, upstream timed out."
+	ErrTextUnreachable     = "Invocation failed, upstream unreachable."
+	ErrTextTooLarge        = "Invocation failed, response too large."
+	ErrTextQueueFull       = "Invocation failed, too many pending invocations."
+	ErrTextShutdown        = "Invocation failed, service shutting down."
+	errTextStatusPrefix    = "Invocation failed, status code "
+)
+
+type itemKind uint8
+
+const (
+	kindInvocation itemKind = iota
+	kindConnected
+	kindDisconnected
+)
+
+// item is one unit of a session's work: an event or an invocation, with its body encoded
+// when queued so the server may reuse the Invocation it passed.
+type item struct {
+	kind  itemKind
+	url   string
+	event string
+	id    string // invocation id; "" = non-blocking or event
+	body  []byte
+}
+
+// Session is the upstream side of one client connection. Its methods never block on the
+// upstream; they are safe for concurrent use, and the order of calls is the order the
+// upstream sees (with Parallelism 1).
+type Session struct {
+	u           *Upstream
+	id          string
+	hub         string
+	proto       protocol.Protocol
+	contentType string
+	headers     map[string]string // X-ASRS-* shared by every request of the session
+
+	replyMu sync.Mutex
+	reply   func(frame []byte)
+
+	mu            sync.Mutex
+	queue         []item
+	pending       int // invocations in queue
+	running       int // worker goroutines of this session
+	inflight      int // items being processed
+	eventInFlight bool
+	connected     bool
+	disconnected  bool
+}
+
+// Open starts the upstream session of one connection. reply receives frames in
+// info.Protocol (Completion messages for invocations with an id); it is called from the
+// session's workers, or synchronously from Invoke when the invocation fails at once, never
+// concurrently with itself for one session, possibly after Disconnected while queued
+// invocations finish. It must not block (enqueue the frame and return).
+func (u *Upstream) Open(info ConnInfo, reply func(frame []byte)) *Session {
+	proto := info.Protocol
+	if proto == nil {
+		proto = protocol.JSON()
+	}
+	hub := strings.ToLower(info.Hub)
+	s := &Session{
+		u:           u,
+		id:          info.ID,
+		hub:         hub,
+		proto:       proto,
+		contentType: "application/json",
+		reply:       reply,
+	}
+	if proto.Binary() {
+		s.contentType = "application/x-msgpack"
+	}
+	s.headers = map[string]string{
+		"X-ASRS-Connection-Id": headerValue(info.ID),
+		"X-ASRS-Hub":           headerValue(hub),
+	}
+	if sig := auth.UpstreamSignature(u.keys, info.ID); sig != "" {
+		s.headers["X-ASRS-Signature"] = sig
+	}
+	if info.UserID != "" {
+		s.headers["X-ASRS-User-Id"] = headerValue(info.UserID)
+	}
+	if c := formatClaims(auth.UserClaims(info.Claims)); c != "" {
+		s.headers["X-ASRS-User-Claims"] = c
+	}
+	if q := cleanQuery(info.Query); q != "" {
+		s.headers["X-ASRS-Client-Query"] = headerValue(q)
+	}
+	return s
+}
+
+// Connected queues the connected event (once); it is delivered before anything queued
+// after it and retried on network errors and 5xx.
+func (s *Session) Connected() {
+	s.mu.Lock()
+	if s.connected || s.disconnected {
+		s.mu.Unlock()
+		return
+	}
+	s.connected = true
+	s.mu.Unlock()
+	s.queueEvent(kindConnected, EventConnected, []byte(`{"type":10}`))
+}
+
+// Disconnected queues the disconnected event (once, and only after Connected): it is
+// delivered after every invocation queued before it has finished. errText is empty for a
+// clean close. Invocations after Disconnected are dropped.
+func (s *Session) Disconnected(errText string) {
+	s.mu.Lock()
+	if s.disconnected {
+		s.mu.Unlock()
+		return
+	}
+	s.disconnected = true
+	wasConnected := s.connected
+	s.mu.Unlock()
+	if !wasConnected {
+		return
+	}
+	body, err := json.Marshal(struct {
+		Type  int    `json:"type"`
+		Error string `json:"error,omitempty"`
+	}{Type: 11, Error: errText})
+	if err != nil { // cannot happen for a struct of an int and a string
+		body = []byte(`{"type":11}`)
+	}
+	s.queueEvent(kindDisconnected, EventDisconnected, body)
+}
+
+func (s *Session) queueEvent(kind itemKind, event string, body []byte) {
+	url := resolve(s.u.rules, s.hub, CategoryConnections, event)
+	if url == "" {
+		s.u.stats.noRule.Add(1)
+		return
+	}
+	s.enqueue(item{kind: kind, url: url, event: event, body: body})
+}
+
+// Invoke queues one client invocation, re-encoded at once in the client's protocol (the
+// server may reuse inv afterwards). With an id, the result reaches the client through
+// reply; errors that are known at once (no rule, queue full, encoding) are replied before
+// Invoke returns.
+func (s *Session) Invoke(inv *protocol.Invocation) {
+	if inv == nil {
+		return
+	}
+	s.mu.Lock()
+	closed := s.disconnected
+	full := s.pending >= s.u.queueSize
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	id := inv.InvocationID
+	url := resolve(s.u.rules, s.hub, CategoryMessages, inv.Target)
+	if url == "" {
+		s.u.stats.noRule.Add(1)
+		s.fail(id, "Invocation failed, no upstream matches hub "+s.hub+", event "+inv.Target+".")
+		return
+	}
+	if full {
+		s.u.stats.queueFull.Add(1)
+		s.fail(id, ErrTextQueueFull)
+		return
+	}
+	body, err := s.proto.AppendUnframed(nil, inv)
+	if err != nil {
+		s.u.log.Warn("upstream: cannot encode invocation", "hub", s.hub, "event", inv.Target,
+			"connection_id", s.id, "error", err)
+		s.fail(id, "Invocation failed, error: cannot encode the invocation.")
+		return
+	}
+	s.enqueue(item{kind: kindInvocation, url: url, event: inv.Target, id: id, body: body})
+}
+
+// enqueue adds it and starts a worker when one may run; it re-checks the queue bound under
+// the lock because Invoke checked it without holding the lock while encoding.
+func (s *Session) enqueue(it item) {
+	s.mu.Lock()
+	if it.kind == kindInvocation {
+		if s.pending >= s.u.queueSize {
+			s.mu.Unlock()
+			s.u.stats.queueFull.Add(1)
+			s.fail(it.id, ErrTextQueueFull)
+			return
+		}
+		s.pending++
+	}
+	s.queue = append(s.queue, it)
+	rejected := s.spawnLocked()
+	s.mu.Unlock()
+	s.rejectAll(rejected)
+}
+
+// spawnLocked starts workers while there is poppable work and room under Parallelism. If
+// the Upstream no longer accepts work and no worker of this session runs, the queue is
+// emptied and returned for rejection.
+func (s *Session) spawnLocked() []item {
+	for s.running < s.u.par && len(s.queue) > s.running-s.inflight && s.canPopLocked() {
+		if !s.u.addWorker() {
+			if s.running > 0 {
+				return nil
+			}
+			rejected := s.queue
+			s.queue, s.pending = nil, 0
+			return rejected
+		}
+		if s.running == 0 {
+			s.u.stats.busySessions.Add(1)
+		}
+		s.running++
+		go s.work()
+	}
+	return nil
+}
+
+// canPopLocked keeps events exclusive: connected finishes before any invocation starts,
+// and disconnected starts only after every earlier invocation finished.
+func (s *Session) canPopLocked() bool {
+	if len(s.queue) == 0 {
+		return false
+	}
+	if s.queue[0].kind == kindInvocation {
+		return !s.eventInFlight
+	}
+	return s.inflight == 0
+}
+
+func (s *Session) work() {
+	defer s.u.doneWorker()
+	s.mu.Lock()
+	for s.canPopLocked() {
+		it := s.queue[0]
+		s.queue[0] = item{}
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil // let the backing array go
+		}
+		event := it.kind != kindInvocation
+		if event {
+			s.eventInFlight = true
+		} else {
+			s.pending--
+		}
+		s.inflight++
+		s.spawnLocked() // more invocations may run beside this one
+		s.mu.Unlock()
+
+		s.process(&it)
+
+		s.mu.Lock()
+		s.inflight--
+		if event {
+			s.eventInFlight = false
+		}
+	}
+	s.running--
+	if s.running == 0 {
+		s.u.stats.busySessions.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) process(it *item) {
+	if s.u.isAborted() {
+		s.rejectAll([]item{*it})
+		return
+	}
+	if it.kind != kindInvocation {
+		s.u.sendEvent(s, it)
+		return
+	}
+	frame := s.u.invoke(s, it)
+	if it.id != "" && frame != nil {
+		s.send(frame)
+	}
+}
+
+func (s *Session) rejectAll(items []item) {
+	for _, it := range items {
+		s.u.stats.shutdown.Add(1)
+		if it.kind == kindInvocation {
+			s.fail(it.id, ErrTextShutdown)
+		}
+	}
+}
+
+// fail sends a Completion error for invocation id; non-blocking invocations (no id) get
+// nothing, as the client expects no answer.
+func (s *Session) fail(id, text string) {
+	if id == "" {
+		return
+	}
+	s.send(s.completionFrame(id, text))
+}
+
+func (s *Session) completionFrame(id, errText string) []byte {
+	frame, err := s.proto.AppendFrame(nil, &protocol.Completion{InvocationID: id, Error: errText})
+	if err != nil {
+		s.u.log.Error("upstream: cannot encode completion", "connection_id", s.id, "error", err)
+		return nil
+	}
+	return frame
+}
+
+func (s *Session) send(frame []byte) {
+	if frame == nil || s.reply == nil {
+		return
+	}
+	s.replyMu.Lock()
+	defer s.replyMu.Unlock()
+	s.reply(frame)
+}
+
+// formatClaims renders claims as the Functions extension parses them: "type: value" items
+// joined by ", ".
+func formatClaims(claims []auth.Claim) string {
+	if len(claims) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, c := range claims {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(headerValue(c.Type))
+		b.WriteString(": ")
+		b.WriteString(headerValue(c.Value))
+	}
+	return b.String()
+}
+
+// cleanQuery returns the query with a leading '?' and without any access_token parameter
+// (bearer tokens must not reach upstream logs), keeping the rest byte for byte.
+func cleanQuery(q string) string {
+	q = strings.TrimPrefix(q, "?")
+	if q == "" {
+		return ""
+	}
+	kept := make([]string, 0, 4)
+	for part := range strings.SplitSeq(q, "&") {
+		if part == "" {
+			continue
+		}
+		key, _, _ := strings.Cut(part, "=")
+		if isAccessTokenKey(key) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	return "?" + strings.Join(kept, "&")
+}
+
+func isAccessTokenKey(key string) bool {
+	if strings.EqualFold(key, "access_token") {
+		return true
+	}
+	// Also catch encoded spellings such as access%5Ftoken.
+	if strings.Contains(key, "%") || strings.Contains(key, "+") {
+		if k, err := queryUnescape(key); err == nil && strings.EqualFold(strings.TrimSpace(k), "access_token") {
+			return true
+		}
+	}
+	return false
+}
+
+// headerValue replaces bytes an HTTP header value cannot carry (CR, LF, other controls),
+// which would otherwise make the whole request fail.
+func headerValue(v string) string {
+	clean := true
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return v
+	}
+	b := []byte(v)
+	for i, c := range b {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
