@@ -1,90 +1,79 @@
-// Package auth implements the access-key authentication of Signalbox: the JWTs that
-// clients and servers present, their audiences, token extraction from HTTP requests,
-// and the signature the service puts on upstream requests.
+// Package auth implements the access-key authentication of Signalbox, compatible with
+// Azure SignalR Service: the HS256/HS512 JWTs that clients and app servers present
+// (minted with [NewToken], checked with [Validator]), the audiences those tokens carry
+// ([ClientAudience], [RESTAudience]), token extraction from HTTP requests
+// ([TokenFromRequest]) and the signature the service puts on upstream requests
+// ([UpstreamSignature], [VerifyUpstreamSignature]).
+//
+// An access key is used as the UTF-8 bytes of the string as written; it is never
+// base64-decoded, even when it looks like base64. That is what the Azure SDKs do, so a
+// connection string works unchanged against Azure and against Signalbox.
+//
+// Errors are wrapped sentinels ([ErrNoToken], [ErrTokenTooLong], [ErrBadSignature],
+// [ErrExpired], [ErrAudience], [ErrAlgorithm], [ErrMalformed]); test them with
+// errors.Is. No error text ever contains the token, a key, or a claim of the token.
 package auth
 
 import (
 	"errors"
-	"net/http"
 	"time"
 )
 
-// MaxTokenLength is the longest access token, in characters, that is issued or accepted.
+// MaxTokenLength is the longest access token, in characters, that is issued or
+// accepted. The Azure SDK refuses to issue longer tokens; the validator rejects them
+// before parsing, which also bounds the work an attacker can cause (CVE-2025-30204).
 const MaxTokenLength = 4096
 
-// Errors returned by token creation and validation. They are wrapped with context;
-// test them with errors.Is.
+// Errors returned by token creation and validation. Validation errors are wrapped with
+// context; test them with errors.Is.
 var (
-	ErrNoToken      = errors.New("no access token")
+	// ErrNoToken: the request carried no access token.
+	ErrNoToken = errors.New("no access token")
+	// ErrTokenTooLong: the token has more than MaxTokenLength characters. The text is
+	// the one the Azure SDK uses; NewToken returns this error unwrapped.
 	ErrTokenTooLong = errors.New("AccessToken must not be longer than 4K.")
+	// ErrBadSignature: the signature verifies with none of the configured keys.
 	ErrBadSignature = errors.New("invalid token signature")
-	ErrExpired      = errors.New("token expired")
-	ErrAudience     = errors.New("invalid token audience")
-	ErrAlgorithm    = errors.New("token algorithm not allowed")
-	ErrMalformed    = errors.New("malformed token")
+	// ErrExpired: the token's exp is in the past (beyond the clock skew).
+	ErrExpired = errors.New("token expired")
+	// ErrAudience: the token's aud does not name the hub or REST path being accessed.
+	ErrAudience = errors.New("invalid token audience")
+	// ErrAlgorithm: the token's alg is not HS256 or HS512 (this includes "none").
+	ErrAlgorithm = errors.New("token algorithm not allowed")
+	// ErrMalformed: the token is not a well-formed JWT, or a required claim has the
+	// wrong type.
+	ErrMalformed = errors.New("malformed token")
 )
 
-// Claim is one claim of a token: a type and its value as text.
+// Claim is one claim of a token: its type (the JSON name in the token) and its value as
+// text. Numbers keep their JSON text, booleans are "true"/"false", objects are compact
+// JSON, and an array claim becomes one Claim per element.
 type Claim struct{ Type, Value string }
 
 // Principal is the identity carried by a validated token.
 type Principal struct {
-	UserID  string
-	Claims  []Claim
+	// UserID comes from asrs.s.uid, else nameid (or the long .NET nameidentifier
+	// claim type), else sub; empty when none is present.
+	UserID string
+	// Claims holds every claim of the token, system claims included, in token order.
+	// Use UserClaims to get the ones that belong to the user.
+	Claims []Claim
+	// Expires is the token's exp.
 	Expires time.Time
 }
 
-// TokenOptions configures NewToken.
-type TokenOptions struct {
-	Audience  string
-	Lifetime  time.Duration // default 1h
-	UserID    string        // -> asrs.s.uid
-	Claims    []Claim
-	Algorithm string // "HS256" default | "HS512"
-	KeyID     string
-	Issuer    string
-	Now       func() time.Time
-}
-
-// NewToken signs a token with accessKey.
-func NewToken(accessKey string, opts TokenOptions) (string, error) {
-	return "", errors.New("not implemented")
-}
-
-// ClientAudience returns the audience of a client token.
-func ClientAudience(endpoint, hub string) string { return "" }
-
-// ClientURL returns the URL a client connects to.
-func ClientURL(clientEndpoint, hub string) string { return "" }
-
-// RESTAudience returns the audience of a REST token.
-func RESTAudience(endpoint, path string) string { return "" }
-
-// Validator validates access tokens.
-type Validator struct {
-	Keys      []string
-	ClockSkew time.Duration
-	Now       func() time.Time
-}
-
-// ValidateClient validates a client token for hub.
-func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
-	return nil, ErrMalformed
-}
-
-// ValidateREST validates a REST token for the request path.
-func (v *Validator) ValidateREST(token, path string) (*Principal, error) {
-	return nil, ErrMalformed
-}
-
-// TokenFromRequest extracts the token from a request.
-func TokenFromRequest(r *http.Request) string { return "" }
-
-// UserClaims drops system claims.
-func UserClaims(all []Claim) []Claim { return nil }
-
-// UpstreamSignature signs connectionID.
-func UpstreamSignature(keys []string, connectionID string) string { return "" }
-
-// VerifyUpstreamSignature verifies header.
-func VerifyUpstreamSignature(header string, keys []string, connectionID string) bool { return false }
+// Claim types with a meaning to the service.
+const (
+	// ClaimUserID is the claim the SDKs put the user id in.
+	ClaimUserID = "asrs.s.uid"
+	// ClaimNameID is the short JWT name of .NET's ClaimTypes.NameIdentifier.
+	ClaimNameID = "nameid"
+	// ClaimNameIdentifierURI is the long .NET name-identifier claim type, accepted as
+	// a user id when a token carries it unshortened.
+	ClaimNameIdentifierURI = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
+	// SystemClaimPrefix starts every claim reserved for the service.
+	SystemClaimPrefix = "asrs.s."
+	// UserClaimPrefix is put in front of a user claim whose name collides with a JWT
+	// system claim; UserClaims strips it again.
+	UserClaimPrefix = "asrs.u."
+)

@@ -1,0 +1,438 @@
+package auth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultClockSkew is the tolerance on exp when Validator.ClockSkew is zero. It is the
+// .NET IdentityModel default, so tokens Azure accepts are accepted here too.
+const DefaultClockSkew = 5 * time.Minute
+
+// validMethods is the algorithm allow-list: the two the Azure SDK can emit. Anything
+// else (none, HS384, RS*/ES*/PS*, EdDSA) is rejected, which rules out key confusion.
+var validMethods = []string{"HS256", "HS512"}
+
+// Validator checks access tokens. It is safe for concurrent use as long as its fields
+// are not changed while it is in use; to rotate keys, replace the Validator.
+//
+// A token is accepted when:
+//   - it has at most MaxTokenLength characters (checked before any parsing);
+//   - its alg is HS256 or HS512 and its signature verifies with ANY of Keys (primary,
+//     secondary, ...); the kid header is ignored, because the SDK fills it with a
+//     per-process hash of the key that identifies nothing;
+//   - it has a numeric exp that is not more than ClockSkew in the past;
+//   - its aud (a string, or an array of which one element must match) names the hub
+//     (ValidateClient) or the request path (ValidateREST).
+//
+// nbf and iat are not checked, as in Azure SignalR Service: the SDK sets them to the
+// issuing time and the service documents that it ignores them, so a client whose
+// clock runs behind the issuer's is not refused.
+//
+// The host of the audience is not compared with the request's Host unless Hosts is
+// set: behind proxies, and when a ClientEndpoint differs from the Endpoint the tokens
+// are minted for, the host a request arrives on says nothing about the token. The
+// signature already binds the token to the key holder, and the path and hub binding
+// stop a token for one hub or REST path from being used for another.
+type Validator struct {
+	// Keys are the access keys; a token signed with any of them is accepted. Empty
+	// strings are skipped: an empty HMAC key would make every token forgeable.
+	Keys []string
+	// ClockSkew is the tolerance on exp. Zero means DefaultClockSkew (5 minutes);
+	// a negative value means no tolerance at all.
+	ClockSkew time.Duration
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+	// Hosts, when not empty, is the allow-list of audience host names (compared
+	// case-insensitively, port ignored). Empty means the host is not checked.
+	Hosts []string
+}
+
+// ValidateClient validates a client token for hub. The aud must have the path
+// /client (or /client/) and a hub query value equal to hub, ignoring case; other query
+// keys, the port and a trailing '/' are ignored.
+func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
+	p, err := v.validate(token, func(u *url.URL) bool { return clientAudienceMatches(u, hub) })
+	if err != nil {
+		return nil, fmt.Errorf("auth: client token for hub: %w", err)
+	}
+	return p, nil
+}
+
+// ValidateREST validates a REST API token for the request path (pass
+// r.URL.EscapedPath() or r.URL.Path; percent-escapes are decoded on both sides). The
+// path of the aud must equal it, ignoring case, the aud's query and a trailing '/'.
+func (v *Validator) ValidateREST(token, path string) (*Principal, error) {
+	want := canonicalPath(path)
+	p, err := v.validate(token, func(u *url.URL) bool {
+		return strings.EqualFold(strings.TrimSuffix(u.Path, "/"), want)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: REST token: %w", err)
+	}
+	return p, nil
+}
+
+// canonicalPath decodes percent-escapes (left as written when they are invalid) and
+// drops one trailing '/'.
+func canonicalPath(p string) string {
+	if strings.IndexByte(p, '%') >= 0 {
+		if d, err := url.PathUnescape(p); err == nil {
+			p = d
+		}
+	}
+	return strings.TrimSuffix(p, "/")
+}
+
+func clientAudienceMatches(u *url.URL, hub string) bool {
+	if hub == "" {
+		return false
+	}
+	if p := strings.ToLower(u.Path); p != "/client" && p != "/client/" {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return false
+	}
+	hubs := q["hub"]
+	return len(hubs) == 1 && strings.EqualFold(hubs[0], hub)
+}
+
+func (v *Validator) validate(token string, audOK func(*url.URL) bool) (*Principal, error) {
+	if token == "" {
+		return nil, ErrNoToken
+	}
+	if len(token) > MaxTokenLength {
+		return nil, fmt.Errorf("%d characters: %w", len(token), ErrTokenTooLong)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%w: no access key configured", ErrBadSignature)
+	}
+	// Cheap structural checks first: golang-jwt reports a disallowed alg as a
+	// signature error, and we want ErrAlgorithm for it and no work spent on the
+	// payload of a token we will refuse anyway.
+	if strings.Count(token, ".") != 2 {
+		return nil, fmt.Errorf("%w: a JWT has three dot-separated parts", ErrMalformed)
+	}
+	if err := checkHeader(token[:strings.IndexByte(token, '.')]); err != nil {
+		return nil, err
+	}
+
+	keys := make([]jwt.VerificationKey, 0, len(v.Keys))
+	for _, k := range v.Keys {
+		if k != "" {
+			keys = append(keys, []byte(k))
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: no access key configured", ErrBadSignature)
+	}
+
+	claims := &parsedClaims{}
+	_, err := jwt.ParseWithClaims(token, claims,
+		func(*jwt.Token) (any, error) { return jwt.VerificationKeySet{Keys: keys}, nil },
+		jwt.WithValidMethods(validMethods),
+		jwt.WithStrictDecoding(),
+		// exp, nbf and aud are checked below with Signalbox's rules (skew, ignored
+		// nbf, normalised audience); golang-jwt checks only the signature here.
+		jwt.WithoutClaimsValidation(),
+	)
+	if err != nil {
+		// golang-jwt's inner errors are not echoed: some quote parts of the input.
+		switch {
+		case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+			return nil, fmt.Errorf("%w: signature does not match any configured access key", ErrBadSignature)
+		case errors.Is(err, jwt.ErrTokenUnverifiable):
+			return nil, fmt.Errorf("%w: token cannot be verified", ErrAlgorithm)
+		case claims.err != nil:
+			return nil, claims.err
+		default:
+			return nil, fmt.Errorf("%w: token could not be decoded", ErrMalformed)
+		}
+	}
+
+	exp, err := claims.expiry()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	skew := v.ClockSkew
+	if skew == 0 {
+		skew = DefaultClockSkew
+	} else if skew < 0 {
+		skew = 0
+	}
+	if !now().Before(exp.Add(skew)) {
+		return nil, ErrExpired
+	}
+
+	auds, err := claims.audiences()
+	if err != nil {
+		return nil, err
+	}
+	if !v.anyAudience(auds, audOK) {
+		return nil, ErrAudience
+	}
+
+	return &Principal{UserID: claims.userID(), Claims: claims.list(), Expires: exp}, nil
+}
+
+func (v *Validator) anyAudience(auds []string, audOK func(*url.URL) bool) bool {
+	for _, a := range auds {
+		u, err := url.Parse(a)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "http", "https", "ws", "wss":
+		default:
+			continue
+		}
+		if len(v.Hosts) > 0 && !v.hostAllowed(u.Host) {
+			continue
+		}
+		if audOK(u) {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *Validator) hostAllowed(host string) bool {
+	for _, h := range v.Hosts {
+		if hostsEqual(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHeader decodes the JOSE header and checks what golang-jwt does not: no
+// duplicate members (a parser differential waiting to happen), no crit extensions we
+// cannot honour, and an alg from the allow-list.
+func checkHeader(seg string) error {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return fmt.Errorf("%w: header is not base64url", ErrMalformed)
+	}
+	names, values, err := decodeObject(raw)
+	if err != nil {
+		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
+	}
+	alg := ""
+	for i, n := range names {
+		switch n {
+		case "crit":
+			return fmt.Errorf("%w: header has unsupported crit extensions", ErrMalformed)
+		case "alg":
+			if err := json.Unmarshal(values[i], &alg); err != nil {
+				return fmt.Errorf("%w: alg is not a string", ErrMalformed)
+			}
+		}
+	}
+	for _, m := range validMethods {
+		if alg == m {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: only HS256 and HS512 are accepted", ErrAlgorithm)
+}
+
+// decodeObject splits one JSON object into its member names and raw values, in
+// order, refusing duplicate names. Errors never quote the input.
+func decodeObject(data []byte) (names []string, values []json.RawMessage, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	t, err := dec.Token()
+	if err != nil || t != json.Delim('{') {
+		return nil, nil, errors.New("not a JSON object")
+	}
+	seen := make(map[string]struct{})
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, nil, errors.New("invalid JSON")
+		}
+		name, ok := t.(string)
+		if !ok {
+			return nil, nil, errors.New("invalid JSON")
+		}
+		if _, dup := seen[name]; dup {
+			return nil, nil, errors.New("duplicate member name")
+		}
+		seen[name] = struct{}{}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, errors.New("invalid JSON")
+		}
+		names = append(names, name)
+		values = append(values, v)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, nil, errors.New("invalid JSON")
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, nil, errors.New("data after the JSON object")
+	}
+	return names, values, nil
+}
+
+// parsedClaims is the payload as golang-jwt hands it to us: the members in token
+// order. A map would lose the order and silently keep the last of duplicate names.
+type parsedClaims struct {
+	names  []string
+	values []json.RawMessage
+	err    error // why UnmarshalJSON failed, for a precise error message
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *parsedClaims) UnmarshalJSON(data []byte) error {
+	names, values, err := decodeObject(data)
+	if err != nil {
+		c.err = fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+		return c.err
+	}
+	c.names, c.values = names, values
+	return nil
+}
+
+// The jwt.Claims methods are not used: claims validation is switched off and done
+// by Validator itself.
+func (c *parsedClaims) GetExpirationTime() (*jwt.NumericDate, error) { return nil, nil }
+func (c *parsedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
+func (c *parsedClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (c *parsedClaims) GetIssuer() (string, error)                   { return "", nil }
+func (c *parsedClaims) GetSubject() (string, error)                  { return "", nil }
+func (c *parsedClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+
+func (c *parsedClaims) get(name string) (json.RawMessage, bool) {
+	for i, n := range c.names {
+		if n == name {
+			return c.values[i], true
+		}
+	}
+	return nil, false
+}
+
+// Bounds of exp: year 1 to the end of year 9999. Anything outside is refused rather
+// than converted, so no overflow can turn a huge exp into a past or future time.
+const (
+	minExp = -62135596800
+	maxExp = 253402300799
+)
+
+func (c *parsedClaims) expiry() (time.Time, error) {
+	raw, ok := c.get("exp")
+	if !ok {
+		return time.Time{}, fmt.Errorf("%w: exp is required", ErrMalformed)
+	}
+	s := string(raw)
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return time.Time{}, fmt.Errorf("%w: exp is not a number", ErrMalformed)
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < minExp || n > maxExp {
+			return time.Time{}, fmt.Errorf("%w: exp is out of range", ErrMalformed)
+		}
+		return time.Unix(n, 0), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f < minExp || f > maxExp {
+		return time.Time{}, fmt.Errorf("%w: exp is out of range", ErrMalformed)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+func (c *parsedClaims) audiences() ([]string, error) {
+	raw, ok := c.get("aud")
+	if !ok {
+		return nil, fmt.Errorf("%w: aud is required", ErrAudience)
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, fmt.Errorf("%w: aud is neither a string nor an array of strings", ErrMalformed)
+	}
+	return many, nil
+}
+
+// userID follows the service: asrs.s.uid wins over nameid, which wins over sub.
+func (c *parsedClaims) userID() string {
+	for _, name := range []string{ClaimUserID, ClaimNameID, ClaimNameIdentifierURI, "sub"} {
+		raw, ok := c.get(name)
+		if !ok {
+			continue
+		}
+		for _, v := range claimValues(raw) {
+			if v != "" {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+func (c *parsedClaims) list() []Claim {
+	out := make([]Claim, 0, len(c.names))
+	for i, n := range c.names {
+		for _, v := range claimValues(c.values[i]) {
+			out = append(out, Claim{Type: n, Value: v})
+		}
+	}
+	return out
+}
+
+// claimValues renders a claim value as text; an array gives one value per element.
+func claimValues(raw json.RawMessage) []string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '[' {
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw, &elems); err == nil {
+			out := make([]string, len(elems))
+			for i, e := range elems {
+				out[i] = scalarText(e)
+			}
+			return out
+		}
+	}
+	return []string{scalarText(raw)}
+}
+
+func scalarText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case 'n':
+		return ""
+	case '{', '[':
+		var b bytes.Buffer
+		if json.Compact(&b, raw) == nil {
+			return b.String()
+		}
+	}
+	return string(raw) // numbers and booleans keep their JSON text
+}
