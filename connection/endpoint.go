@@ -1,0 +1,86 @@
+package connection
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// EndpointType says whether an endpoint takes negotiations normally (Primary) or only
+// when no primary endpoint is online (Secondary).
+type EndpointType int
+
+const (
+	Primary EndpointType = iota
+	Secondary
+)
+
+// String returns "Primary" or "Secondary", the names the extension uses in JSON.
+func (t EndpointType) String() string {
+	if t == Secondary {
+		return "Secondary"
+	}
+	return "Primary"
+}
+
+// MarshalText encodes the type as "Primary" or "Secondary".
+func (t EndpointType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText accepts "primary" or "secondary" in any case.
+func (t *EndpointType) UnmarshalText(b []byte) error {
+	typ, err := ParseEndpointType(string(b))
+	if err != nil {
+		return err
+	}
+	*t = typ
+	return nil
+}
+
+// ParseEndpointType parses "primary" or "secondary" case-insensitively; "" is Primary.
+func ParseEndpointType(s string) (EndpointType, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "primary":
+		return Primary, nil
+	case "secondary":
+		return Secondary, nil
+	}
+	return Primary, fmt.Errorf("invalid endpoint type %q: must be Primary or Secondary", s)
+}
+
+// Endpoint is one SignalR Service endpoint, resolved and ready to use. Exactly one of
+// AccessKey and Credential is set.
+type Endpoint struct {
+	// Name is the {name} of Azure:SignalR:Endpoints:{name}; "" for the endpoint of the
+	// connection string setting itself.
+	Name string
+	Type EndpointType
+	// Endpoint identifies the service: scheme://host[:port][/path], no trailing slash,
+	// the port only when it is not the scheme's default.
+	Endpoint string
+	// ServiceURL is Endpoint with a trailing slash.
+	ServiceURL string
+	// ClientEndpoint is the base URL clients connect to (negotiate url), with a trailing
+	// slash; ServiceURL unless overridden.
+	ClientEndpoint string
+	// ServerEndpoint is the base URL for REST calls and key fetching, with a trailing
+	// slash; ServiceURL unless overridden.
+	ServerEndpoint string
+	// AudienceBase is scheme://host/ of the service endpoint (no port, no path): token
+	// audiences are built from it.
+	AudienceBase string
+	// AccessKey signs tokens (key authentication).
+	AccessKey string
+	// Credential obtains Microsoft Entra tokens (identity authentication).
+	Credential azcore.TokenCredential
+	// Version is the connection string's Version, "1.0" by default.
+	Version string
+}
+
+// String describes the endpoint without secrets, e.g. "[east](Primary)https://x.service.signalr.net".
+func (e Endpoint) String() string {
+	return fmt.Sprintf("[%s](%s)%s", e.Name, e.Type, e.Endpoint)
+}
+
+// UsesIdentity reports whether the endpoint authenticates with a TokenCredential.
+func (e Endpoint) UsesIdentity() bool { return e.Credential != nil }
