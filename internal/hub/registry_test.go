@@ -1,0 +1,333 @@
+package hub
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestAddRemoveConnection(t *testing.T) {
+	r := New(nil)
+	j := &fakeProto{name: "json"}
+	c := newFake("Chat", "c1", "alice", j)
+	r.Add(c)
+	if got, ok := r.Connection("chat", "c1"); !ok || got != c {
+		t.Fatalf("Connection(chat) = %v, %v", got, ok)
+	}
+	if _, ok := r.Connection("CHAT", "c1"); !ok {
+		t.Fatal("hub names must be case-insensitive")
+	}
+	if !r.UserExists("chat", "alice") || r.UserExists("chat", "Alice") {
+		t.Fatal("user ids are case-sensitive and alice must exist")
+	}
+	if r.ConnectionCount("chat") != 1 {
+		t.Fatalf("ConnectionCount = %d", r.ConnectionCount("chat"))
+	}
+	// A different client object with the same id must not remove the registered one.
+	r.Remove(newFake("chat", "c1", "alice", j))
+	if _, ok := r.Connection("chat", "c1"); !ok {
+		t.Fatal("Remove of a stale client removed the live one")
+	}
+	r.Remove(c)
+	if _, ok := r.Connection("chat", "c1"); ok {
+		t.Fatal("connection still registered after Remove")
+	}
+	if r.UserExists("chat", "alice") {
+		t.Fatal("user still exists after its only connection left")
+	}
+	r.Remove(c) // idempotent
+}
+
+func TestAddReplacesSameID(t *testing.T) {
+	r := New(nil)
+	j := &fakeProto{name: "json"}
+	old := newFake("h", "c1", "u1", j)
+	r.Add(old)
+	r.AddToGroup("h", "g", "c1")
+	nw := newFake("h", "c1", "u2", j)
+	r.Add(nw)
+	if r.UserExists("h", "u1") || !r.UserExists("h", "u2") {
+		t.Fatal("replaced connection's user index not updated")
+	}
+	if r.GroupExists("h", "g") {
+		t.Fatal("replaced connection kept the old connection's groups")
+	}
+}
+
+func TestSendVariants(t *testing.T) {
+	r := New(nil)
+	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	a1 := newFake("h", "a1", "alice", j)
+	a2 := newFake("h", "a2", "alice", m)
+	b1 := newFake("h", "b1", "bob", j)
+	other := newFake("other", "o1", "alice", j)
+	for _, c := range []*fakeClient{a1, a2, b1, other} {
+		r.Add(c)
+	}
+
+	r.SendAll("H", msg("all"), []string{"b1"})
+	r.SendUser("h", "alice", msg("user"))
+	if !r.SendConnection("h", "b1", msg("conn")) {
+		t.Fatal("SendConnection to live connection returned false")
+	}
+	if r.SendConnection("h", "nope", msg("conn")) {
+		t.Fatal("SendConnection to unknown connection returned true")
+	}
+	r.AddToGroup("h", "g", "a1")
+	r.AddToGroup("h", "g", "b1")
+	r.SendGroup("h", "g", msg("group"), []string{"a1"})
+	r.SendGroup("h", "G", msg("wrongcase"), nil)
+	r.SendAll("missing-hub", msg("x"), nil)
+
+	want := map[*fakeClient][]string{
+		a1:    {"json:all", "json:user"},
+		a2:    {"messagepack:all", "messagepack:user"},
+		b1:    {"json:conn", "json:group"},
+		other: nil,
+	}
+	for c, w := range want {
+		if got := c.got(); !slices.Equal(got, w) {
+			t.Errorf("%s got %q, want %q", c.id, got, w)
+		}
+	}
+}
+
+func TestPayloadEncodedOncePerProtocol(t *testing.T) {
+	r := New(nil)
+	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	for i := range 50 {
+		p := j
+		if i%2 == 1 {
+			p = m
+		}
+		r.Add(newFake("h", fmt.Sprint("c", i), "", p))
+	}
+	pl := msg("t")
+	r.SendAll("h", pl, nil)
+	r.SendAll("h", pl, nil) // a second broadcast reuses the cached frames
+	if j.encodes.Load() != 1 || m.encodes.Load() != 1 {
+		t.Fatalf("encodes json=%d messagepack=%d, want 1 each", j.encodes.Load(), m.encodes.Load())
+	}
+}
+
+func TestPayloadFromFramesMissingProtocol(t *testing.T) {
+	r := New(nil)
+	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	cj := newFake("h", "j", "", j)
+	cm := newFake("h", "m", "", m)
+	r.Add(cj)
+	r.Add(cm)
+	p := PayloadFromFrames(map[string][]byte{"json": []byte("prejson")})
+	r.SendAll("h", p, nil)
+	if got := cj.got(); !slices.Equal(got, []string{"prejson"}) {
+		t.Fatalf("json client got %q", got)
+	}
+	if got := cm.got(); len(got) != 0 {
+		t.Fatalf("messagepack client got %q, want nothing", got)
+	}
+	if _, err := p.Frame(m); err == nil {
+		t.Fatal("Frame for a missing protocol must fail")
+	}
+	if r.SendConnection("h", "m", p) {
+		t.Fatal("SendConnection without a frame must report false")
+	}
+	if j.encodes.Load() != 0 {
+		t.Fatal("pre-framed payload must not encode")
+	}
+}
+
+func TestEncodeErrorSkipsRecipients(t *testing.T) {
+	r := New(nil)
+	bad := &fakeProto{name: "json", fail: true}
+	good := &fakeProto{name: "messagepack"}
+	cb, cg := newFake("h", "b", "", bad), newFake("h", "g", "", good)
+	r.Add(cb)
+	r.Add(cg)
+	r.SendAll("h", msg("x"), nil)
+	if len(cb.got()) != 0 || len(cg.got()) != 1 {
+		t.Fatalf("bad got %q, good got %q", cb.got(), cg.got())
+	}
+}
+
+func TestManyExcluded(t *testing.T) {
+	r := New(nil)
+	j := &fakeProto{name: "json"}
+	var clients []*fakeClient
+	var excluded []string
+	for i := range 20 {
+		c := newFake("h", fmt.Sprint("c", i), "", j)
+		clients = append(clients, c)
+		r.Add(c)
+		r.AddToGroup("h", "g", c.id)
+		if i < 15 {
+			excluded = append(excluded, c.id)
+		}
+	}
+	r.SendAll("h", msg("a"), excluded)
+	r.SendGroup("h", "g", msg("g"), excluded)
+	for i, c := range clients {
+		want := 2
+		if i < 15 {
+			want = 0
+		}
+		if n := len(c.got()); n != want {
+			t.Errorf("%s got %d frames, want %d", c.id, n, want)
+		}
+	}
+}
+
+func TestConnectionGroups(t *testing.T) {
+	r := New(nil)
+	j := &fakeProto{name: "json"}
+	r.Add(newFake("h", "c2", "u2", j))
+	r.Add(newFake("h", "c1", "u1", j))
+	if r.AddToGroup("h", "g", "nope") {
+		t.Fatal("AddToGroup of unknown connection returned true")
+	}
+	if !r.AddToGroup("h", "g", "c2") || !r.AddToGroup("h", "g", "c1") || !r.AddToGroup("h", "g2", "c1") {
+		t.Fatal("AddToGroup failed")
+	}
+	if !r.GroupExists("h", "g") || r.GroupExists("h", "G") {
+		t.Fatal("group names are case-sensitive")
+	}
+	if !r.UserInGroup("h", "u1", "g") || r.UserInGroup("h", "u1", "g3") {
+		t.Fatal("UserInGroup through connection membership wrong")
+	}
+	got := r.GroupConnections("h", "g")
+	want := []ConnectionInfo{{"c1", "u1"}, {"c2", "u2"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("GroupConnections = %v, want %v", got, want)
+	}
+	if r.RemoveFromGroup("h", "g", "nope") {
+		t.Fatal("RemoveFromGroup of unknown connection returned true")
+	}
+	if !r.RemoveFromGroup("h", "g", "c2") {
+		t.Fatal("RemoveFromGroup failed")
+	}
+	r.RemoveFromAllGroups("h", "c1")
+	if r.GroupExists("h", "g") || r.GroupExists("h", "g2") {
+		t.Fatal("groups should be empty")
+	}
+	if len(r.GroupConnections("h", "g")) != 0 || r.GroupConnections("none", "g") != nil {
+		t.Fatal("empty listings expected")
+	}
+}
+
+func TestCloseOperations(t *testing.T) {
+	r := New(nil)
+	j := &fakeProto{name: "json"}
+	mk := func(id, user string) *fakeClient {
+		c := newFake("h", id, user, j)
+		r.Add(c)
+		return c
+	}
+	a1, a2, b1, b2, c1 := mk("a1", "a"), mk("a2", "a"), mk("b1", "b"), mk("b2", "b"), mk("c1", "c")
+	r.AddToGroup("h", "g", "b1")
+	r.AddToGroup("h", "g", "b2")
+
+	if r.CloseConnection("h", "zz", "r") {
+		t.Fatal("CloseConnection of unknown id returned true")
+	}
+	if !r.CloseConnection("h", "c1", "bye") {
+		t.Fatal("CloseConnection failed")
+	}
+	if closed, reason := c1.isClosed(); !closed || reason != "bye" {
+		t.Fatalf("c1 closed=%v reason=%q", closed, reason)
+	}
+	if _, ok := r.Connection("h", "c1"); ok {
+		t.Fatal("closed connection still registered")
+	}
+	r.Remove(c1) // the transport's later Remove is a no-op
+
+	r.CloseUser("h", "a", []string{"a2"}, "user")
+	r.CloseGroup("h", "g", []string{"b1"}, "group")
+	if closed, _ := a1.isClosed(); !closed {
+		t.Fatal("a1 not closed")
+	}
+	if closed, _ := a2.isClosed(); closed {
+		t.Fatal("excluded a2 closed")
+	}
+	if closed, reason := b2.isClosed(); !closed || reason != "group" {
+		t.Fatal("b2 not closed by group")
+	}
+	r.CloseAll("h", []string{"b1"}, "all")
+	if closed, reason := a2.isClosed(); !closed || reason != "all" {
+		t.Fatal("a2 not closed by CloseAll")
+	}
+	if closed, _ := b1.isClosed(); closed {
+		t.Fatal("excluded b1 closed by CloseAll")
+	}
+	if r.ConnectionCount("h") != 1 {
+		t.Fatalf("ConnectionCount = %d, want 1", r.ConnectionCount("h"))
+	}
+}
+
+// A Send that calls back into the registry would deadlock if fan-out held a lock.
+func TestFanOutHoldsNoLock(t *testing.T) {
+	r := New(nil)
+	j := &fakeProto{name: "json"}
+	c := newFake("h", "c1", "u", j)
+	c.onSend = func() {
+		r.AddToGroup("h", "later", "c1")
+		r.Remove(c)
+	}
+	r.Add(c)
+	r.AddToGroup("h", "g", "c1")
+	done := make(chan struct{})
+	go func() {
+		r.SendGroup("h", "g", msg("x"), nil)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendGroup deadlocked: a lock is held while sending")
+	}
+	if _, ok := r.Connection("h", "c1"); ok {
+		t.Fatal("Remove inside Send had no effect")
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	r := New(nil)
+	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				p := j
+				if i%2 == 0 {
+					p = m
+				}
+				c := newFake("h", fmt.Sprintf("w%d-%d", w, i), fmt.Sprint("u", i%5), p)
+				r.Add(c)
+				r.AddToGroup("h", "g", c.id)
+				r.AddUserToGroup("h", c.user, fmt.Sprint("ug", i%3), nil)
+				r.SendAll("h", msg("a"), nil)
+				r.SendGroup("h", "ug1", msg("g"), []string{c.id})
+				r.SendUser("h", c.user, msg("u"))
+				_ = r.UserInGroup("h", c.user, "g")
+				_ = r.GroupConnections("h", "g")
+				if i%3 == 0 {
+					r.RemoveUserFromGroup("h", c.user, "ug0")
+				}
+				if i%2 == 0 {
+					r.Remove(c)
+				} else {
+					r.CloseConnection("h", c.id, "done")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := r.ConnectionCount("h"); n != 0 {
+		t.Fatalf("ConnectionCount = %d after all removed", n)
+	}
+	if r.GroupExists("h", "g") {
+		t.Fatal("group g should be empty")
+	}
+}
