@@ -6,7 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"hash"
-	"strings"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -67,20 +67,4 @@ func payload(aud string, expOffset time.Duration, extra ...string) string {
 	return p + "}"
 }
 
-func itoa(n int64) string {
-	var b strings.Builder
-	if n < 0 {
-		b.WriteByte('-')
-		n = -n
-	}
-	d := []byte{}
-	for {
-		d = append([]byte{byte('0' + n%10)}, d...)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	b.Write(d)
-	return b.String()
-}
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
