@@ -143,13 +143,13 @@ func (a *GroupAction) Validate() error {
 
 // rawItem holds the fields of either item type; pointers tell "absent or null" from "".
 type rawItem struct {
-	Target       *string          `json:"target"`
+	Target       *string           `json:"target"`
 	Arguments    []json.RawMessage `json:"arguments"`
-	Action       *json.RawMessage `json:"action"`
-	UserID       *string          `json:"userId"`
-	GroupName    *string          `json:"groupName"`
-	ConnectionID *string          `json:"connectionId"`
-	Endpoints    []EndpointInfo   `json:"endpoints"`
+	Action       *json.RawMessage  `json:"action"`
+	UserID       *string           `json:"userId"`
+	GroupName    *string           `json:"groupName"`
+	ConnectionID *string           `json:"connectionId"`
+	Endpoints    []EndpointInfo    `json:"endpoints"`
 }
 
 func deref(s *string) string {
