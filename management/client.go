@@ -4,27 +4,49 @@
 // extension does underneath, plus what the extension cannot do in its default mode: with
 // several endpoints, messages and group actions go to every endpoint, and negotiation picks
 // an online endpoint using background health checks.
+//
+// Endpoints come from package connection. Endpoints with an AccessKey are called with
+// locally signed bearer tokens (audience = request URL with the port dropped, including
+// "?api-version=..."); endpoints with a Credential with Microsoft Entra tokens for Scope,
+// and their client tokens are signed with a key fetched from GET /api/v1/auth/accessKey.
 package management
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/signalbox-io/signalbox/auth"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/signalbox-io/signalbox/connection"
 )
 
 // APIVersion is the REST api-version the client speaks.
 const APIVersion = "2022-06-01"
 
+// generateTokenAPIVersion is the first api-version that has :generateToken.
+const generateTokenAPIVersion = "2022-11-01"
+
 // Scope is the Microsoft Entra scope of bearer tokens for identity-based endpoints.
 const Scope = "https://signalr.azure.com/.default"
 
-// ErrNotConnected is returned by PickEndpoint when no endpoint is online.
-var ErrNotConnected = errors.New("Azure SignalR Service is not connected yet, please try again later.")
+var (
+	// ErrNotConnected is returned by PickEndpoint when no endpoint is online.
+	ErrNotConnected = errors.New("Azure SignalR Service is not connected yet, please try again later.")
+	// ErrNoOnlineEndpoint is returned by an operation whose every target endpoint is offline.
+	ErrNoOnlineEndpoint = errors.New("management: every target endpoint is offline")
+	// ErrClosed is returned by Start after Close.
+	ErrClosed = errors.New("management: client closed")
+)
 
 // RetryMode selects how the delay between retries grows.
 type RetryMode int
@@ -36,7 +58,8 @@ const (
 
 // RetryOptions configures retries of failed REST calls. The zero value (MaxRetries 0)
 // disables retries, as the extension does by default. Message sends are retried only for
-// status codes above 500; other calls also for 500, 408 and transport errors or timeouts.
+// status codes above 500 (a send may have been delivered); other calls also for 500, 408
+// and transport errors or timeouts.
 type RetryOptions struct {
 	MaxRetries int
 	Delay      time.Duration // default 800 ms
@@ -78,84 +101,184 @@ type EndpointStatus struct {
 
 // Client calls the REST API of one or more endpoints. It is safe for concurrent use.
 type Client struct {
-	eps []*endpointState
+	eps        []*endpointState
+	hc         *http.Client
+	log        *slog.Logger
+	retry      RetryOptions
+	health     HealthOptions
+	keyRefresh time.Duration
+	now        func() time.Time
+	nameID     string // nameid claim of REST tokens, fixed per client as the SDK does per process
+
+	mu      sync.Mutex // guards the lifecycle fields below
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 type endpointState struct {
-	ep connection.Endpoint
+	ep     connection.Endpoint
+	online atomic.Bool
+
+	tokMu sync.Mutex // guards tok, the cached Entra bearer
+	tok   azcore.AccessToken
+
+	keySem      chan struct{} // one key fetch at a time; a channel so waiting honours ctx
+	keyID       string
+	key         string
+	keyFetched  time.Time
+	keyFailedAt time.Time
 }
 
 // NewClient returns a client for endpoints (as returned by connection.Settings.Resolve).
+// Every endpoint needs an AccessKey or a Credential.
 func NewClient(endpoints []connection.Endpoint, opts *ClientOptions) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, connection.ErrNotConfigured
 	}
-	c := &Client{}
-	for _, ep := range endpoints {
-		c.eps = append(c.eps, &endpointState{ep: ep})
+	var o ClientOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 100 * time.Second
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: o.Timeout}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.KeyRefreshInterval <= 0 {
+		o.KeyRefreshInterval = 55 * time.Minute
+	}
+	if o.Retry.MaxRetries < 0 {
+		return nil, fmt.Errorf("management: RetryOptions.MaxRetries %d is negative", o.Retry.MaxRetries)
+	}
+	if o.Retry.Delay <= 0 {
+		o.Retry.Delay = 800 * time.Millisecond
+	}
+	if o.Retry.MaxDelay <= 0 {
+		o.Retry.MaxDelay = time.Minute
+	}
+	if o.Health.Interval <= 0 {
+		o.Health.Interval = 2 * time.Minute
+	}
+	if o.Health.Timeout <= 0 {
+		o.Health.Timeout = 2 * time.Second
+	}
+	if o.Health.Retries == 0 {
+		o.Health.Retries = 2
+	} else if o.Health.Retries < 0 {
+		o.Health.Retries = 0
+	}
+	if o.Health.RetryDelay <= 0 {
+		o.Health.RetryDelay = 3 * time.Second
+	}
+	c := &Client{
+		hc: o.HTTPClient, log: o.Logger, retry: o.Retry, health: o.Health,
+		keyRefresh: o.KeyRefreshInterval, now: o.Now, nameID: newNameID(),
+	}
+	for i, ep := range endpoints {
+		ep, err := normaliseEndpoint(ep)
+		if err != nil {
+			return nil, fmt.Errorf("management: endpoint %d %s: %w", i, ep, err)
+		}
+		es := &endpointState{ep: ep, keySem: make(chan struct{}, 1)}
+		es.online.Store(true) // as the SDK: online until a health check says otherwise
+		c.eps = append(c.eps, es)
 	}
 	return c, nil
 }
 
-// Start begins background health checks when there is more than one endpoint; ctx
-// bounds only the start itself. Close stops them.
-func (c *Client) Start(ctx context.Context) error { return nil }
+// normaliseEndpoint fills the derived URLs of a hand-built Endpoint.
+func normaliseEndpoint(ep connection.Endpoint) (connection.Endpoint, error) {
+	if ep.AccessKey == "" && ep.Credential == nil {
+		return ep, errors.New("neither AccessKey nor Credential is set")
+	}
+	ep.Endpoint = strings.TrimRight(ep.Endpoint, "/")
+	if ep.Endpoint == "" {
+		return ep, errors.New("Endpoint is empty")
+	}
+	if ep.ServiceURL == "" {
+		ep.ServiceURL = ep.Endpoint + "/"
+	}
+	for _, p := range []*string{&ep.ClientEndpoint, &ep.ServerEndpoint} {
+		if *p == "" {
+			*p = ep.ServiceURL
+		} else if !strings.HasSuffix(*p, "/") {
+			*p += "/"
+		}
+	}
+	if ep.AudienceBase == "" {
+		ep.AudienceBase = ep.Endpoint
+	}
+	return ep, nil
+}
 
-// Close stops background work and waits for it to end.
-func (c *Client) Close() error { return nil }
-
-// CheckHealth checks every endpoint once and updates its online state.
-func (c *Client) CheckHealth(ctx context.Context) {}
+func newNameID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "signalbox"
+	}
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return host + "_" + hex.EncodeToString(b[:])
+}
 
 // Endpoints returns the configured endpoints with their online state.
 func (c *Client) Endpoints() []EndpointStatus {
 	out := make([]EndpointStatus, len(c.eps))
 	for i, e := range c.eps {
-		out[i] = EndpointStatus{Endpoint: e.ep, Online: true}
+		out[i] = EndpointStatus{Endpoint: e.ep, Online: e.online.Load()}
 	}
 	return out
 }
 
-// PickEndpoint selects the endpoint for a negotiation: the only endpoint if there is one,
-// else a random online primary, else a random online secondary, else ErrNotConnected.
+// PickEndpoint selects the endpoint for a negotiation: the only endpoint if there is one
+// (whatever its state), else a random online primary, else a random online secondary,
+// else ErrNotConnected.
 func (c *Client) PickEndpoint(hub string) (connection.Endpoint, error) {
-	return c.eps[0].ep, nil
+	es, err := c.pick()
+	if err != nil {
+		return connection.Endpoint{}, err
+	}
+	return es.ep, nil
 }
 
-// ClientAccess is what a negotiate function returns: the URL a client connects to and
-// its access token. It marshals to {"url":..,"accessToken":..}.
-type ClientAccess struct {
-	URL         string              `json:"url"`
-	AccessToken string              `json:"accessToken"`
-	Endpoint    connection.Endpoint `json:"-"`
+func (c *Client) pick() (*endpointState, error) {
+	if len(c.eps) == 1 {
+		return c.eps[0], nil
+	}
+	for _, typ := range []connection.EndpointType{connection.Primary, connection.Secondary} {
+		var cands []*endpointState
+		for _, e := range c.eps {
+			if e.ep.Type == typ && e.online.Load() {
+				cands = append(cands, e)
+			}
+		}
+		if len(cands) > 0 {
+			return cands[rand.IntN(len(cands))], nil
+		}
+	}
+	return nil, ErrNotConnected
 }
 
-// ClientTokenOptions configures ClientToken.
-type ClientTokenOptions struct {
-	UserID string       // -> asrs.s.uid
-	Claims []auth.Claim // copied as given (system-claim renaming is the caller's job)
-	// Lifetime of the token; default 1 h.
-	Lifetime time.Duration
-	// Endpoint mints for this endpoint instead of PickEndpoint(hub).
-	Endpoint *connection.Endpoint
+// find returns the configured endpoint matching ep (Name, Endpoint, Type).
+func (c *Client) find(ep connection.Endpoint) (*endpointState, bool) {
+	for _, e := range c.eps {
+		if sameEndpoint(e.ep, ep) {
+			return e, true
+		}
+	}
+	return nil, false
 }
 
-// ClientToken mints a client access token locally: signed with the endpoint's AccessKey,
-// or for identity-based endpoints with a key fetched from the service.
-func (c *Client) ClientToken(ctx context.Context, hub string, opts *ClientTokenOptions) (ClientAccess, error) {
-	return ClientAccess{}, errors.New("not implemented")
-}
-
-// GenerateClientTokenOptions configures GenerateClientToken.
-type GenerateClientTokenOptions struct {
-	UserID   string
-	Lifetime time.Duration // rounded up to minutes; default 60 min
-	Roles    []string
-	Groups   []string
-	Endpoint *connection.Endpoint // default PickEndpoint(hub)
-}
-
-// GenerateClientToken asks the service to mint a client token (POST /:generateToken).
-func (c *Client) GenerateClientToken(ctx context.Context, hub string, opts *GenerateClientTokenOptions) (ClientAccess, error) {
-	return ClientAccess{}, errors.New("not implemented")
+func sameEndpoint(a, b connection.Endpoint) bool {
+	return strings.EqualFold(a.Name, b.Name) && a.Type == b.Type &&
+		strings.EqualFold(strings.TrimRight(a.Endpoint, "/"), strings.TrimRight(b.Endpoint, "/"))
 }

@@ -1,0 +1,148 @@
+package management
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+)
+
+// Start begins background health checks when there is more than one endpoint (with one
+// endpoint its state does not matter: it is always used). The checks run until Close; ctx
+// only bounds Start itself.
+func (c *Client) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case c.started:
+		return fmt.Errorf("management: client already started")
+	}
+	c.started = true
+	if len(c.eps) < 2 {
+		return nil
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.done = make(chan struct{})
+	go c.healthLoop(loopCtx, c.done)
+	return nil
+}
+
+// Close stops background work and waits for it to end. It is safe to call more than once.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	cancel, done := c.cancel, c.done
+	c.cancel = nil
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+func (c *Client) healthLoop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.CheckHealth(ctx)
+		t.Reset(c.health.Interval)
+	}
+}
+
+// CheckHealth checks every endpoint once, concurrently, and updates its online state:
+// an endpoint is online when HEAD {ServerEndpoint}api/health answers 2xx.
+func (c *Client) CheckHealth(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, es := range c.eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			online := c.probe(ctx, es)
+			if ctx.Err() != nil {
+				return // cancelled, not an answer about the endpoint
+			}
+			if was := es.online.Swap(online); was != online {
+				if online {
+					c.log.Info("SignalR endpoint is online", "endpoint", es.ep.String())
+				} else {
+					c.log.Warn("SignalR endpoint is offline", "endpoint", es.ep.String())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// probe reports whether es answers its health check, retrying as configured.
+func (c *Client) probe(ctx context.Context, es *endpointState) bool {
+	for attempt := 0; ; attempt++ {
+		err := c.probeOnce(ctx, es)
+		if err == nil {
+			return true
+		}
+		c.log.Debug("SignalR health check failed", "endpoint", es.ep.String(), "attempt", attempt+1, "error", err)
+		if attempt >= c.health.Retries || !sleep(ctx, c.health.RetryDelay) {
+			return false
+		}
+	}
+}
+
+func (c *Client) probeOnce(ctx context.Context, es *endpointState) error {
+	ctx, cancel := context.WithTimeout(ctx, c.health.Timeout)
+	defer cancel()
+	const path = "/api/health"
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, es.url(path, APIVersion, nil), nil)
+	if err != nil {
+		return err
+	}
+	// Only key endpoints sign health checks (as the SDK); an Entra token here would make
+	// a credential outage look like a service outage.
+	if es.ep.AccessKey != "" {
+		tok, err := auth.NewToken(es.ep.AccessKey, auth.TokenOptions{
+			Audience: auth.RESTAudience(es.ep.AudienceBase, path+"?api-version="+APIVersion),
+			Claims:   []auth.Claim{{Type: "nameid", Value: c.nameID}},
+			Now:      c.now,
+		})
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// sleep waits d or until ctx ends; false means ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
