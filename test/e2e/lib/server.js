@@ -46,15 +46,24 @@ export function signalboxBinary() {
  *   upstream: array of --upstream templates
  *   config: YAML text written to a temp file and passed as --config
  *   args: extra CLI arguments; env: extra environment
+ *   via: 'flags' (default) or 'env' (listen, keys and upstreams given as SIGNALBOX_* variables)
  * Returns { url, port, key, keys, logs(), stop() }.
  */
-export async function startServer({ keys, upstream = [], config, args = [], env = {}, readyTimeout = 15000 } = {}) {
+export async function startServer({ keys, upstream = [], config, args = [], env = {}, via = 'flags', readyTimeout = 15000 } = {}) {
   const bin = signalboxBinary();
   keys = keys ?? [rand('key-') + 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'];
   const port = await freePort();
-  const argv = ['serve', '--listen', `127.0.0.1:${port}`];
-  for (const k of keys) argv.push('--access-key', k);
-  for (const u of upstream) argv.push('--upstream', u);
+  const argv = ['serve'];
+  const viaEnv = {};
+  if (via === 'env') {
+    viaEnv.SIGNALBOX_LISTEN = `127.0.0.1:${port}`;
+    if (keys.length) viaEnv.SIGNALBOX_ACCESS_KEY = keys.join(',');
+    if (upstream.length) viaEnv.SIGNALBOX_UPSTREAM = upstream.join(' ');
+  } else {
+    argv.push('--listen', `127.0.0.1:${port}`);
+    for (const k of keys) argv.push('--access-key', k);
+    for (const u of upstream) argv.push('--upstream', u);
+  }
   let configDir;
   if (config !== undefined) {
     configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-e2e-cfg-'));
@@ -66,7 +75,7 @@ export async function startServer({ keys, upstream = [], config, args = [], env 
 
   // The environment must not leak SIGNALBOX_* settings of the caller into the black box.
   const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGNALBOX_')));
-  const child = spawn(bin, argv, { env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, argv, { env: { ...cleanEnv, ...viaEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let output = '';
   const keep = (chunk) => {
