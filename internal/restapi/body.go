@@ -1,0 +1,208 @@
+package restapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+const msgBodyRequired = "Message in request body is required."
+
+// DefaultMaxBodyBytes is the REST body limit of the service (spec section 6).
+const DefaultMaxBodyBytes int64 = 1 << 20
+
+// payloadMessage is the JSON PayloadMessage. encoding/json matches field names
+// case-insensitively, which is exactly what accepting both the SDK's PascalCase
+// and the documented camelCase needs.
+type payloadMessage struct {
+	Target    *string           `json:"target"`
+	Arguments []json.RawMessage `json:"arguments"`
+}
+
+// readPayload reads a send body into a payload: JSON PayloadMessage, or an
+// octet-stream MessagePack map of pre-framed invocations per protocol.
+func readPayload(r *http.Request, maxBytes int64) (*hub.Payload, error) {
+	binary, err := bodyKind(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
+	}
+	if r.ContentLength > maxBytes {
+		return nil, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
+		}
+		return nil, &apiError{kind: errInvalid, msg: "cannot read request body", err: err}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, invalid(msgBodyRequired)
+	}
+	if binary {
+		frames, err := parseFramesPayload(data)
+		if err != nil {
+			return nil, err
+		}
+		return hub.PayloadFromFrames(frames), nil
+	}
+	inv, err := parseJSONPayload(data)
+	if err != nil {
+		return nil, err
+	}
+	return hub.NewPayload(inv), nil
+}
+
+// bodyKind reports whether the body is the binary multi-protocol form. A missing
+// content type is taken as JSON, as the emulator does.
+func bodyKind(contentType string) (binary bool, err error) {
+	if strings.TrimSpace(contentType) == "" {
+		return false, nil
+	}
+	mt, _, perr := mime.ParseMediaType(contentType)
+	if perr != nil {
+		return false, newErr(errUnsupportedMediaType, "unsupported content type")
+	}
+	switch {
+	case mt == "application/json", mt == "text/json", mt == "text/plain", strings.HasSuffix(mt, "+json"):
+		return false, nil
+	case mt == "application/octet-stream":
+		return true, nil
+	case mt == "application/x-msgpack":
+		return false, newErr(errUnsupportedMediaType, "application/x-msgpack bodies are not supported; use application/json or application/octet-stream")
+	default:
+		return false, newErr(errUnsupportedMediaType, "unsupported content type %q", mt)
+	}
+}
+
+// parseJSONPayload parses a PayloadMessage into an Invocation without an
+// invocation id. Arguments stay raw JSON values, converted lazily when a
+// MessagePack client needs them.
+func parseJSONPayload(data []byte) (*protocol.Invocation, error) {
+	var pm payloadMessage
+	if err := json.Unmarshal(data, &pm); err != nil {
+		return nil, &apiError{kind: errInvalid, msg: "request body is not a valid message: " + jsonErrText(err)}
+	}
+	if pm.Target == nil || *pm.Target == "" {
+		return nil, invalid("The target field is required.")
+	}
+	args := make([]protocol.Value, len(pm.Arguments))
+	for i, raw := range pm.Arguments {
+		if len(raw) == 0 { // a JSON null element, depending on the decoder's path
+			raw = json.RawMessage("null")
+		}
+		args[i] = protocol.JSONValue(raw)
+	}
+	return &protocol.Invocation{Target: *pm.Target, Arguments: args}, nil
+}
+
+// jsonErrText keeps decoder messages (offsets, expected types) but not the input.
+func jsonErrText(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at offset %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must not be %s", te.Field, te.Value)
+	default:
+		return "invalid JSON"
+	}
+}
+
+// maxFrameProtocols bounds the map so a hostile body cannot make us loop over
+// millions of tiny entries; the SDK sends one entry per hub protocol.
+const maxFrameProtocols = 16
+
+// parseFramesPayload parses the octet-stream body: a MessagePack map from protocol
+// name to the complete framed message in that protocol. Keys and values may be
+// str or bin. Frames are checked to be whole, so a client never receives a torn one.
+func parseFramesPayload(data []byte) (map[string][]byte, error) {
+	n, rest, err := msgp.ReadMapHeaderBytes(data)
+	if err != nil {
+		return nil, &apiError{kind: errInvalid, msg: "binary body must be a MessagePack map of protocol name to frame", err: err}
+	}
+	if n == 0 {
+		return nil, invalid(msgBodyRequired)
+	}
+	if n > maxFrameProtocols {
+		return nil, invalid("binary body has %d protocols, at most %d are allowed", n, maxFrameProtocols)
+	}
+	frames := make(map[string][]byte, n)
+	for range n {
+		var key, val []byte
+		if key, rest, err = readStrOrBin(rest); err != nil {
+			return nil, &apiError{kind: errInvalid, msg: "binary body: protocol name must be a string", err: err}
+		}
+		if val, rest, err = readStrOrBin(rest); err != nil {
+			return nil, &apiError{kind: errInvalid, msg: "binary body: frame must be binary", err: err}
+		}
+		name := string(key)
+		if err := checkFrame(name, val); err != nil {
+			return nil, err
+		}
+		frames[name] = val
+	}
+	if len(rest) != 0 {
+		return nil, invalid("binary body has %d trailing bytes", len(rest))
+	}
+	return frames, nil
+}
+
+func readStrOrBin(b []byte) (v, rest []byte, err error) {
+	switch msgp.NextType(b) {
+	case msgp.StrType:
+		return msgp.ReadStringZC(b)
+	case msgp.BinType:
+		return msgp.ReadBytesZC(b)
+	default:
+		return nil, b, errors.New("expected str or bin")
+	}
+}
+
+// checkFrame verifies that a pre-framed value is whole in its protocol: JSON text
+// ends with the 0x1E record separator; MessagePack is a sequence of VarInt
+// length-prefixed messages that exactly covers the value.
+func checkFrame(name string, frame []byte) error {
+	if len(frame) == 0 {
+		return invalid("binary body: empty frame for protocol %q", name)
+	}
+	switch name {
+	case "json":
+		if len(frame) < 2 || frame[len(frame)-1] != 0x1e {
+			return invalid("binary body: json frame must end with the 0x1E record separator")
+		}
+	case "messagepack":
+		for b := frame; len(b) > 0; {
+			size, n := uvarint(b)
+			if n <= 0 || size == 0 || size > uint64(len(b)-n) {
+				return invalid("binary body: messagepack frame has a bad length prefix")
+			}
+			b = b[n+int(size):]
+		}
+	}
+	return nil
+}
+
+// uvarint decodes the SignalR length prefix (7 bits per byte, at most 5 bytes).
+// n <= 0 means malformed or incomplete.
+func uvarint(b []byte) (v uint64, n int) {
+	for i := 0; i < len(b) && i < 5; i++ {
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			return v, i + 1
+		}
+	}
+	return 0, -1
+}

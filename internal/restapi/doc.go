@@ -1,0 +1,10 @@
+// Package restapi serves the data-plane REST API of the service (spec section 4):
+// sends, existence checks, group and user-group membership, closes, client token
+// generation and group listings, under both /api/hubs/{hub}/... (any api-version,
+// optional application) and the legacy /api/v1/hubs/{hub}/... paths.
+//
+// Every request except health checks carries a Bearer token validated against the
+// request path. Errors are typed (apiError) and mapped to an HTTP status and an
+// x-ms-error-code in one table, because the SDKs decide between "false" and
+// "failure" by that header on 404s.
+package restapi

@@ -1,0 +1,129 @@
+package restapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error codes sent in x-ms-error-code. The first five are the ones the SDKs match
+// to turn a 404 into "false" or "nothing to do"; the rest follow the same
+// Level.Scope.Kind scheme.
+const (
+	CodeConnectionNotExisted      = "Warning.Connection.NotExisted"
+	CodeUserNotExisted            = "Warning.User.NotExisted"
+	CodeGroupNotExisted           = "Warning.Group.NotExisted"
+	CodeUserNotInGroup            = "Info.User.NotInGroup"
+	CodeConnectionNotExistedError = "Error.Connection.NotExisted"
+	CodeInvalidRequest            = "Error.Request.Invalid"
+	CodeUnauthorized              = "Error.Request.Unauthorized"
+	CodeNotFound                  = "Error.Request.NotFound"
+	CodeMethodNotAllowed          = "Error.Request.MethodNotAllowed"
+	CodeTooLarge                  = "Error.Request.TooLarge"
+	CodeUnsupportedMediaType      = "Error.Request.UnsupportedMediaType"
+	CodeNotImplemented            = "Error.Request.NotImplemented"
+	CodeInternal                  = "Error.Service.Internal"
+)
+
+// errKind is the class of an API error; errorTable maps it to the response.
+type errKind int
+
+const (
+	errInternal errKind = iota
+	errInvalid
+	errUnauthorized
+	errRouteNotFound
+	errMethodNotAllowed
+	errTooLarge
+	errUnsupportedMediaType
+	errNotImplemented
+	errConnectionNotExisted
+	errUserNotExisted
+	errGroupNotExisted
+	errUserNotInGroup
+	errConnectionNotExistedError
+)
+
+// errorTable is the one place where error classes become HTTP responses.
+var errorTable = map[errKind]struct {
+	status int
+	code   string
+}{
+	errInternal:                  {http.StatusInternalServerError, CodeInternal},
+	errInvalid:                   {http.StatusBadRequest, CodeInvalidRequest},
+	errUnauthorized:              {http.StatusUnauthorized, CodeUnauthorized},
+	errRouteNotFound:             {http.StatusNotFound, CodeNotFound},
+	errMethodNotAllowed:          {http.StatusMethodNotAllowed, CodeMethodNotAllowed},
+	errTooLarge:                  {http.StatusRequestEntityTooLarge, CodeTooLarge},
+	errUnsupportedMediaType:      {http.StatusUnsupportedMediaType, CodeUnsupportedMediaType},
+	errNotImplemented:            {http.StatusNotImplemented, CodeNotImplemented},
+	errConnectionNotExisted:      {http.StatusNotFound, CodeConnectionNotExisted},
+	errUserNotExisted:            {http.StatusNotFound, CodeUserNotExisted},
+	errGroupNotExisted:           {http.StatusNotFound, CodeGroupNotExisted},
+	errUserNotInGroup:            {http.StatusNotFound, CodeUserNotInGroup},
+	errConnectionNotExistedError: {http.StatusNotFound, CodeConnectionNotExistedError},
+}
+
+// apiError is the error type handlers return; anything else is a 500.
+type apiError struct {
+	kind errKind
+	msg  string
+	err  error // cause, logged but never sent to the caller
+}
+
+func (e *apiError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *apiError) Unwrap() error { return e.err }
+
+func newErr(kind errKind, format string, args ...any) *apiError {
+	return &apiError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+func invalid(format string, args ...any) *apiError { return newErr(errInvalid, format, args...) }
+
+// errorBody is the ErrorDetail shape of the swagger, reduced to what we fill.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError writes err as a response and reports its status.
+func writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{kind: errInternal, msg: "internal error", err: err}
+	}
+	entry, ok := errorTable[ae.kind]
+	if !ok {
+		entry = errorTable[errInternal]
+	}
+	h := w.Header()
+	h.Set("x-ms-error-code", entry.code)
+	if ae.kind == errUnauthorized {
+		// A short text, never the token or why it failed in detail.
+		h.Set("WWW-Authenticate", "Bearer")
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(entry.status)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write([]byte("Unauthorized"))
+		}
+		return entry.status
+	}
+	msg := ae.msg
+	if ae.kind == errInternal {
+		msg = "internal error"
+	}
+	body, _ := json.Marshal(errorBody{Code: entry.code, Message: msg})
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(entry.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+	return entry.status
+}

@@ -1,0 +1,241 @@
+package restapi
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/hub"
+)
+
+// Options configures the REST handler.
+type Options struct {
+	Registry  *hub.Registry
+	Validator *auth.Validator // nil rejects every authenticated request
+	// IssueToken signs a client access token for :generateToken; hub is the
+	// effective (lower-case, application-prefixed) hub. Nil makes it 501.
+	IssueToken   func(hub, userID string, lifetime time.Duration) (string, error)
+	Logger       *slog.Logger // nil = discard
+	MaxBodyBytes int64        // default DefaultMaxBodyBytes (1 MiB)
+}
+
+type handler struct {
+	opts   Options
+	logger *slog.Logger
+	routes []route
+}
+
+// request is what a matched route's handler gets: the effective hub and the
+// unescaped path parameters.
+type request struct {
+	hub    string
+	user   string
+	conn   string
+	group  string
+	legacy bool // under /api/v1
+	query  url.Values
+}
+
+type opFunc func(h *handler, w http.ResponseWriter, r *http.Request, req *request) error
+
+// op is one operation on a route. Status is its success status; legacyStatus,
+// when set, is the /api/v1 one (any 2xx satisfies the SDKs; we mirror the swagger).
+type op struct {
+	fn           opFunc
+	status       int
+	legacyStatus int
+}
+
+// route is a path shape after /api[/v1]/hubs/{hub}: literal segments and
+// {user} / {conn} / {group} placeholders.
+type route struct {
+	segs    []string
+	methods map[string]op
+}
+
+// New returns the REST API handler. It serves /api/hubs/... and /api/v1/hubs/...
+// plus the health endpoints; everything else under it is 404.
+func New(opts Options) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &handler{opts: opts, logger: logger, routes: routes()}
+}
+
+// HealthHandler answers GET and HEAD with 200, anonymously.
+func HealthHandler() http.Handler {
+	return http.HandlerFunc(serveHealth)
+}
+
+func serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, r, newErr(errMethodNotAllowed, "method %s not allowed", r.Method))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Route on the escaped path: an id may contain an escaped '/'.
+	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	if n := len(segs); n > 1 && segs[n-1] == "" {
+		segs = segs[:n-1]
+	}
+	if len(segs) < 2 || !strings.EqualFold(segs[0], "api") {
+		h.fail(w, r, newErr(errRouteNotFound, "no such route"))
+		return
+	}
+	rest := segs[1:]
+	legacy := false
+	if strings.EqualFold(rest[0], "v1") {
+		legacy, rest = true, rest[1:]
+	}
+	if len(rest) == 1 && strings.EqualFold(rest[0], "health") {
+		serveHealth(w, r)
+		return
+	}
+	if len(rest) < 2 || !strings.EqualFold(rest[0], "hubs") {
+		h.fail(w, r, newErr(errRouteNotFound, "no such route"))
+		return
+	}
+	h.serveHub(w, r, rest[1], rest[2:], legacy)
+}
+
+func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string, segs []string, legacy bool) {
+	rt, params, ok := h.match(segs)
+	if !ok {
+		h.fail(w, r, newErr(errRouteNotFound, "no such route"))
+		return
+	}
+	o, ok := rt.methods[r.Method]
+	if !ok {
+		w.Header().Set("Allow", allowed(rt))
+		h.fail(w, r, newErr(errMethodNotAllowed, "method %s not allowed here", r.Method))
+		return
+	}
+	if err := h.authenticate(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req, err := h.buildRequest(r, rawHub, rt, params, legacy)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := o.fn(h, w, r, req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	status := o.status
+	if legacy && o.legacyStatus != 0 {
+		status = o.legacyStatus
+	}
+	if status != 0 { // 0: the op wrote its own response
+		w.WriteHeader(status)
+	}
+}
+
+// match finds the route of a path; params are the raw (escaped) placeholder values.
+func (h *handler) match(segs []string) (*route, map[string]string, bool) {
+	for i := range h.routes {
+		rt := &h.routes[i]
+		if len(rt.segs) != len(segs) {
+			continue
+		}
+		var params map[string]string
+		ok := true
+		for j, want := range rt.segs {
+			if strings.HasPrefix(want, "{") {
+				if params == nil {
+					params = make(map[string]string, 2)
+				}
+				params[want] = segs[j]
+				continue
+			}
+			if !strings.EqualFold(want, segs[j]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return rt, params, true
+		}
+	}
+	return nil, nil, false
+}
+
+func allowed(rt *route) string {
+	methods := make([]string, 0, len(rt.methods))
+	for m := range rt.methods {
+		methods = append(methods, m)
+	}
+	slices.Sort(methods)
+	return strings.Join(methods, ", ")
+}
+
+func (h *handler) authenticate(r *http.Request) error {
+	token := auth.TokenFromRequest(r)
+	if token == "" {
+		return newErr(errUnauthorized, "missing bearer token")
+	}
+	if h.opts.Validator == nil {
+		return newErr(errUnauthorized, "no access keys configured")
+	}
+	if _, err := h.opts.Validator.ValidateREST(token, r.URL.Path); err != nil {
+		return &apiError{kind: errUnauthorized, msg: "invalid token", err: err}
+	}
+	return nil
+}
+
+func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params map[string]string, legacy bool) (*request, error) {
+	hubName, err := url.PathUnescape(rawHub)
+	if err != nil {
+		return nil, invalid("hub name is not a valid path segment")
+	}
+	q := r.URL.Query()
+	effective, err := effectiveHub(hubName, q)
+	if err != nil {
+		return nil, err
+	}
+	req := &request{hub: effective, legacy: legacy, query: q}
+	for name, raw := range params {
+		v, err := url.PathUnescape(raw)
+		if err != nil {
+			return nil, invalid("%s is not a valid path segment", strings.Trim(name, "{}"))
+		}
+		switch name {
+		case "{user}":
+			err, req.user = checkID("user id", v), v
+		case "{conn}":
+			err, req.conn = checkID("connection id", v), v
+		case "{group}":
+			err, req.group = checkGroup(v), v
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// fail writes err and logs it: client errors at debug, server errors at error.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := writeError(w, r, err)
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.logger.Log(r.Context(), level, "rest: request failed",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.Any("error", err))
+}

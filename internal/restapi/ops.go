@@ -1,0 +1,255 @@
+package restapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/signalbox-io/signalbox/internal/hub"
+)
+
+func (h *handler) payload(r *http.Request) (*hub.Payload, error) {
+	return readPayload(r, h.opts.MaxBodyBytes)
+}
+
+func opSendAll(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(r)
+	if err != nil {
+		return err
+	}
+	h.opts.Registry.SendAll(req.hub, p, excludedIDs(req.query))
+	return nil
+}
+
+func opSendUser(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(r)
+	if err != nil {
+		return err
+	}
+	h.opts.Registry.SendUser(req.hub, req.user, p)
+	return nil
+}
+
+// opSendConnection succeeds for an absent connection too, as the service does.
+func opSendConnection(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(r)
+	if err != nil {
+		return err
+	}
+	h.opts.Registry.SendConnection(req.hub, req.conn, p)
+	return nil
+}
+
+func opSendGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(r)
+	if err != nil {
+		return err
+	}
+	h.opts.Registry.SendGroup(req.hub, req.group, p, excludedIDs(req.query))
+	return nil
+}
+
+func opConnectionExists(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	if _, ok := h.opts.Registry.Connection(req.hub, req.conn); !ok {
+		return newErr(errConnectionNotExisted, "connection does not exist")
+	}
+	return nil
+}
+
+func opUserExists(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	if !h.opts.Registry.UserExists(req.hub, req.user) {
+		return newErr(errUserNotExisted, "user has no connection")
+	}
+	return nil
+}
+
+func opGroupExists(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	if !h.opts.Registry.GroupExists(req.hub, req.group) {
+		return newErr(errGroupNotExisted, "group has no connection")
+	}
+	return nil
+}
+
+func opUserInGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	if !h.opts.Registry.UserInGroup(req.hub, req.user, req.group) {
+		return newErr(errUserNotInGroup, "user is not in the group")
+	}
+	return nil
+}
+
+func opCloseConnection(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	if !h.opts.Registry.CloseConnection(req.hub, req.conn, req.query.Get("reason")) {
+		return newErr(errConnectionNotExisted, "connection does not exist")
+	}
+	return nil
+}
+
+func opCloseAll(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.CloseAll(req.hub, excludedIDs(req.query), req.query.Get("reason"))
+	return nil
+}
+
+func opCloseGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.CloseGroup(req.hub, req.group, excludedIDs(req.query), req.query.Get("reason"))
+	return nil
+}
+
+func opCloseUser(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.CloseUser(req.hub, req.user, excludedIDs(req.query), req.query.Get("reason"))
+	return nil
+}
+
+func opAddConnectionToGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	if !h.opts.Registry.AddToGroup(req.hub, req.group, req.conn) {
+		return newErr(errConnectionNotExistedError, "connection does not exist")
+	}
+	return nil
+}
+
+// opRemoveConnectionFromGroup is idempotent: removing a connection that already
+// left (the usual race with a disconnect) is not an error for the SDK to surface.
+func opRemoveConnectionFromGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.RemoveFromGroup(req.hub, req.group, req.conn)
+	return nil
+}
+
+func opLeaveAllGroups(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.RemoveFromAllGroups(req.hub, req.conn)
+	return nil
+}
+
+func opAddUserToGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	ttl, err := ttlParam(req.query)
+	if err != nil {
+		return err
+	}
+	h.opts.Registry.AddUserToGroup(req.hub, req.user, req.group, ttl)
+	return nil
+}
+
+func opRemoveUserFromGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.RemoveUserFromGroup(req.hub, req.user, req.group)
+	return nil
+}
+
+func opRemoveUserFromAllGroups(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+	h.opts.Registry.RemoveUserFromAllGroups(req.hub, req.user)
+	return nil
+}
+
+const (
+	defaultTokenMinutes = 60
+	// maxTokenMinutes keeps minutesToExpire*time.Minute far from overflow (about 19 years).
+	maxTokenMinutes = 10_000_000
+)
+
+func opGenerateToken(h *handler, w http.ResponseWriter, _ *http.Request, req *request) error {
+	minutes, err := intParam(req.query, "minutesToExpire", defaultTokenMinutes, 1, maxTokenMinutes)
+	if err != nil {
+		return err
+	}
+	if h.opts.IssueToken == nil {
+		return newErr(errNotImplemented, "token generation is not configured")
+	}
+	token, err := h.opts.IssueToken(req.hub, req.query.Get("userId"), time.Duration(minutes)*time.Minute)
+	if err != nil {
+		return &apiError{kind: errInternal, msg: "cannot issue token", err: err}
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Token string `json:"token"`
+	}{token})
+}
+
+const (
+	defaultPageSize = 100
+	maxPageSize     = 200
+)
+
+type connectionItem struct {
+	ConnectionID string `json:"connectionId"`
+	UserID       string `json:"userId,omitempty"`
+}
+
+type connectionPage struct {
+	Value    []connectionItem `json:"value"`
+	NextLink string           `json:"nextLink,omitempty"`
+}
+
+// opListGroupConnections pages through the group's connections in id order. The
+// continuation token is the last id returned (base64url), so pages stay correct
+// while connections come and go; top is carried, decremented, in nextLink.
+func opListGroupConnections(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
+	pageSize, err := intParam(req.query, "maxpagesize", defaultPageSize, 1, maxPageSize)
+	if err != nil {
+		return err
+	}
+	top, err := intParam(req.query, "top", -1, 0, int(^uint(0)>>1))
+	if err != nil {
+		return err
+	}
+	after := ""
+	if tok := req.query.Get("continuationToken"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			return invalid("invalid continuationToken")
+		}
+		after = string(b)
+	}
+	all := h.opts.Registry.GroupConnections(req.hub, req.group)
+	start := sort.Search(len(all), func(i int) bool { return all[i].ConnectionID > after })
+	if after == "" {
+		start = 0
+	}
+	rest := all[start:]
+	limit := pageSize
+	if top >= 0 && top < limit {
+		limit = top
+	}
+	page := rest[:min(limit, len(rest))]
+	out := connectionPage{Value: make([]connectionItem, len(page))}
+	for i, c := range page {
+		out.Value[i] = connectionItem{ConnectionID: c.ConnectionID, UserID: c.UserID}
+	}
+	remainingTop := -1
+	if top >= 0 {
+		remainingTop = top - len(page)
+	}
+	if len(page) > 0 && len(rest) > len(page) && remainingTop != 0 {
+		out.NextLink = nextLink(r, req.query, page[len(page)-1].ConnectionID, remainingTop)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// nextLink is absolute, built from the request's scheme and host, keeping every
+// query parameter except the paging ones it replaces.
+func nextLink(r *http.Request, q url.Values, lastID string, remainingTop int) string {
+	next := url.Values{}
+	for k, v := range q {
+		next[k] = v
+	}
+	next.Set("continuationToken", base64.RawURLEncoding.EncodeToString([]byte(lastID)))
+	if remainingTop >= 0 {
+		next.Set("top", strconv.Itoa(remainingTop))
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, RawPath: r.URL.EscapedPath(), Path: r.URL.Path, RawQuery: next.Encode()}
+	return u.String()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return nil
+}
