@@ -1,0 +1,125 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+type helper struct{}
+
+func (helper) Shout(s string) string { return strings.ToUpper(s) }
+
+type ChatHub struct {
+	helper // promoted methods are not events
+	mu     sync.Mutex
+	events []string
+}
+
+func (h *ChatHub) record(e string) {
+	h.mu.Lock()
+	h.events = append(h.events, e)
+	h.mu.Unlock()
+}
+
+func (h *ChatHub) OnConnected(ctx context.Context, ic *InvocationContext) error {
+	h.record("connected " + ic.ConnectionID)
+	if ic.UserID == "banned" {
+		return errors.New("banned")
+	}
+	return nil
+}
+
+func (h *ChatHub) OnDisconnected(ic *InvocationContext) { h.record("disconnected " + ic.Error) }
+
+func (h *ChatHub) Echo(x string) string { return x }
+
+func (h *ChatHub) Add(ctx context.Context, a, b int) (int, error) { return a + b, nil }
+
+func (h *ChatHub) Helper() string { return "not an event" }
+
+func TestRegisterHubRouting(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	hub := &ChatHub{}
+	if err := RegisterHub(tr, hub, &HubOptions{Ignore: []string{"helper"}}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, category, event, body string
+		user                        string
+		wantCode                    int
+		wantBody                    string
+	}{
+		{"echo", "messages", "echo", invokeJSON("1", "Echo", `["x"]`), "", 200, `{"type":3,"invocationId":"1","result":"x"}` + "\x1e"},
+		{"add case-insensitive", "messages", "ADD", invokeJSON("2", "add", `[2,3]`), "", 200, `{"type":3,"invocationId":"2","result":5}` + "\x1e"},
+		{"promoted not routed", "messages", "shout", invokeJSON("3", "shout", `["x"]`), "", 404, ""},
+		{"ignored not routed", "messages", "helper", invokeJSON("4", "helper", `[]`), "", 404, ""},
+		{"record not exported", "messages", "record", invokeJSON("5", "record", `["x"]`), "", 404, ""},
+		{"connected", "connections", "connected", `{"type":10}`, "", 200, ""},
+		{"connected rejected", "connections", "connected", `{"type":10}`, "banned", 403, "banned\n"},
+		{"disconnected", "connections", "disconnected", `{"type":11,"error":"bye"}`, "", 200, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := upstreamRequest{hub: "ChatHub", category: tc.category, event: tc.event, conn: testConn, body: tc.body}
+			if tc.user != "" {
+				u.headers = map[string]string{HeaderUserID: tc.user}
+			}
+			w := serve(t, tr, u.build())
+			if w.Code != tc.wantCode || (tc.wantBody != "" && w.Body.String() != tc.wantBody) {
+				t.Fatalf("got %d %q, want %d %q", w.Code, w.Body.String(), tc.wantCode, tc.wantBody)
+			}
+		})
+	}
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	want := "connected conn-1|connected conn-1|disconnected bye"
+	if got := strings.Join(hub.events, "|"); got != want {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+}
+
+type badHub struct{}
+
+func (badHub) Ok() {}
+
+func (badHub) Bad() (int, int) { return 0, 0 }
+
+type dupHub struct{}
+
+func (dupHub) Go()   {}
+func (dupHub) GO()   {}
+func (dupHub) Fine() {}
+
+func TestRegisterHubErrors(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	if err := RegisterHub(tr, badHub{}, nil); err == nil || !strings.Contains(err.Error(), "Bad") {
+		t.Fatalf("err = %v", err)
+	}
+	// Nothing of the failed hub may stay registered.
+	if err := RegisterHub(tr, badHub{}, &HubOptions{Ignore: []string{"bad"}}); err != nil {
+		t.Fatalf("after a failed RegisterHub the valid methods must still be free: %v", err)
+	}
+	if err := RegisterHub(tr, badHub{}, &HubOptions{Ignore: []string{"bad"}}); err == nil || !strings.Contains(err.Error(), "Duplicated") {
+		t.Fatalf("second registration err = %v", err)
+	}
+	if err := RegisterHub(tr, dupHub{}, nil); err == nil || !strings.Contains(err.Error(), "same event") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := RegisterHub(tr, struct{}{}, nil); err == nil {
+		t.Fatal("an anonymous type without a name must fail")
+	}
+	if err := RegisterHub(tr, &ChatHub{}, &HubOptions{Name: "Other"}); err != nil {
+		t.Fatal(err)
+	}
+	u := upstreamRequest{hub: "other", category: "messages", event: "echo", conn: testConn, body: invokeJSON("1", "echo", `["z"]`)}
+	if w := serve(t, tr, u.build()); w.Code != 200 {
+		t.Fatalf("hub name option: status %d", w.Code)
+	}
+}
