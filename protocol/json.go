@@ -147,8 +147,8 @@ func sortedKeys(h map[string]string, buf []string) []string {
 // properties are skipped; property names are case-sensitive, as in ASP.NET Core.
 func parseJSONMessage(d []byte) (Message, error) {
 	var (
-		f               fields
-		hasType         bool
+		f             fields
+		hasType       bool
 		item, result  Value
 		hasIt, hasRes bool
 	)
