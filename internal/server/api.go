@@ -1,0 +1,29 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/restapi"
+)
+
+// restAPI is the data-plane REST API on top of the server's registry.
+func (s *Server) restAPI() http.Handler {
+	return restapi.New(restapi.Options{
+		Registry:   s.registry,
+		Validator:  s.validator,
+		IssueToken: s.issueClientToken,
+		Logger:     s.log,
+	})
+}
+
+// issueClientToken mints a client token whose audience is the public client URL of
+// hub, signed with the primary key.
+func (s *Server) issueClientToken(hubName, userID string, lifetime time.Duration) (string, error) {
+	return auth.NewToken(s.cfg.AccessKeys[0], auth.TokenOptions{
+		Audience: auth.ClientAudience(s.Endpoint(), hubName),
+		Lifetime: lifetime,
+		UserID:   userID,
+	})
+}

@@ -1,0 +1,364 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/transport"
+)
+
+// newConn registers a connection that no transport has attached to yet. It returns
+// nil with an HTTP status and message when the server cannot take it.
+func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int) (*conn, int, string) {
+	c := &conn{
+		s:       s,
+		id:      newID(),
+		hubName: hubName,
+		user:    p.UserID,
+		claims:  auth.UserClaims(p.Claims),
+		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes),
+		stop:    make(chan struct{}),
+	}
+	c.token = c.id
+	if negotiateVersion >= 1 {
+		c.token = newID()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, http.StatusServiceUnavailable, "The server is shutting down."
+	}
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		return nil, http.StatusTooManyRequests, "The connection limit of the server has been reached."
+	}
+	s.conns[c.token] = c
+	s.connsTotal.Add(1)
+	c.expiry = time.AfterFunc(s.cfg.NegotiateTimeout, c.expire)
+	return c, 0, ""
+}
+
+// expire discards a negotiated connection no transport attached to in time.
+func (c *conn) expire() {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return
+	}
+	c.expired = true
+	c.mu.Unlock()
+	c.out.Seal(nil)
+	c.s.remove(c)
+}
+
+func (s *Server) lookup(token string) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[token]
+}
+
+func (s *Server) remove(c *conn) {
+	c.mu.Lock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.mu.Unlock()
+	s.mu.Lock()
+	if s.conns[c.token] == c {
+		delete(s.conns, c.token)
+	}
+	s.mu.Unlock()
+}
+
+// attach binds a transport to c. first reports that this request started the
+// connection; the caller then owns one count of s.wg and must call finish. On
+// failure it returns an HTTP status and message.
+func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool, status int, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.expired:
+		return false, http.StatusNotFound, "No Connection with that ID"
+	case c.kind == transport.None:
+		if s.draining {
+			return false, http.StatusServiceUnavailable, "The server is shutting down."
+		}
+		now := time.Now()
+		c.kind, c.started, c.startedAt, c.query = kind, true, now, query
+		c.lastRecv.Store(now.UnixNano())
+		c.lastSend.Store(now.UnixNano())
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		s.wg.Add(1)
+		return true, 0, ""
+	case c.kind != kind:
+		return false, http.StatusBadRequest, "Cannot change transports mid-connection"
+	case kind == transport.LongPolling:
+		return false, 0, ""
+	default:
+		return false, http.StatusConflict, "Connection already has an active " + kind.String() + " transport."
+	}
+}
+
+// upstreamQuery is the connect query forwarded upstream: the secrets (access_token,
+// and id, which holds the connection token) are removed.
+func upstreamQuery(raw string) string {
+	var kept []string
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+		if strings.EqualFold(k, "access_token") || strings.EqualFold(k, "id") {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	return "?" + strings.Join(kept, "&")
+}
+
+// connect serves /client/?hub=...&id=...: the three transports, sends and DELETE.
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
+	isWS := transport.IsWebSocketUpgrade(r)
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		textError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	q := r.URL.Query()
+	hubs := queryValues(q, "hub")
+	if len(hubs) > 1 {
+		textError(w, http.StatusBadRequest, "The 'hub' query parameter must be given only once.")
+		return
+	}
+	ids := queryValues(q, "id")
+	if len(ids) == 0 || ids[0] == "" {
+		if !isWS || r.Method != http.MethodGet {
+			textError(w, http.StatusBadRequest, "Connection ID required")
+			return
+		}
+		// A WebSocket without id is a new connection (the client skipped negotiate).
+		hubName, status, msg := hubFromQuery(q)
+		if status != 0 {
+			textError(w, status, msg)
+			return
+		}
+		p, ok := s.authorize(w, r, hubName)
+		if !ok {
+			return
+		}
+		c, status, msg := s.newConn(hubName, p, 0)
+		if c == nil {
+			textError(w, status, msg)
+			return
+		}
+		s.serveWebSocket(w, r, c)
+		return
+	}
+	c := s.lookup(ids[0])
+	if c == nil {
+		textError(w, http.StatusNotFound, "No Connection with that ID")
+		return
+	}
+	if len(hubs) == 1 && !strings.EqualFold(hubs[0], c.hubName) {
+		textError(w, http.StatusNotFound, "No Connection with that ID")
+		return
+	}
+	p, ok := s.authorize(w, r, c.hubName)
+	if !ok {
+		return
+	}
+	if p.UserID != c.user {
+		textError(w, http.StatusForbidden, "The access token was issued to another user than the connection's.")
+		return
+	}
+	switch {
+	case isWS && r.Method == http.MethodGet:
+		s.serveWebSocket(w, r, c)
+	case r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
+		s.serveSSE(w, r, c)
+	case r.Method == http.MethodGet:
+		s.serveLongPoll(w, r, c)
+	case r.Method == http.MethodPost:
+		s.serveSend(w, r, c)
+	default:
+		s.serveDelete(w, c)
+	}
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
+	first, status, msg := s.attach(c, transport.WebSockets, upstreamQuery(r.URL.RawQuery))
+	if !first {
+		textError(w, status, msg)
+		return
+	}
+	defer s.wg.Done()
+	ws, err := transport.AcceptWebSocket(w, r, s.cfg.WriteTimeout)
+	if err != nil {
+		// Accept has answered the request.
+		s.log.Debug("websocket upgrade failed", slog.String("connectionId", c.id), slog.Any("error", err))
+		c.terminate("WebSocket upgrade failed.")
+		c.finish()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		err := ws.ReadLoop(ctx, c.receive)
+		switch {
+		case errors.Is(err, errInputClosed), errors.Is(err, errGone):
+			// The connection is closing: its writer sends the Close message and ends.
+		case err == nil:
+			c.terminate("")
+		default:
+			if !c.stopped() {
+				c.terminate("The WebSocket closed unexpectedly.")
+			}
+		}
+	}()
+	c.run(ctx, func(ctx context.Context, batch []byte) error {
+		return ws.Write(ctx, batch, c.binary.Load())
+	})
+	if c.out.Sealed() {
+		_ = ws.Close()
+	} else {
+		_ = ws.CloseNow()
+	}
+	cancel()
+	<-readerDone
+	c.finish()
+}
+
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
+	first, status, msg := s.attach(c, transport.ServerSentEvents, upstreamQuery(r.URL.RawQuery))
+	if !first {
+		textError(w, status, msg)
+		return
+	}
+	defer s.wg.Done()
+	sse, err := transport.StartSSE(w, s.cfg.WriteTimeout)
+	if err != nil {
+		c.terminate("The event stream could not be started.")
+		c.finish()
+		return
+	}
+	c.run(r.Context(), func(_ context.Context, batch []byte) error { return sse.Write(batch) })
+	c.finish()
+}
+
+func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) {
+	first, status, msg := s.attach(c, transport.LongPolling, upstreamQuery(r.URL.RawQuery))
+	if status != 0 {
+		textError(w, status, msg)
+		return
+	}
+	if first {
+		// The lifecycle of a long-polling connection outlives its requests.
+		go func() {
+			defer s.wg.Done()
+			c.run(context.Background(), nil)
+			c.finish()
+		}()
+		// The transport's own handshake: the client requires an immediate empty 200.
+		_ = transport.WritePoll(w, nil)
+		return
+	}
+	pl := c.poller.Begin()
+	defer func() { pl.End(time.Now()) }()
+	timer := time.NewTimer(s.cfg.PollTimeout)
+	defer timer.Stop()
+	for {
+		if batch, sealed := c.out.Take(nil); len(batch) > 0 || sealed {
+			if len(batch) == 0 {
+				transport.SetNoCacheHeaders(w.Header())
+				w.WriteHeader(http.StatusNoContent)
+			} else {
+				_ = transport.WritePoll(w, batch)
+			}
+			if sealed {
+				c.terminate("")
+			}
+			return
+		}
+		select {
+		case <-c.out.Ready():
+		case <-pl.Replaced():
+			transport.SetNoCacheHeaders(w.Header())
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-c.stop:
+			transport.SetNoCacheHeaders(w.Header())
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-timer.C:
+			_ = transport.WritePoll(w, nil)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, c *conn) {
+	c.mu.Lock()
+	kind := c.kind
+	c.mu.Unlock()
+	if kind == transport.WebSockets {
+		textError(w, http.StatusMethodNotAllowed, "POST requests are not allowed for WebSocket connections.")
+		return
+	}
+	if !c.postBusy.CompareAndSwap(false, true) {
+		textError(w, http.StatusConflict, "Another send request is already in progress.")
+		return
+	}
+	defer c.postBusy.Store(false)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxMessageSize)))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			textError(w, http.StatusRequestEntityTooLarge, "The request body exceeds the maximum message size.")
+			return
+		}
+		textError(w, http.StatusBadRequest, "The request body could not be read.")
+		return
+	}
+	if c.stopped() {
+		textError(w, http.StatusNotFound, "No Connection with that ID")
+		return
+	}
+	if err := c.receive(body); errors.Is(err, errGone) {
+		textError(w, http.StatusNotFound, "No Connection with that ID")
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) serveDelete(w http.ResponseWriter, c *conn) {
+	c.mu.Lock()
+	kind := c.kind
+	c.mu.Unlock()
+	if kind != transport.LongPolling {
+		textError(w, http.StatusBadRequest, "Cannot terminate this connection using the DELETE endpoint.")
+		return
+	}
+	c.terminate("")
+	w.WriteHeader(http.StatusAccepted)
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/signalbox-io/signalbox/auth"
+)
+
+// maxNegotiateVersion is the highest negotiate protocol version the server speaks.
+const maxNegotiateVersion = 1
+
+// hubPattern is the Azure hub name rule.
+var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
+
+type transportInfo struct {
+	Transport       string   `json:"transport"`
+	TransferFormats []string `json:"transferFormats"`
+}
+
+// availableTransports is offered to every client: Azure does not let the server
+// restrict transports.
+var availableTransports = []transportInfo{
+	{"WebSockets", []string{"Text", "Binary"}},
+	{"ServerSentEvents", []string{"Text"}},
+	{"LongPolling", []string{"Text", "Binary"}},
+}
+
+type negotiateResponse struct {
+	NegotiateVersion    int             `json:"negotiateVersion"`
+	ConnectionID        string          `json:"connectionId"`
+	ConnectionToken     string          `json:"connectionToken,omitempty"`
+	AvailableTransports []transportInfo `json:"availableTransports"`
+}
+
+// queryValues returns every value of the query key name, matched case-insensitively
+// as ASP.NET Core does.
+func queryValues(q url.Values, name string) []string {
+	var out []string
+	for k, vs := range q {
+		if strings.EqualFold(k, name) {
+			out = append(out, vs...)
+		}
+	}
+	return out
+}
+
+// hubFromQuery returns the lower-cased hub of the request, or an HTTP status and
+// message when it is missing, repeated or invalid.
+func hubFromQuery(q url.Values) (string, int, string) {
+	hubs := queryValues(q, "hub")
+	switch {
+	case len(hubs) == 0 || hubs[0] == "":
+		return "", http.StatusBadRequest, "The 'hub' query parameter is required."
+	case len(hubs) > 1:
+		return "", http.StatusBadRequest, "The 'hub' query parameter must be given only once."
+	case !hubPattern.MatchString(hubs[0]):
+		return "", http.StatusBadRequest, "Invalid hub name."
+	}
+	return strings.ToLower(hubs[0]), 0, ""
+}
+
+// authorize validates the request's client token for hub and writes the error
+// response when it fails.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName string) (*auth.Principal, bool) {
+	tok := auth.TokenFromRequest(r)
+	if len(tok) > auth.MaxTokenLength {
+		textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")
+		return nil, false
+	}
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		textError(w, http.StatusUnauthorized, "An access token is required.")
+		return nil, false
+	}
+	p, err := s.validator.ValidateClient(tok, hubName)
+	if err != nil {
+		if errors.Is(err, auth.ErrTokenTooLong) {
+			textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")
+			return nil, false
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		// The reason (expired, audience, signature) helps users and reveals no secret.
+		textError(w, http.StatusUnauthorized, "Unauthorized: "+err.Error())
+		return nil, false
+	}
+	if p == nil {
+		p = &auth.Principal{}
+	}
+	return p, true
+}
+
+// negotiate answers POST /client/negotiate?hub=...: it creates a connection and tells
+// the client its ids and the transports.
+func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		textError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	q := r.URL.Query()
+	hubName, status, msg := hubFromQuery(q)
+	if status != 0 {
+		textError(w, status, msg)
+		return
+	}
+	p, ok := s.authorize(w, r, hubName)
+	if !ok {
+		return
+	}
+
+	version := 0
+	var negErr string
+	if vs := queryValues(q, "negotiateVersion"); len(vs) > 0 {
+		v, err := strconv.Atoi(vs[0])
+		switch {
+		case err != nil:
+			negErr = "The client requested a non-integer protocol version."
+		case v < 0:
+			negErr = "The client requested version '" + vs[0] + "', but the server does not support this version."
+		case v > maxNegotiateVersion:
+			version = maxNegotiateVersion
+		default:
+			version = v
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache, no-store")
+	if negErr != "" {
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": negErr})
+		return
+	}
+
+	// useStatefulReconnect is deliberately ignored: the JS client fails when the server
+	// claims it but the client did not ask, and the server does not implement it yet.
+	c, status, msg := s.newConn(hubName, p, version)
+	if c == nil {
+		w.Header().Del("Content-Type")
+		textError(w, status, msg)
+		return
+	}
+	resp := negotiateResponse{
+		NegotiateVersion:    version,
+		ConnectionID:        c.id,
+		AvailableTransports: availableTransports,
+	}
+	if version >= 1 {
+		resp.ConnectionToken = c.token
+	}
+	_ = json.NewEncoder(w).Encode(resp)
+}

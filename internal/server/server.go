@@ -1,0 +1,300 @@
+// Package server is the Signalbox service core: configuration, HTTP wiring
+// (/client/negotiate, /client/, /api/...), the lifecycle of every client connection
+// (handshake, keep-alive, timeouts, one writer per connection) and graceful drain.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/upstream"
+)
+
+// Server serves the client endpoints and the REST API. Create it with New, run it
+// with Serve, stop it with Shutdown.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	registry  *hub.Registry
+	validator *auth.Validator
+	upstream  *upstream.Upstream // nil when no upstream is configured
+	handler   http.Handler
+
+	endpoint atomic.Pointer[string] // public base URL, known once listening
+
+	mu       sync.Mutex
+	conns    map[string]*conn // by connection token (the secret id= value)
+	live     int              // connections counted against MaxConnections
+	draining bool
+	httpSrv  *http.Server
+	serving  bool
+	wg       sync.WaitGroup // one per started transport: its loop and cleanup
+
+	ready         atomic.Bool
+	slowConsumers atomic.Int64
+	connsTotal    atomic.Int64
+}
+
+// Stats are counters for tests and diagnostics.
+type Stats struct {
+	Connections      int   // connections currently known (negotiated or connected)
+	ConnectionsTotal int64 // connections ever created
+	SlowConsumers    int64 // connections closed because their outbound queue was full
+}
+
+// New checks cfg and builds a server. logger nil discards logs.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server: invalid config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       logger,
+		registry:  hub.New(logger),
+		validator: &auth.Validator{Keys: append([]string(nil), cfg.AccessKeys...)},
+		conns:     make(map[string]*conn),
+	}
+	if len(s.validator.Keys) == 0 {
+		return nil, errors.New("server: at least one access key is required")
+	}
+	if rules := cfg.Rules(); len(rules) > 0 {
+		up, err := upstream.New(upstream.Options{
+			Rules:      rules,
+			AccessKeys: cfg.AccessKeys,
+			Timeout:    cfg.UpstreamTimeout,
+			Logger:     logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: upstream: %w", err)
+		}
+		s.upstream = up
+	}
+	if cfg.PublicURL != "" {
+		ep := strings.TrimRight(cfg.PublicURL, "/")
+		s.endpoint.Store(&ep)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Registry returns the hub registry the server's connections live in.
+func (s *Server) Registry() *hub.Registry { return s.registry }
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Endpoint returns the public base URL (no trailing slash): the configured public URL,
+// or http://<listen address> once Serve has started.
+func (s *Server) Endpoint() string {
+	if p := s.endpoint.Load(); p != nil {
+		return *p
+	}
+	return "http://" + s.cfg.Listen
+}
+
+// Stats returns current counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Connections: n, ConnectionsTotal: s.connsTotal.Load(), SlowConsumers: s.slowConsumers.Load()}
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/health", s.health)
+	mux.HandleFunc("/client/negotiate", s.negotiate)
+	mux.HandleFunc("/client/negotiate/", s.negotiate)
+	mux.HandleFunc("/client/", s.connect)
+	mux.HandleFunc("/client", s.connect)
+	if api := s.restAPI(); api != nil {
+		mux.Handle("/api/", api)
+	}
+	return cors(mux)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if !s.ready.Load() || draining {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Serve accepts connections on ln until Shutdown. It returns http.ErrServerClosed
+// after a Shutdown, like net/http.
+func (s *Server) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	if s.draining || s.serving {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.httpSrv = srv
+	s.serving = true
+	s.mu.Unlock()
+	if s.endpoint.Load() == nil {
+		ep := "http://" + listenEndpoint(s.cfg.Listen, ln.Addr())
+		s.endpoint.Store(&ep)
+	}
+	s.ready.Store(true)
+	err := srv.Serve(ln)
+	s.ready.Store(false)
+	return err
+}
+
+// listenEndpoint is the listen address as the user typed it, except that an empty
+// host becomes localhost and port 0 becomes the port actually bound.
+func listenEndpoint(listen string, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return addr.String()
+	}
+	if port == "0" {
+		if _, p, err := net.SplitHostPort(addr.String()); err == nil {
+			port = p
+		}
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Shutdown drains: it stops accepting requests, sends a Close message (reconnect
+// allowed) to every client, waits until their transports ended or ctx is done, then
+// stops the upstream. Connections still open when ctx ends are dropped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	srv := s.httpSrv
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.ready.Store(false)
+
+	httpDone := make(chan error, 1)
+	if srv != nil {
+		// Closes the listeners at once; returns when the SSE and long-polling requests
+		// (ended below) have finished.
+		go func() { httpDone <- srv.Shutdown(ctx) }()
+	} else {
+		httpDone <- nil
+	}
+	for _, c := range conns {
+		c.Close("Server is shutting down.", true)
+	}
+	connsDone := make(chan struct{})
+	go func() { s.wg.Wait(); close(connsDone) }()
+
+	var errs []error
+	select {
+	case <-connsDone:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("server: drain: %w", ctx.Err()))
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.terminate("server shutdown")
+		}
+		s.mu.Unlock()
+		<-connsDone
+	}
+	if err := <-httpDone; err != nil {
+		errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
+		if srv != nil {
+			_ = srv.Close()
+		}
+	}
+	if s.upstream != nil {
+		if err := s.upstream.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: upstream: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// newID returns 16 random bytes, base64url without padding (22 characters), the
+// shape of ASP.NET Core and Azure connection ids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// GenerateAccessKey returns a random 44-character key.
+func GenerateAccessKey() string {
+	var b [33]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// cors lets browsers call every endpoint cross-origin with credentials, like Azure
+// SignalR and its emulator: the Origin is reflected and every header is allowed.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/client") && !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		if origin := r.Header.Get("Origin"); origin != "" {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, PUT, HEAD, OPTIONS")
+			allowed := "Authorization, Content-Type, X-Requested-With, X-SignalR-User-Agent"
+			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+				allowed += ", " + req
+			}
+			h.Set("Access-Control-Allow-Headers", allowed)
+			h.Set("Access-Control-Max-Age", "600")
+			h.Add("Vary", "Access-Control-Request-Headers")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// textError writes a text/plain error body like ASP.NET Core does.
+func textError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg)
+}

@@ -1,0 +1,29 @@
+// Package transport holds the HTTP-level mechanics of the three SignalR transports
+// (WebSockets, Server-Sent Events, long polling) and the bounded outbound queue each
+// connection writes through. It knows nothing about hubs, groups or the hub protocol:
+// the server hands it opaque, already framed bytes.
+package transport
+
+// Kind is one of the three SignalR transports.
+type Kind int
+
+// The transports, numbered like the "asrs.s.htt" bitmask bits they correspond to.
+const (
+	None             Kind = 0
+	WebSockets       Kind = 1
+	ServerSentEvents Kind = 2
+	LongPolling      Kind = 4
+)
+
+// String returns the transport name as it appears in negotiate responses.
+func (k Kind) String() string {
+	switch k {
+	case WebSockets:
+		return "WebSockets"
+	case ServerSentEvents:
+		return "ServerSentEvents"
+	case LongPolling:
+		return "LongPolling"
+	}
+	return "None"
+}
