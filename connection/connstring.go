@@ -212,12 +212,12 @@ func joinHostPort(host, port string) string {
 // hostPort drops the scheme's default port so equal endpoints compare equal.
 func hostPort(u *url.URL) string {
 	port := u.Port()
-	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
-		port = ""
-	}
 	if port != "" {
 		n, _ := strconv.Atoi(port)
 		port = strconv.Itoa(n) // "0080" -> "80"
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
 	}
 	return joinHostPort(u.Hostname(), port)
 }
