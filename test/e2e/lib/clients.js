@@ -61,9 +61,10 @@ export class TestClient {
     }
   }
 
-  /** The public connection id (what REST and upstream use). */
+  /** The public connection id (what REST and upstream use); kept after the connection closed. */
   get id() {
-    return this.conn.connectionId;
+    if (this.conn.connectionId) this._id = this.conn.connectionId;
+    return this._id ?? null;
   }
 
   get state() {
@@ -146,6 +147,7 @@ export async function createClient(server, opts = {}) {
   if (start) {
     try {
       await withTimeout(conn.start(), 20000, `${name}: start()`);
+      client._id = conn.connectionId;
     } catch (err) {
       err.message += `\nclient log:\n${logger.lines.slice(-15).join('\n')}`;
       throw err;
