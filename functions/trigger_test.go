@@ -445,3 +445,33 @@ func TestTriggerBodyLimit(t *testing.T) {
 }
 
 var _ io.Writer = (*bytes.Buffer)(nil)
+
+// FuzzTriggerBody feeds arbitrary bodies through the whole ladder in both protocols: the
+// trigger must answer with a status of the ladder, never panic or hang.
+func FuzzTriggerBody(f *testing.F) {
+	f.Add([]byte(invokeJSON("1", "echo", `["x"]`)), false)
+	f.Add([]byte(invokeJSON("", "echo", `[1,2]`)), false)
+	f.Add([]byte(`{"type":1,"target":"echo"}`), false)
+	f.Add([]byte(`{"type":4,"invocationId":"1","target":"echo","arguments":[]}`), false)
+	f.Add(msgpackInvocation("1", "echo", "x"), true)
+	f.Add(msgpackInvocation("", "echo"), true)
+	f.Add([]byte{0x95, 0x01, 0x80}, true)
+	f.Add([]byte{}, true)
+	tr, err := NewTrigger(TriggerOptions{AccessKeys: []string{testKey}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tr.HandleMessage("chat", "echo", func(s string) string { return s })
+	f.Fuzz(func(t *testing.T, body []byte, binary bool) {
+		u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: string(body)}
+		if binary {
+			u.contentType = "application/x-msgpack"
+		}
+		w := serve(t, tr, u.build())
+		switch w.Code {
+		case 200, 500:
+		default:
+			t.Fatalf("status %d for body %x", w.Code, body)
+		}
+	})
+}
