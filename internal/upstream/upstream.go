@@ -319,19 +319,19 @@ func (u *Upstream) sleep(d time.Duration) bool {
 
 // Stats is a snapshot of the counters, for metrics.
 type Stats struct {
-	Requests         int64 // upstream HTTP calls made, retries included
-	Failures         int64 // calls that failed, all kinds
-	FailedStatus     int64 // answered with a status other than 200/204
-	FailedNetwork    int64 // connection refused, reset, DNS...
-	FailedTimeout    int64 // no answer within Options.Timeout
-	FailedInvalid    int64 // 200 whose body is not one Completion in the client's protocol
-	FailedTooLarge   int64 // result bigger than MaxResponseSize
-	Retries          int64 // extra attempts of connected/disconnected
-	QueueFull        int64 // invocations rejected because the connection's queue was full
-	NoRule           int64 // events and invocations no rule matched
-	Shutdown         int64 // work dropped because the Upstream was closing
-	InFlight         int64 // calls in progress now
-	SessionsQueueing int64 // sessions with queued or running work now
+	Requests       int64 // upstream HTTP calls made, retries included
+	Failures       int64 // calls that failed, all kinds
+	FailedStatus   int64 // answered with a status other than 200/204
+	FailedNetwork  int64 // connection refused, reset, DNS...
+	FailedTimeout  int64 // no answer within Options.Timeout
+	FailedInvalid  int64 // 200 whose body is not one Completion in the client's protocol
+	FailedTooLarge int64 // result bigger than MaxResponseSize
+	Retries        int64 // extra attempts of connected/disconnected
+	QueueFull      int64 // invocations rejected because the connection's queue was full
+	NoRule         int64 // events and invocations no rule matched
+	Shutdown       int64 // work dropped because the Upstream was closing
+	InFlight       int64 // calls in progress now
+	BusySessions   int64 // sessions with queued or running work now
 }
 
 type counters struct {
@@ -343,19 +343,19 @@ type counters struct {
 func (u *Upstream) Stats() Stats {
 	c := &u.stats
 	return Stats{
-		Requests:         c.requests.Load(),
-		Failures:         c.failures.Load(),
-		FailedStatus:     c.failedStatus.Load(),
-		FailedNetwork:    c.failedNetwork.Load(),
-		FailedTimeout:    c.failedTimeout.Load(),
-		FailedInvalid:    c.failedInvalid.Load(),
-		FailedTooLarge:   c.failedTooLarge.Load(),
-		Retries:          c.retries.Load(),
-		QueueFull:        c.queueFull.Load(),
-		NoRule:           c.noRule.Load(),
-		Shutdown:         c.shutdown.Load(),
-		InFlight:         c.inFlight.Load(),
-		SessionsQueueing: c.busySessions.Load(),
+		Requests:       c.requests.Load(),
+		Failures:       c.failures.Load(),
+		FailedStatus:   c.failedStatus.Load(),
+		FailedNetwork:  c.failedNetwork.Load(),
+		FailedTimeout:  c.failedTimeout.Load(),
+		FailedInvalid:  c.failedInvalid.Load(),
+		FailedTooLarge: c.failedTooLarge.Load(),
+		Retries:        c.retries.Load(),
+		QueueFull:      c.queueFull.Load(),
+		NoRule:         c.noRule.Load(),
+		Shutdown:       c.shutdown.Load(),
+		InFlight:       c.inFlight.Load(),
+		BusySessions:   c.busySessions.Load(),
 	}
 }
 

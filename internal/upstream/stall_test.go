@@ -1,0 +1,129 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// TestStalledUpstream: an upstream that never answers connection A must neither grow
+// memory without bound nor hold up connection B.
+func TestStalledUpstream(t *testing.T) {
+	stalled := make(chan struct{}, 1)
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-ASRS-Connection-Id") == "A" {
+			select {
+			case stalled <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // never answers
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	u, err := New(Options{Rules: ParseRules([]string{f.srv.URL})})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var queueFull, shutdown, other atomic.Int64
+	replyA := func(frame []byte) {
+		c := decodeCompletion(t, protocol.JSON(), frame)
+		switch c.Error {
+		case ErrTextQueueFull:
+			queueFull.Add(1)
+		case ErrTextShutdown:
+			shutdown.Add(1)
+		default:
+			other.Add(1)
+		}
+	}
+	a := u.Open(ConnInfo{ID: "A", Hub: "chat", Protocol: protocol.JSON()}, replyA)
+	inv := func(i int) *protocol.Invocation {
+		return &protocol.Invocation{InvocationID: strconv.Itoa(i), Target: "slow", Arguments: []protocol.Value{strArg(t, "payload")}}
+	}
+	a.Invoke(inv(0))
+	select {
+	case <-stalled:
+	case <-time.After(waitFor):
+		t.Fatal("A's first invocation never reached the upstream")
+	}
+	for i := 1; i <= DefaultQueueSize; i++ { // fills the queue behind the stalled call
+		a.Invoke(inv(i))
+	}
+	if n := queueFull.Load(); n != 0 {
+		t.Fatalf("%d queue-full errors before the queue was full", n)
+	}
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	goroutinesBefore := runtime.NumGoroutine()
+
+	const extra = 10000
+	start := time.Now()
+	for i := range extra {
+		a.Invoke(inv(1000 + i))
+		if i == 0 && queueFull.Load() != 1 {
+			t.Fatal("the first invocation over the limit was not rejected at once")
+		}
+	}
+	elapsed := time.Since(start)
+	if n := queueFull.Load(); n != extra {
+		t.Fatalf("%d queue-full errors, want %d", n, extra)
+	}
+	if elapsed > 5*time.Second {
+		t.Errorf("rejecting %d invocations took %v", extra, elapsed)
+	}
+
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+	if growth > 4<<20 {
+		t.Errorf("heap in use grew by %d bytes over %d rejected invocations", growth, extra)
+	}
+	if g := runtime.NumGoroutine(); g > goroutinesBefore+5 {
+		t.Errorf("goroutines %d, were %d", g, goroutinesBefore)
+	}
+	if st := u.Stats(); st.QueueFull != extra || st.InFlight != 1 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// B, another connection, is served promptly while A stays stalled.
+	rb := newReplies(protocol.JSON())
+	b := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, rb.fn)
+	b.Connected()
+	for i := range 5 {
+		start := time.Now()
+		b.Invoke(inv(i))
+		c := rb.next(t)
+		if c.Error != "" || c.InvocationID != strconv.Itoa(i) {
+			t.Fatalf("B got %+v", c)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("B's invocation took %v", d)
+		}
+	}
+	b.Disconnected("")
+
+	// Shutdown gives up on A: the stalled call and A's queue fail, and no goroutine leaks.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := u.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v", err)
+	}
+	if n := shutdown.Load(); n != DefaultQueueSize+1 {
+		t.Errorf("%d shutdown completions for A, want %d", n, DefaultQueueSize+1)
+	}
+	if n := other.Load(); n != 0 {
+		t.Errorf("%d unexpected replies for A", n)
+	}
+}
