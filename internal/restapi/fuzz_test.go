@@ -1,0 +1,80 @@
+package restapi
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// FuzzPayloadBody feeds both body parsers: binary=false is the JSON
+// PayloadMessage, binary=true the octet-stream map of pre-framed messages.
+// Accepted bodies must yield a usable payload; rejected ones an apiError.
+func FuzzPayloadBody(f *testing.F) {
+	jsonFrame, _ := protocol.JSON().AppendFrame(nil, &protocol.Invocation{Target: "t", Arguments: []protocol.Value{protocol.JSONValue([]byte(`1`))}})
+	mpFrame, _ := protocol.MessagePack().AppendFrame(nil, &protocol.Invocation{Target: "t"})
+	octet := msgp.AppendMapHeader(nil, 2)
+	octet = msgp.AppendString(octet, "json")
+	octet = msgp.AppendBytes(octet, jsonFrame)
+	octet = msgp.AppendString(octet, "messagepack")
+	octet = msgp.AppendBytes(octet, mpFrame)
+	for _, seed := range []string{
+		`{"target":"t","arguments":["a",1,{"b":[true,null]}]}`,
+		`{"Target":"T","Arguments":[]}`,
+		`{"target":"t","arguments":null}`,
+		`{"TARGET":"x","arguments":[1e400]}`,
+		`{"target":""}`,
+		`[1,2]`,
+		`{"target":"t","arguments":[`,
+		"\x00",
+	} {
+		f.Add([]byte(seed), false)
+	}
+	f.Add(octet, true)
+	f.Add(octet[:len(octet)-3], true)
+	f.Add([]byte{0x81, 0xa4, 'j', 's', 'o', 'n', 0xc4, 0x02, '{', 0x1e}, true)
+	f.Add([]byte{0x81, 0xab, 'm', 'e', 's', 's', 'a', 'g', 'e', 'p', 'a', 'c', 'k', 0xc4, 0x02, 0x01, 0x90}, true)
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff}, true)
+
+	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
+		var p *hub.Payload
+		var err error
+		if binary {
+			var frames map[string][]byte
+			frames, err = parseFramesPayload(data)
+			if err == nil {
+				if len(frames) == 0 {
+					t.Fatal("accepted a body without frames")
+				}
+				for name, fr := range frames {
+					if cerr := checkFrame(name, fr); cerr != nil {
+						t.Fatalf("accepted a bad %s frame: %v", name, cerr)
+					}
+				}
+				p = hub.PayloadFromFrames(frames)
+			}
+		} else {
+			var inv *protocol.Invocation
+			inv, err = parseJSONPayload(data)
+			if err == nil {
+				if inv.Target == "" {
+					t.Fatal("accepted an empty target")
+				}
+				p = hub.NewPayload(inv)
+			}
+		}
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || errorTable[ae.kind].status != 400 {
+				t.Fatalf("rejection is not a 400 apiError: %v", err)
+			}
+			return
+		}
+		// Framing in either protocol may fail for odd values but must not panic.
+		_, _ = p.Frame(protocol.JSON())
+		_, _ = p.Frame(protocol.MessagePack())
+	})
+}
