@@ -82,3 +82,37 @@ func resultValue(result any) (protocol.Value, error) {
 	}
 	return v, nil
 }
+
+// parseInvocationBody reads an unframed invocation. JSON bodies that the strict hub-protocol
+// parser rejects are read once more the way the extension reads them: property names
+// case-insensitive, missing arguments meaning none.
+func parseInvocationBody(proto protocol.Protocol, body []byte) (*protocol.Invocation, error) {
+	m, err := proto.ParseUnframed(body)
+	if err == nil {
+		if inv, ok := m.(*protocol.Invocation); ok {
+			return inv, nil
+		}
+		return nil, fmt.Errorf("functions: message type %d is not an invocation", m.Type())
+	}
+	if proto.Binary() {
+		return nil, err
+	}
+	var w struct {
+		Type         *int              `json:"type"`
+		InvocationID *string           `json:"invocationId"`
+		Target       string            `json:"target"`
+		Arguments    []json.RawMessage `json:"arguments"`
+		Headers      map[string]string `json:"headers"`
+	}
+	if jerr := json.Unmarshal(bytes.TrimSuffix(body, []byte{0x1e}), &w); jerr != nil || w.Type == nil || *w.Type != int(protocol.InvocationType) || w.Target == "" {
+		return nil, err
+	}
+	inv := &protocol.Invocation{Target: w.Target, Headers: w.Headers, Arguments: make([]protocol.Value, len(w.Arguments))}
+	if w.InvocationID != nil {
+		inv.InvocationID = *w.InvocationID
+	}
+	for i, a := range w.Arguments {
+		inv.Arguments[i] = protocol.JSONValue(a)
+	}
+	return inv, nil
+}

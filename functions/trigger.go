@@ -293,12 +293,8 @@ func (t *Trigger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // parseInvocation fills ic from an unframed invocation body; a non-zero status is an error.
 func parseInvocation(proto protocol.Protocol, body []byte, ic *InvocationContext) (int, string) {
-	m, err := proto.ParseUnframed(body)
+	inv, err := parseInvocationBody(proto, body)
 	if err != nil {
-		return http.StatusInternalServerError, ParsingFailedText
-	}
-	inv, ok := m.(*protocol.Invocation)
-	if !ok {
 		return http.StatusInternalServerError, ParsingFailedText
 	}
 	if !strings.EqualFold(inv.Target, ic.Event) {

@@ -475,3 +475,24 @@ func FuzzTriggerBody(f *testing.F) {
 		}
 	})
 }
+
+func TestTriggerLenientJSONBody(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	tr.HandleMessage("chat", "echo", func(args ...string) int { return len(args) })
+	for body, want := range map[string]string{
+		`{"Type":1,"InvocationId":"1","Target":"echo","Arguments":["a","b"]}`:      `{"type":3,"invocationId":"1","result":2}` + "\x1e",
+		`{"type":1,"invocationId":"1","target":"echo"}`:                            `{"type":3,"invocationId":"1","result":0}` + "\x1e",
+		`{"type":1,"invocationId":"1","target":"echo","arguments":["a"]}` + "\x1e": `{"type":3,"invocationId":"1","result":1}` + "\x1e",
+	} {
+		u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: body}
+		if w := serve(t, tr, u.build()); w.Code != 200 || w.Body.String() != want {
+			t.Errorf("body %s: got %d %q, want %q", body, w.Code, w.Body.String(), want)
+		}
+	}
+	for _, body := range []string{`{"type":2,"target":"echo"}`, `{"target":"echo","arguments":[]}`, `[1]`} {
+		u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: body}
+		if w := serve(t, tr, u.build()); w.Code != 500 {
+			t.Errorf("body %s: status %d, want 500", body, w.Code)
+		}
+	}
+}
