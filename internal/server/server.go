@@ -192,6 +192,10 @@ func listenEndpoint(listen string, addr net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
+// httpGrace is how long Shutdown waits for in-flight REST calls once every client
+// connection has been drained.
+const httpGrace = time.Second
+
 // Shutdown drains: it stops accepting requests, sends a Close message (reconnect
 // allowed) to every client, waits until their transports ended or ctx is done, then
 // stops the upstream. Connections still open when ctx ends are dropped.
@@ -207,10 +211,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 
 	httpDone := make(chan error, 1)
+	httpCtx, cancelHTTP := context.WithCancel(ctx)
+	defer cancelHTTP()
 	if srv != nil {
 		// Closes the listeners at once; returns when the SSE and long-polling requests
-		// (ended below) have finished.
-		go func() { httpDone <- srv.Shutdown(ctx) }()
+		// (ended below) and in-flight REST calls have finished.
+		go func() { httpDone <- srv.Shutdown(httpCtx) }()
 	} else {
 		httpDone <- nil
 	}
@@ -232,12 +238,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-connsDone
 	}
-	if err := <-httpDone; err != nil {
-		errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
-		if srv != nil {
-			_ = srv.Close()
+	s.log.Debug("drain: connections closed")
+	// Client connections are gone; what is left are short REST calls and idle or
+	// just-opened keep-alive sockets, which net/http waits up to 5 s for. Give the
+	// REST calls a moment, then cut the rest.
+	grace := time.NewTimer(httpGrace)
+	select {
+	case err := <-httpDone:
+		if err != nil {
+			errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
 		}
+	case <-grace.C:
+		cancelHTTP()
+		<-httpDone
 	}
+	grace.Stop()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	s.log.Debug("drain: http server stopped")
 	if s.upstream != nil {
 		if err := s.upstream.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("server: upstream: %w", err))
