@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/signalbox-io/signalbox/management"
 )
 
 func TestSendAndApplyREST(t *testing.T) {
@@ -235,5 +238,63 @@ func TestServiceTriggerKeys(t *testing.T) {
 	}
 	if _, err := NewFromMap(map[string]string{"AzureSignalRConnectionString": "Endpoint=nope"}, nil); err == nil || !strings.Contains(err.Error(), "AzureSignalRConnectionString") {
 		t.Fatalf("err = %v, want it to name the setting", err)
+	}
+}
+
+func TestNegotiateFailover(t *testing.T) {
+	primary, secondary := newFakeService(t), newFakeService(t)
+	s, err := NewFromMap(map[string]string{
+		"Azure:SignalR:Endpoints:p":           primary.connectionString(),
+		"Azure:SignalR:Endpoints:s:secondary": secondary.connectionString(),
+	}, &Options{Client: &management.ClientOptions{Health: management.HealthOptions{Retries: -1, Timeout: 2 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr, err := s.NewTrigger(nil)
+	if err != nil || len(tr.keys) != 2 {
+		t.Fatalf("trigger keys: %v, %v", tr, err)
+	}
+	ctx := context.Background()
+	h := s.NegotiateHandler("chat", nil)
+	negotiate := func() (int, string) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/negotiate", nil))
+		var info ConnectionInfo
+		_ = json.Unmarshal(w.Body.Bytes(), &info)
+		return w.Code, info.URL
+	}
+	steps := []struct {
+		primaryDown, secondaryDown bool
+		wantCode                   int
+		wantURL                    string
+	}{
+		{false, false, 200, primary.URL},
+		{true, false, 200, secondary.URL},
+		{true, true, 503, ""},
+		{false, true, 200, primary.URL},
+	}
+	for i, st := range steps {
+		primary.down.Store(st.primaryDown)
+		secondary.down.Store(st.secondaryDown)
+		s.Client().CheckHealth(ctx)
+		code, url := negotiate()
+		if code != st.wantCode || !strings.HasPrefix(url, st.wantURL) {
+			t.Fatalf("step %d: %d %q, want %d %q", i, code, url, st.wantCode, st.wantURL)
+		}
+	}
+	_, err = s.ConnectionInfo(ctx, "chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary.down.Store(true)
+	s.Client().CheckHealth(ctx)
+	if _, err := s.ConnectionInfo(ctx, "chat", nil); !errors.Is(err, management.ErrNotConnected) {
+		t.Fatalf("err = %v, want ErrNotConnected", err)
+	}
+	// Every endpoint is listed by signalRNegotiation, online or not.
+	n, err := s.Negotiation(ctx, "chat", nil)
+	if err != nil || len(n.Endpoints) != 2 || n.Endpoints[0].Online || n.Endpoints[1].Online {
+		t.Fatalf("negotiation = %+v, %v", n, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ const svcKey = "fake-service-access-key-0123456789"
 // fakeService records REST calls the way a SignalR service would receive them.
 type fakeService struct {
 	*httptest.Server
+	down  atomic.Bool // health checks fail
 	mu    sync.Mutex
 	calls []string // "METHOD path body"
 }
@@ -32,7 +34,9 @@ func newFakeService(t *testing.T) *fakeService {
 	f := &fakeService{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/health" {
-			w.WriteHeader(http.StatusOK)
+			if f.down.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
