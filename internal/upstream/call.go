@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -47,11 +48,13 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) resu
 	if err != nil {
 		return result{kind: failNetwork, err: stripURL(err)}
 	}
+	// Raw keys keep the X-ASRS-* spelling of the emulator on the wire; receivers compare
+	// header names case-insensitively anyway.
 	for k, v := range s.headers {
-		req.Header.Set(k, v)
+		req.Header[k] = []string{v}
 	}
-	req.Header.Set("X-ASRS-Category", category)
-	req.Header.Set("X-ASRS-Event", headerValue(it.event))
+	req.Header["X-ASRS-Category"] = []string{category}
+	req.Header["X-ASRS-Event"] = []string{headerValue(it.event)}
 	if it.kind == kindInvocation {
 		req.Header.Set("Content-Type", s.contentType)
 	} else {
@@ -124,6 +127,13 @@ func (r result) retryable() bool {
 
 // sendEvent delivers connected/disconnected with bounded exponential backoff.
 func (u *Upstream) sendEvent(s *Session, it *item) {
+	select {
+	case u.slots <- struct{}{}:
+	case <-u.aborted:
+		u.stats.shutdown.Add(1)
+		return
+	}
+	defer func() { <-u.slots }()
 	backoff := u.minBackoff
 	for attempt := 1; ; attempt++ {
 		r := u.do(s, it, CategoryConnections, false)
@@ -145,7 +155,25 @@ func (u *Upstream) sendEvent(s *Session, it *item) {
 // invoke delivers one invocation (never retried) and returns the frame for the client, or
 // nil for a non-blocking invocation.
 func (u *Upstream) invoke(s *Session, it *item) []byte {
+	select {
+	case u.slots <- struct{}{}:
+		if u.overloadLogged.Load() {
+			u.overloadLogged.Store(false)
+		}
+	default:
+		u.stats.overloaded.Add(1)
+		if !u.overloadLogged.Swap(true) {
+			u.log.Warn("upstream calls in flight reached the limit; rejecting invocations until some finish",
+				"max_in_flight", cap(u.slots), "hub", s.hub, "event", it.event, "connection_id", s.id,
+				"cause", "the function app answers slower than clients invoke (raise the limit or scale the function app)")
+		}
+		if it.id == "" {
+			return nil
+		}
+		return s.completionFrame(it.id, ErrTextQueueFull)
+	}
 	r := u.do(s, it, CategoryMessages, it.id != "")
+	<-u.slots
 	if r.kind == failNone && it.id != "" {
 		if len(r.body) == 0 {
 			return s.completionFrame(it.id, "")
@@ -258,7 +286,12 @@ func frameLenMsgPack(b []byte) int {
 // record counts a failed call and logs it, with the URL stripped of secrets and the most
 // likely cause, so an operator can fix the function app or the upstream setting.
 func (u *Upstream) record(s *Session, it *item, category string, r result, attempt int) {
-	u.stats.failures.Add(1)
+	level := slog.LevelWarn
+	if r.kind == failShutdown {
+		level = slog.LevelInfo // our own doing, not the upstream's failure
+	} else {
+		u.stats.failures.Add(1)
+	}
 	switch r.kind {
 	case failStatus:
 		u.stats.failedStatus.Add(1)
@@ -288,7 +321,7 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 	if attempt > 1 {
 		attrs = append(attrs, "attempt", attempt)
 	}
-	u.log.Warn("upstream call failed", attrs...)
+	u.log.Log(context.Background(), level, "upstream call failed", attrs...)
 }
 
 func likelyCause(r result) string {

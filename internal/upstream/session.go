@@ -61,6 +61,7 @@ type Session struct {
 	eventInFlight bool
 	connected     bool
 	disconnected  bool
+	fullLogged    bool // one log line per episode of a full queue, not one per rejection
 }
 
 // Open starts the upstream session of one connection. reply receives frames in
@@ -174,8 +175,7 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		return
 	}
 	if full {
-		s.u.stats.queueFull.Add(1)
-		s.fail(id, ErrTextQueueFull)
+		s.queueFull(id, inv.Target)
 		return
 	}
 	body, err := s.proto.AppendUnframed(nil, inv)
@@ -188,6 +188,20 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 	s.enqueue(item{kind: kindInvocation, url: url, event: inv.Target, id: id, body: body})
 }
 
+func (s *Session) queueFull(id, event string) {
+	s.u.stats.queueFull.Add(1)
+	s.mu.Lock()
+	first := !s.fullLogged
+	s.fullLogged = true
+	s.mu.Unlock()
+	if first {
+		s.u.log.Warn("upstream queue of a connection is full; rejecting its invocations until it drains",
+			"hub", s.hub, "event", event, "connection_id", s.id, "queue_size", s.u.queueSize,
+			"cause", "the function app answers slower than this client invokes")
+	}
+	s.fail(id, ErrTextQueueFull)
+}
+
 // enqueue adds it and starts a worker when one may run; it re-checks the queue bound under
 // the lock because Invoke checked it without holding the lock while encoding.
 func (s *Session) enqueue(it item) {
@@ -195,11 +209,13 @@ func (s *Session) enqueue(it item) {
 	if it.kind == kindInvocation {
 		if s.pending >= s.u.queueSize {
 			s.mu.Unlock()
-			s.u.stats.queueFull.Add(1)
-			s.fail(it.id, ErrTextQueueFull)
+			s.queueFull(it.id, it.event)
 			return
 		}
 		s.pending++
+		if s.pending <= s.u.queueSize/2 {
+			s.fullLogged = false
+		}
 	}
 	s.queue = append(s.queue, it)
 	rejected := s.spawnLocked()

@@ -127,3 +127,47 @@ func TestStalledUpstream(t *testing.T) {
 		t.Errorf("%d unexpected replies for A", n)
 	}
 }
+
+// TestMaxInFlight: beyond the global cap, invocations fail at once instead of piling up
+// behind a stalled upstream, and connection events wait for a slot.
+func TestMaxInFlight(t *testing.T) {
+	stalled := make(chan struct{}, 1)
+	release := make(chan struct{})
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-ASRS-Connection-Id") == "A" {
+			stalled <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL}), MaxInFlight: 1})
+	ra := newReplies(protocol.JSON())
+	u.Open(ConnInfo{ID: "A", Hub: "chat", Protocol: protocol.JSON()}, ra.fn).Invoke(&protocol.Invocation{InvocationID: "1", Target: "slow"})
+	select {
+	case <-stalled:
+	case <-time.After(waitFor):
+		t.Fatal("A's invocation never reached the upstream")
+	}
+	rb := newReplies(protocol.JSON())
+	b := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, rb.fn)
+	b.Invoke(&protocol.Invocation{InvocationID: "2", Target: "x"})
+	if c := rb.next(t); c.Error != ErrTextQueueFull || c.InvocationID != "2" {
+		t.Errorf("over the cap: %+v", c)
+	}
+	b.Connected() // waits for the slot, then goes through
+	if st := u.Stats(); st.Overloaded != 1 || st.InFlight != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	close(release)
+	if c := ra.next(t); c.Error != "" {
+		t.Errorf("A: %+v", c)
+	}
+	if ev := f.next(t).Header.Get("X-ASRS-Event"); ev != "slow" {
+		t.Errorf("first request %q", ev)
+	}
+	if got := f.next(t); got.Header.Get("X-ASRS-Event") != "connected" || got.Header.Get("X-ASRS-Connection-Id") != "B" {
+		t.Errorf("B's connected event did not go out after the slot freed: %v", got.Header)
+	}
+}

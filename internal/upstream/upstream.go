@@ -34,6 +34,7 @@ const (
 	DefaultRetryMinBackoff = 100 * time.Millisecond
 	DefaultRetryMaxBackoff = 2 * time.Second
 	DefaultMaxResponseSize = 16 << 20
+	DefaultMaxInFlight     = 1000
 )
 
 // Rule sends the events whose hub, category and event match its patterns to URLTemplate.
@@ -73,6 +74,10 @@ type Options struct {
 	RetryMinBackoff, RetryMaxBackoff time.Duration
 	// MaxResponseSize bounds the body of an invocation result.
 	MaxResponseSize int64
+	// MaxInFlight bounds the upstream calls in progress across all connections, so a
+	// stalled function app cannot pile up requests and memory: beyond it invocations fail
+	// at once with a Completion error, and connection events wait for a free slot.
+	MaxInFlight int
 }
 
 // ConnInfo describes one client connection. Hub is lower-cased when sent. Query is the
@@ -95,6 +100,7 @@ type Upstream struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	maxResp    int64
+	slots      chan struct{} // one token per call in flight, MaxInFlight in all
 	log        *slog.Logger
 	client     *http.Client
 	ownClient  bool
@@ -108,7 +114,8 @@ type Upstream struct {
 	calls    map[uint64]context.CancelCauseFunc
 	nextCall uint64
 
-	stats counters
+	stats          counters
+	overloadLogged atomic.Bool // one log line per episode of MaxInFlight reached
 }
 
 var (
@@ -162,6 +169,10 @@ func New(opts Options) (*Upstream, error) {
 	if u.maxResp <= 0 {
 		u.maxResp = DefaultMaxResponseSize
 	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	u.slots = make(chan struct{}, opts.MaxInFlight)
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -328,6 +339,7 @@ type Stats struct {
 	FailedTooLarge int64 // result bigger than MaxResponseSize
 	Retries        int64 // extra attempts of connected/disconnected
 	QueueFull      int64 // invocations rejected because the connection's queue was full
+	Overloaded     int64 // invocations rejected because MaxInFlight calls were in progress
 	NoRule         int64 // events and invocations no rule matched
 	Shutdown       int64 // work dropped because the Upstream was closing
 	InFlight       int64 // calls in progress now
@@ -336,7 +348,7 @@ type Stats struct {
 
 type counters struct {
 	requests, failures, failedStatus, failedNetwork, failedTimeout, failedInvalid,
-	failedTooLarge, retries, queueFull, noRule, shutdown, inFlight, busySessions atomic.Int64
+	failedTooLarge, retries, queueFull, overloaded, noRule, shutdown, inFlight, busySessions atomic.Int64
 }
 
 // Stats returns the current counters.
@@ -352,6 +364,7 @@ func (u *Upstream) Stats() Stats {
 		FailedTooLarge: c.failedTooLarge.Load(),
 		Retries:        c.retries.Load(),
 		QueueFull:      c.queueFull.Load(),
+		Overloaded:     c.overloaded.Load(),
 		NoRule:         c.noRule.Load(),
 		Shutdown:       c.shutdown.Load(),
 		InFlight:       c.inFlight.Load(),
