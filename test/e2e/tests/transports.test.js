@@ -71,6 +71,34 @@ describe('connect and receive a REST broadcast', () => {
     }
   });
 
+  test('pretty-printed REST JSON (raw newlines) and a 300 KB argument reach every transport intact', async () => {
+    const hub = rand('t');
+    const clients = await Promise.all(COMBOS.map((c) => h.connect({ hub, ...c })));
+    const id = rand('pretty-');
+    const big = 'line1\nline2\r\n' + 'x'.repeat(300 * 1024);
+    const body = JSON.stringify({ target: 'msg', arguments: [id, { nested: [1, 2, { s: 'a\nb' }] }, big] }, null, 2);
+    assert.ok(body.includes('\n'), 'the body has raw newlines between tokens');
+    const res = await h.rest('POST', hubPath(hub, ':send'), { body, contentType: 'application/json' });
+    assert.equal(res.status, 202, res.describe());
+    for (const c of clients) {
+      const m = await c.waitText(id);
+      assert.deepEqual(m.args[1], { nested: [1, 2, { s: 'a\nb' }] }, c.name);
+      assert.equal(m.args[2], big, `${c.name}: the large argument is intact`);
+    }
+  });
+
+  test('hub names are case-insensitive', async () => {
+    const hub = rand('Mixed');
+    const c = await h.connect({ hub, transport: 'ws', protocol: 'messagepack' });
+    const id = rand('case-');
+    const res = await h.rest('POST', hubPath(hub.toLowerCase(), ':send'), { body: { target: 'msg', arguments: [id] } });
+    assert.equal(res.status, 202, res.describe());
+    await c.waitText(id);
+    const res2 = await h.rest('POST', hubPath(hub.toUpperCase(), ':send'), { body: { target: 'msg', arguments: [id + '-upper'] } });
+    assert.equal(res2.status, 202, res2.describe());
+    await c.waitText(id + '-upper');
+  });
+
   test('a client can stop and the service keeps serving the others', async () => {
     const hub = rand('t');
     const a = await h.connect({ hub, transport: 'ws', protocol: 'json' });
