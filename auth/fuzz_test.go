@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -168,6 +170,60 @@ func FuzzVerifyUpstreamSignature(f *testing.F) {
 		if !VerifyUpstreamSignature(header+","+UpstreamSignature(keys[1:], connID), keys[:1], connID) &&
 			VerifyUpstreamSignature(header, keys[:1], connID) {
 			t.Fatal("appending an entry turned a match into a mismatch")
+		}
+	})
+}
+
+// FuzzDecodeObject checks the claims scanner against encoding/json: the same members
+// with the same values, and an error exactly when encoding/json fails or a name
+// repeats.
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { "a" : 1 , "b":[1,{"c":"]}"}], "d":"\"}" } `, `{"a":1,"a":2}`, `{"\u0061":1,"a":2}`,
+		`[1]`, `"s"`, `{"a":}`, `{"a":1}x`, `{"é":"\ud800","x":null,"y":true,"z":-1.5e3}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		names, values, err := decodeObject(data)
+		var m map[string]json.RawMessage
+		jerr := json.Unmarshal(data, &m)
+		if jerr != nil || m == nil {
+			if err == nil {
+				t.Fatalf("scanner accepted what encoding/json refuses: %q", data)
+			}
+			return
+		}
+		if err != nil {
+			if len(m) == len(names) || !strings.Contains(err.Error(), "duplicate") {
+				t.Fatalf("scanner refused valid object %q: %v", data, err)
+			}
+			return
+		}
+		if len(names) != len(m) {
+			t.Fatalf("%d members, encoding/json has %d", len(names), len(m))
+		}
+		for i, n := range names {
+			if !bytes.Equal(values[i], m[n]) {
+				t.Fatalf("member %q: %q, encoding/json %q", n, values[i], m[n])
+			}
+			if s, ok := jsonString(values[i]); ok {
+				var want string
+				if json.Unmarshal(values[i], &want) != nil || s != want {
+					t.Fatalf("string %q decoded as %q, want %q", values[i], s, want)
+				}
+			}
+			if elems, ok := jsonArray(values[i]); ok {
+				var want []json.RawMessage
+				if json.Unmarshal(values[i], &want) != nil || len(want) != len(elems) {
+					t.Fatalf("array %q: %d elements, encoding/json %d", values[i], len(elems), len(want))
+				}
+				for j := range want {
+					if !bytes.Equal(elems[j], want[j]) {
+						t.Fatalf("array %q element %d: %q, want %q", values[i], j, elems[j], want[j])
+					}
+				}
+			}
 		}
 	})
 }

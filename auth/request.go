@@ -19,13 +19,10 @@ func TokenFromRequest(r *http.Request) string {
 			return t
 		}
 	}
-	if r.URL == nil {
+	if r.URL == nil || r.URL.RawQuery == "" {
 		return ""
 	}
-	// Last value, as ASP.NET Core does; parse only when the key can be there.
-	if !strings.Contains(r.URL.RawQuery, "access_token") {
-		return ""
-	}
+	// The last value, as ASP.NET Core takes it.
 	vs := r.URL.Query()["access_token"]
 	for i := len(vs) - 1; i >= 0; i-- {
 		if t := strings.TrimSpace(vs[i]); t != "" {

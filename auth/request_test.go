@@ -29,6 +29,7 @@ func TestTokenFromRequest(t *testing.T) {
 		{"query escaped", "/?access_token=a%2Eb%2Ec", nil, "a.b.c"},
 		{"empty query value", "/?access_token=", nil, ""},
 		{"other key only", "/?my_access_token=q", nil, ""},
+		{"escaped key", "/?access%5Ftoken=q", nil, "q"},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest(http.MethodGet, c.target, nil)

@@ -1,14 +1,10 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,7 +60,7 @@ type Validator struct {
 func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
 	p, err := v.validate(token, func(u *url.URL) bool { return clientAudienceMatches(u, hub) })
 	if err != nil {
-		return nil, fmt.Errorf("auth: client token for hub: %w", err)
+		return nil, fmt.Errorf("auth: client token: %w", err)
 	}
 	return p, nil
 }
@@ -239,7 +235,8 @@ func checkHeader(seg string) error {
 		case "crit":
 			return fmt.Errorf("%w: header has unsupported crit extensions", ErrMalformed)
 		case "alg":
-			if err := json.Unmarshal(values[i], &alg); err != nil {
+			var ok bool
+			if alg, ok = jsonString(values[i]); !ok {
 				return fmt.Errorf("%w: alg is not a string", ErrMalformed)
 			}
 		}
@@ -250,189 +247,4 @@ func checkHeader(seg string) error {
 		}
 	}
 	return fmt.Errorf("%w: only HS256 and HS512 are accepted", ErrAlgorithm)
-}
-
-// decodeObject splits one JSON object into its member names and raw values, in
-// order, refusing duplicate names. Errors never quote the input.
-func decodeObject(data []byte) (names []string, values []json.RawMessage, err error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	t, err := dec.Token()
-	if err != nil || t != json.Delim('{') {
-		return nil, nil, errors.New("not a JSON object")
-	}
-	seen := make(map[string]struct{})
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, nil, errors.New("invalid JSON")
-		}
-		name, ok := t.(string)
-		if !ok {
-			return nil, nil, errors.New("invalid JSON")
-		}
-		if _, dup := seen[name]; dup {
-			return nil, nil, errors.New("duplicate member name")
-		}
-		seen[name] = struct{}{}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, nil, errors.New("invalid JSON")
-		}
-		names = append(names, name)
-		values = append(values, v)
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, nil, errors.New("invalid JSON")
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, nil, errors.New("data after the JSON object")
-	}
-	return names, values, nil
-}
-
-// parsedClaims is the payload as golang-jwt hands it to us: the members in token
-// order. A map would lose the order and silently keep the last of duplicate names.
-type parsedClaims struct {
-	names  []string
-	values []json.RawMessage
-	err    error // why UnmarshalJSON failed, for a precise error message
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (c *parsedClaims) UnmarshalJSON(data []byte) error {
-	names, values, err := decodeObject(data)
-	if err != nil {
-		c.err = fmt.Errorf("%w: payload: %w", ErrMalformed, err)
-		return c.err
-	}
-	c.names, c.values = names, values
-	return nil
-}
-
-// The jwt.Claims methods are not used: claims validation is switched off and done
-// by Validator itself.
-func (c *parsedClaims) GetExpirationTime() (*jwt.NumericDate, error) { return nil, nil }
-func (c *parsedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
-func (c *parsedClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
-func (c *parsedClaims) GetIssuer() (string, error)                   { return "", nil }
-func (c *parsedClaims) GetSubject() (string, error)                  { return "", nil }
-func (c *parsedClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
-
-func (c *parsedClaims) get(name string) (json.RawMessage, bool) {
-	for i, n := range c.names {
-		if n == name {
-			return c.values[i], true
-		}
-	}
-	return nil, false
-}
-
-// Bounds of exp: year 1 to the end of year 9999. Anything outside is refused rather
-// than converted, so no overflow can turn a huge exp into a past or future time.
-const (
-	minExp = -62135596800
-	maxExp = 253402300799
-)
-
-func (c *parsedClaims) expiry() (time.Time, error) {
-	raw, ok := c.get("exp")
-	if !ok {
-		return time.Time{}, fmt.Errorf("%w: exp is required", ErrMalformed)
-	}
-	s := string(raw)
-	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-		return time.Time{}, fmt.Errorf("%w: exp is not a number", ErrMalformed)
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < minExp || n > maxExp {
-			return time.Time{}, fmt.Errorf("%w: exp is out of range", ErrMalformed)
-		}
-		return time.Unix(n, 0), nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || f < minExp || f > maxExp {
-		return time.Time{}, fmt.Errorf("%w: exp is out of range", ErrMalformed)
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
-}
-
-func (c *parsedClaims) audiences() ([]string, error) {
-	raw, ok := c.get("aud")
-	if !ok {
-		return nil, fmt.Errorf("%w: aud is required", ErrAudience)
-	}
-	var one string
-	if err := json.Unmarshal(raw, &one); err == nil {
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, fmt.Errorf("%w: aud is neither a string nor an array of strings", ErrMalformed)
-	}
-	return many, nil
-}
-
-// userID follows the service: asrs.s.uid wins over nameid, which wins over sub.
-func (c *parsedClaims) userID() string {
-	for _, name := range []string{ClaimUserID, ClaimNameID, ClaimNameIdentifierURI, "sub"} {
-		raw, ok := c.get(name)
-		if !ok {
-			continue
-		}
-		for _, v := range claimValues(raw) {
-			if v != "" {
-				return v
-			}
-		}
-	}
-	return ""
-}
-
-func (c *parsedClaims) list() []Claim {
-	out := make([]Claim, 0, len(c.names))
-	for i, n := range c.names {
-		for _, v := range claimValues(c.values[i]) {
-			out = append(out, Claim{Type: n, Value: v})
-		}
-	}
-	return out
-}
-
-// claimValues renders a claim value as text; an array gives one value per element.
-func claimValues(raw json.RawMessage) []string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 0 && raw[0] == '[' {
-		var elems []json.RawMessage
-		if err := json.Unmarshal(raw, &elems); err == nil {
-			out := make([]string, len(elems))
-			for i, e := range elems {
-				out[i] = scalarText(e)
-			}
-			return out
-		}
-	}
-	return []string{scalarText(raw)}
-}
-
-func scalarText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s
-		}
-	case 'n':
-		return ""
-	case '{', '[':
-		var b bytes.Buffer
-		if json.Compact(&b, raw) == nil {
-			return b.String()
-		}
-	}
-	return string(raw) // numbers and booleans keep their JSON text
 }
