@@ -114,6 +114,16 @@ func (r *HTTPRequest) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes the host's shape (Query as an object, Body as a string).
+func (r HTTPRequest) MarshalJSON() ([]byte, error) {
+	type plain HTTPRequest // without the methods
+	return json.Marshal(struct {
+		plain
+		Query map[string]string `json:"Query"`
+		Body  string            `json:"Body"`
+	}{plain(r), r.Query, r.Body})
+}
+
 // HTTPResponse is the value of an http output binding.
 type HTTPResponse struct {
 	StatusCode int               `json:"statusCode"`

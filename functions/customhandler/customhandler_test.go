@@ -137,3 +137,19 @@ func FuzzInvokeRequest(f *testing.F) {
 		_, _ = req.Endpoints("e")
 	})
 }
+
+func TestHTTPRequestRoundTrip(t *testing.T) {
+	in := HTTPRequest{URL: "http://h/api/x", Method: "GET", Query: map[string]string{"a": "1"},
+		Headers: map[string][]string{"X": {"1", "2"}}, Body: "text"}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out HTTPRequest
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.URL != in.URL || out.Query["a"] != "1" || out.Body != "text" || len(out.Headers["X"]) != 2 {
+		t.Fatalf("round trip %s -> %+v", b, out)
+	}
+}
