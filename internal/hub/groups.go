@@ -79,6 +79,7 @@ func (r *Registry) AddUserToGroup(hub, user, group string, ttl *time.Duration) {
 	if rec == nil {
 		rec = &userGroup{}
 		records[group] = rec
+		h.records++
 	}
 	h.seq++
 	rec.updated = h.seq
@@ -88,9 +89,7 @@ func (r *Registry) AddUserToGroup(hub, user, group string, ttl *time.Duration) {
 	} else {
 		rec.expires = now.Add(*ttl)
 	}
-	if e := rec.expires.UnixNano(); e < h.nextExpiry.Load() {
-		h.nextExpiry.Store(e)
-	}
+	h.scheduleLocked(user, group, rec)
 	for _, cn := range h.users[user] {
 		h.joinLocked(cn, group, joinUser)
 	}
@@ -123,13 +122,22 @@ func (r *Registry) capNoTTLLocked(h *hubState, user string) {
 // dropRecordLocked forgets a persistent membership and takes the user's
 // connections out of the group unless they joined it directly.
 func (h *hubState) dropRecordLocked(user, group string) {
-	records := h.userGroups[user]
-	delete(records, group)
-	if len(records) == 0 {
-		delete(h.userGroups, user)
-	}
+	h.deleteRecordLocked(user, group)
 	for _, cn := range h.users[user] {
 		h.leaveLocked(cn, group, joinUser)
+	}
+}
+
+// deleteRecordLocked forgets one persistent record; its expiry entry goes stale.
+func (h *hubState) deleteRecordLocked(user, group string) {
+	records := h.userGroups[user]
+	if _, ok := records[group]; !ok {
+		return
+	}
+	delete(records, group)
+	h.records--
+	if len(records) == 0 {
+		delete(h.userGroups, user)
 	}
 }
 
@@ -142,12 +150,7 @@ func (r *Registry) RemoveUserFromGroup(hub, user, group string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if records := h.userGroups[user]; records != nil {
-		delete(records, group)
-		if len(records) == 0 {
-			delete(h.userGroups, user)
-		}
-	}
+	h.deleteRecordLocked(user, group)
 	for _, cn := range h.users[user] {
 		h.leaveLocked(cn, group, joinAny)
 	}
@@ -162,6 +165,7 @@ func (r *Registry) RemoveUserFromAllGroups(hub, user string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.records -= len(h.userGroups[user])
 	delete(h.userGroups, user)
 	for _, cn := range h.users[user] {
 		for group := range cn.groups {
@@ -190,38 +194,4 @@ func (r *Registry) UserInGroup(hub, user, group string) bool {
 		}
 	}
 	return false
-}
-
-// sweepIfDue expires user-group memberships when the earliest expiry has passed.
-// Without anything due it costs one clock read and one atomic load.
-func (r *Registry) sweepIfDue(h *hubState) {
-	now := r.now()
-	if now.UnixNano() < h.nextExpiry.Load() {
-		return
-	}
-	h.mu.Lock()
-	r.sweepLocked(h, now)
-	h.mu.Unlock()
-}
-
-// sweepLocked drops expired persistent memberships (and the group memberships
-// they gave connections) and recomputes the next expiry.
-func (r *Registry) sweepLocked(h *hubState, now time.Time) {
-	nowNano := now.UnixNano()
-	if nowNano < h.nextExpiry.Load() {
-		return
-	}
-	next := int64(math.MaxInt64)
-	for user, records := range h.userGroups {
-		for group, rec := range records {
-			if !now.Before(rec.expires) {
-				h.dropRecordLocked(user, group)
-				continue
-			}
-			if e := rec.expires.UnixNano(); e < next {
-				next = e
-			}
-		}
-	}
-	h.nextExpiry.Store(next)
 }

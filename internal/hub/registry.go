@@ -96,6 +96,8 @@ type hubState struct {
 	groups     map[string]map[string]*conn
 	userGroups map[string]map[string]*userGroup
 	seq        uint64
+	expiries   expiryHeap // persistent records by expiry time, with stale entries
+	records    int        // number of persistent user-group records
 	// nextExpiry is the earliest user-group expiry (unix nanoseconds), read without
 	// the lock so that the hot path pays one atomic load when nothing is due.
 	nextExpiry atomic.Int64

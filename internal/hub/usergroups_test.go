@@ -173,3 +173,69 @@ func TestRemoveUserFromGroups(t *testing.T) {
 		t.Fatal("unknown hub reported membership")
 	}
 }
+
+func TestUserGroupRefreshExtendsTTL(t *testing.T) {
+	r, clk, j := newClocked()
+	r.Add(newFake("h", "c1", "u", j))
+	r.AddUserToGroup("h", "u", "g", dur(10*time.Second))
+	clk.Advance(5 * time.Second)
+	r.AddUserToGroup("h", "u", "g", dur(10*time.Second)) // the first expiry is now stale
+	clk.Advance(6 * time.Second)
+	if !r.UserInGroup("h", "u", "g") || !r.GroupExists("h", "g") {
+		t.Fatal("a refreshed membership expired at its old time")
+	}
+	clk.Advance(4 * time.Second)
+	if r.UserInGroup("h", "u", "g") || r.GroupExists("h", "g") {
+		t.Fatal("a refreshed membership outlived its new ttl")
+	}
+	// Removing and re-adding must not be expired by the removed record's entry.
+	r.AddUserToGroup("h", "u", "g2", dur(10*time.Second))
+	r.RemoveUserFromGroup("h", "u", "g2")
+	clk.Advance(5 * time.Second)
+	r.AddUserToGroup("h", "u", "g2", dur(10*time.Second))
+	clk.Advance(6 * time.Second)
+	if !r.UserInGroup("h", "u", "g2") {
+		t.Fatal("a re-added membership expired with the removed one's schedule")
+	}
+}
+
+func TestExpiryScheduleStaysBounded(t *testing.T) {
+	r, _, _ := newClocked()
+	for i := range 5000 {
+		r.AddUserToGroup("h", fmt.Sprint("u", i%3), fmt.Sprint("g", i%7), dur(time.Hour))
+	}
+	h := r.hub("h", false)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.records != 21 {
+		t.Fatalf("records = %d, want 21", h.records)
+	}
+	if n := len(h.expiries); n > 2*h.records+65 {
+		t.Fatalf("expiry heap has %d entries for %d records", n, h.records)
+	}
+}
+
+func TestRecordCountTracksRemovals(t *testing.T) {
+	r := NewWithOptions(Options{MaxUserGroupsNoTTL: 2})
+	for i := range 5 {
+		r.AddUserToGroup("h", "a", fmt.Sprint("g", i), nil) // cap drops 3
+	}
+	r.AddUserToGroup("h", "b", "x", nil)
+	r.AddUserToGroup("h", "b", "y", nil)
+	r.RemoveUserFromGroup("h", "b", "x")
+	r.RemoveUserFromGroup("h", "b", "never")
+	h := r.hub("h", false)
+	h.mu.RLock()
+	got := h.records
+	h.mu.RUnlock()
+	if got != 3 {
+		t.Fatalf("records = %d, want 3", got)
+	}
+	r.RemoveUserFromAllGroups("h", "a")
+	h.mu.RLock()
+	got = h.records
+	h.mu.RUnlock()
+	if got != 1 {
+		t.Fatalf("records = %d after RemoveUserFromAllGroups, want 1", got)
+	}
+}

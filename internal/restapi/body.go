@@ -30,8 +30,9 @@ type payloadMessage struct {
 }
 
 // readPayload reads a send body into a payload: JSON PayloadMessage, or an
-// octet-stream MessagePack map of pre-framed invocations per protocol.
-func readPayload(r *http.Request, maxBytes int64) (*hub.Payload, error) {
+// octet-stream MessagePack map of pre-framed invocations per protocol. w lets the
+// size limit tell the server to close the connection instead of draining it.
+func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64) (*hub.Payload, error) {
 	binary, err := bodyKind(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func readPayload(r *http.Request, maxBytes int64) (*hub.Payload, error) {
 	if r.ContentLength > maxBytes {
 		return nil, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 
 // Options configures the REST handler.
 type Options struct {
-	Registry  *hub.Registry
+	Registry  *hub.Registry   // required; without it every hub operation is a 500
 	Validator *auth.Validator // nil rejects every authenticated request
 	// IssueToken signs a client access token for :generateToken; hub is the
 	// effective (lower-case, application-prefixed) hub. Nil makes it 501.
@@ -125,6 +126,10 @@ func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string
 	}
 	if err := h.authenticate(r); err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if h.opts.Registry == nil {
+		h.fail(w, r, &apiError{kind: errInternal, msg: "no registry", err: errors.New("restapi: Options.Registry is nil")})
 		return
 	}
 	req, err := h.buildRequest(r, rawHub, rt, params, legacy)

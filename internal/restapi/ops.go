@@ -12,12 +12,12 @@ import (
 	"github.com/signalbox-io/signalbox/internal/hub"
 )
 
-func (h *handler) payload(r *http.Request) (*hub.Payload, error) {
-	return readPayload(r, h.opts.MaxBodyBytes)
+func (h *handler) payload(w http.ResponseWriter, r *http.Request) (*hub.Payload, error) {
+	return readPayload(w, r, h.opts.MaxBodyBytes)
 }
 
-func opSendAll(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	p, err := h.payload(r)
+func opSendAll(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(w, r)
 	if err != nil {
 		return err
 	}
@@ -25,8 +25,8 @@ func opSendAll(h *handler, _ http.ResponseWriter, r *http.Request, req *request)
 	return nil
 }
 
-func opSendUser(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	p, err := h.payload(r)
+func opSendUser(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(w, r)
 	if err != nil {
 		return err
 	}
@@ -35,8 +35,8 @@ func opSendUser(h *handler, _ http.ResponseWriter, r *http.Request, req *request
 }
 
 // opSendConnection succeeds for an absent connection too, as the service does.
-func opSendConnection(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	p, err := h.payload(r)
+func opSendConnection(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(w, r)
 	if err != nil {
 		return err
 	}
@@ -44,8 +44,8 @@ func opSendConnection(h *handler, _ http.ResponseWriter, r *http.Request, req *r
 	return nil
 }
 
-func opSendGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	p, err := h.payload(r)
+func opSendGroup(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
+	p, err := h.payload(w, r)
 	if err != nil {
 		return err
 	}
