@@ -151,6 +151,9 @@ func parseJSONMessage(d []byte) (Message, error) {
 		hasType       bool
 		item, result  Value
 		hasIt, hasRes bool
+		argBuf        [8]Value // collects arguments without growing a heap slice
+		args          = argBuf[:0]
+		hasArgs       bool
 	)
 	f.seq = -1
 	end, err := forEachProperty(d, 0, func(key []byte, escaped bool, i int) (int, error) {
@@ -186,17 +189,35 @@ func parseJSONMessage(d []byte) (Message, error) {
 			f.target = s
 			return end, nil
 		case keyIs(key, escaped, "arguments"):
-			return parseJSONArguments(d, i, &f)
+			hasArgs, args = true, args[:0]
+			end, err := forEachElement(d, i, func(vi int) (int, error) {
+				end, err := scanValue(d, vi, 1)
+				if err != nil {
+					return 0, err
+				}
+				args = append(args, Value{raw: d[vi:end], kind: kindJSON})
+				return end, nil
+			})
+			if err != nil {
+				return 0, fmt.Errorf("property arguments: %w", err)
+			}
+			return end, nil
 		case keyIs(key, escaped, "streamIds"):
 			return parseJSONStreamIDs(d, i, &f)
 		case keyIs(key, escaped, "item"):
 			end, err := scanValue(d, i, 1)
+			if err != nil {
+				return 0, fmt.Errorf("property item: %w", err)
+			}
 			item, hasIt = Value{raw: d[i:end], kind: kindJSON}, true
-			return end, err
+			return end, nil
 		case keyIs(key, escaped, "result"):
 			end, err := scanValue(d, i, 1)
+			if err != nil {
+				return 0, fmt.Errorf("property result: %w", err)
+			}
 			result, hasRes = Value{raw: d[i:end], kind: kindJSON}, true
-			return end, err
+			return end, nil
 		case keyIs(key, escaped, "error"):
 			if d[i] == 'n' {
 				f.err, f.hasErr = "", false
@@ -247,6 +268,9 @@ func parseJSONMessage(d []byte) (Message, error) {
 		if hasRes && f.hasErr {
 			return nil, fmt.Errorf("%w: Completion: both result and error", ErrInvalidMessage)
 		}
+	}
+	if hasArgs {
+		f.args = append(make([]Value, 0, len(args)), args...)
 	}
 	ownValues(&f)
 	return f.message()
@@ -330,25 +354,6 @@ func forEachElement(d []byte, i int, fn func(vi int) (int, error)) (int, error) 
 		}
 		return 0, jsonErr(d, i, "',' or ']'")
 	}
-}
-
-func parseJSONArguments(d []byte, i int, f *fields) (int, error) {
-	f.args = f.args[:0]
-	if f.args == nil {
-		f.args = []Value{}
-	}
-	end, err := forEachElement(d, i, func(vi int) (int, error) {
-		end, err := scanValue(d, vi, 1)
-		if err != nil {
-			return 0, err
-		}
-		f.args = append(f.args, Value{raw: d[vi:end], kind: kindJSON})
-		return end, nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("property arguments: %w", err)
-	}
-	return end, nil
 }
 
 func parseJSONStreamIDs(d []byte, i int, f *fields) (int, error) {
