@@ -472,3 +472,50 @@ func BenchmarkValidateMalformed(b *testing.B) {
 		}
 	}
 }
+
+// TestRejectsHugeTokensCheaply is the CVE-2025-30204 regression: a token of 100,000
+// dots is refused on its length, with a handful of small allocations.
+func TestRejectsHugeTokensCheaply(t *testing.T) {
+	v := newValidator()
+	for _, tok := range []string{strings.Repeat(".", 100000), strings.Repeat(".", MaxTokenLength)} {
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := v.ValidateClient(tok, "chat"); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+		if allocs > 10 {
+			t.Errorf("%d-character token: %v allocations per rejection", len(tok), allocs)
+		}
+	}
+}
+
+func TestValidatorConcurrentUse(t *testing.T) {
+	v := newValidator()
+	tok := mustToken(t, testKey2, TokenOptions{Audience: clientAud, UserID: "u"})
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			var err error
+			for range 50 {
+				var p *Principal
+				if p, err = v.ValidateClient(tok, "chat"); err == nil && p.UserID != "u" {
+					err = errors.New("wrong user " + p.UserID)
+				}
+				if err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("timeout")
+		}
+	}
+}
