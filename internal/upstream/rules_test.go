@@ -158,6 +158,10 @@ func TestFormatClaimsAndHeaderValue(t *testing.T) {
 	if want := "role: admin, email: a@b  X-Evil: 1"; got != want {
 		t.Errorf("formatClaims = %q, want %q", got, want)
 	}
+	got = formatClaims([]auth.Claim{{Type: "name", Value: "x, role: admin"}, {Type: "a,b", Value: "c"}})
+	if want := "name: x%2C role: admin, a%2Cb: c"; got != want {
+		t.Errorf("formatClaims = %q, want %q (no claim injection through commas)", got, want)
+	}
 	if formatClaims(nil) != "" {
 		t.Error("no claims should give an empty header")
 	}

@@ -344,7 +344,8 @@ func (s *Session) send(frame []byte) {
 }
 
 // formatClaims renders claims as the Functions extension parses them: "type: value" items
-// joined by ", ".
+// joined by ", ". The extension splits on every comma, so a comma inside a claim would let
+// a token holder inject claims ("x, role: admin"); commas are sent as %2C instead.
 func formatClaims(claims []auth.Claim) string {
 	if len(claims) == 0 {
 		return ""
@@ -354,11 +355,17 @@ func formatClaims(claims []auth.Claim) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(headerValue(c.Type))
+		b.WriteString(claimText(c.Type))
 		b.WriteString(": ")
-		b.WriteString(headerValue(c.Value))
+		b.WriteString(claimText(c.Value))
 	}
 	return b.String()
+}
+
+var commaEscaper = strings.NewReplacer(",", "%2C")
+
+func claimText(s string) string {
+	return commaEscaper.Replace(headerValue(s))
 }
 
 // cleanQuery returns the query with a leading '?' and without any access_token parameter
