@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/connection"
@@ -115,6 +116,7 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 	}
 	target := es.url(cl.path, cl.apiVersion, cl.query)
 	plain := strings.TrimSuffix(es.ep.ServerEndpoint, "/") + cl.path
+	renewed := false
 	for attempt := 0; ; attempt++ {
 		var rd io.Reader
 		if cl.body != nil {
@@ -158,6 +160,15 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 				return nil, false, nil
 			}
 			lastErr = newResponseError(cl.method, plain, resp.StatusCode, code, data)
+			if resp.StatusCode == http.StatusUnauthorized && es.ep.Credential != nil && !renewed {
+				// A revoked or rotated Entra token: get a fresh one once, outside the retry budget.
+				renewed = true
+				es.tokMu.Lock()
+				es.tok = azcore.AccessToken{}
+				es.tokMu.Unlock()
+				attempt--
+				continue
+			}
 			if cl.message {
 				retryable = resp.StatusCode > 500
 			} else {

@@ -262,3 +262,37 @@ func TestCredentialError(t *testing.T) {
 		t.Errorf("%d requests without a token", n)
 	}
 }
+
+func TestEntraTokenRenewedOn401(t *testing.T) {
+	f := newFakeService(t, "")
+	f.entra = "fresh"
+	cred := &rotatingCredential{tokens: []string{"stale", "fresh"}}
+	ep := connection.Endpoint{Endpoint: f.srv.URL, Credential: cred}
+	c := newTestClient(t, nil, ep)
+	if err := c.SendToAll(context.Background(), "chat", "t", nil, nil); err != nil {
+		t.Fatalf("error %v", err)
+	}
+	f.reset() // the first request was rejected on purpose
+	if n := cred.calls.Load(); n != 2 {
+		t.Errorf("GetToken called %d times, want 2", n)
+	}
+	// Still unauthorized with the fresh token: the 401 surfaces, no loop.
+	f.entra = "other"
+	err := c.SendToAll(context.Background(), "chat", "t", nil, nil)
+	f.reset()
+	var re *ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 401 {
+		t.Errorf("error %v", err)
+	}
+}
+
+// rotatingCredential returns its tokens in order, then the last one.
+type rotatingCredential struct {
+	tokens []string
+	calls  atomic.Int32
+}
+
+func (r *rotatingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	i := min(int(r.calls.Add(1))-1, len(r.tokens)-1)
+	return azcore.AccessToken{Token: r.tokens[i], ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
