@@ -219,3 +219,28 @@ func TestVarInt(t *testing.T) {
 		t.Errorf("5248 = % x", b)
 	}
 }
+
+func TestMessagePackFrameLengths(t *testing.T) {
+	// Bodies around each VarInt size boundary: the body is shifted to fit the prefix.
+	for _, n := range []int{100, 118, 119, 120, 200, 16372, 16373, 16400, 3 << 20} {
+		m := &StreamItem{InvocationID: "1", Item: jv(`"` + strings.Repeat("a", n) + `"`)}
+		body, err := MessagePack().AppendUnframed(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame, err := MessagePack().AppendFrame([]byte{0xee}, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, hl, err := ReadVarInt(frame[1:])
+		if err != nil || size != len(body) || !bytes.Equal(frame[1+hl:], body) {
+			t.Fatalf("body %d: prefix says %d (%v), frame %d bytes", len(body), size, err, len(frame))
+		}
+		d := NewDecoder(MessagePack(), 0)
+		d.Write(frame[1:])
+		got, err := d.Next()
+		if err != nil || !reflect.DeepEqual(got.(*StreamItem).Item.String(), m.Item.String()) {
+			t.Fatalf("body %d: decode %v", len(body), err)
+		}
+	}
+}

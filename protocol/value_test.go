@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,28 @@ func TestValueBasics(t *testing.T) {
 	}
 	if err := jv(`"x"`).Decode(&dst); err == nil {
 		t.Error("Decode of a string into a struct succeeded")
+	}
+}
+
+func TestJSONEscapes(t *testing.T) {
+	in := `"\b\f\n\r\t\"\\\/\u00E9\uD83D\uDE00\ud800x\udc00"`
+	mp, err := jv(in).MessagePack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := msgp.ReadStringBytes(mp)
+	if want := "\b\f\n\r\t\"\\/é😀\ufffdx\ufffd"; err != nil || s != want {
+		t.Fatalf("got %q (%v), want %q", s, err, want)
+	}
+	back, err := MessagePackValue(mp).JSON()
+	if want := `"\u0008\u000c\n\r\t\"\\/é😀�x�"`; err != nil || string(back) != want {
+		t.Fatalf("back %s (%v), want %s", back, err, want)
+	}
+	m, err := JSON().ParseUnframed([]byte(`{"type":1,"target":"t","arguments":[],"streamIds":["a","\u0062"]}`))
+	if err != nil || !reflect.DeepEqual(m.(*Invocation).StreamIDs, []string{"a", "b"}) {
+		t.Fatalf("streamIds: %#v %v", m, err)
+	}
+	if _, err := JSON().ParseUnframed([]byte(`{"type":1,"target":"t","arguments":[],"streamIds":[1]}`)); err == nil {
+		t.Fatal("numeric stream id accepted")
 	}
 }
