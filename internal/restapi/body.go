@@ -91,6 +91,8 @@ func bodyKind(contentType string) (binary bool, err error) {
 // invocation id. Arguments stay raw JSON values, converted lazily when a
 // MessagePack client needs them.
 func parseJSONPayload(data []byte) (*protocol.Invocation, error) {
+	// Some writers prefix UTF-8 JSON with a byte order mark; encoding/json rejects it.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var pm payloadMessage
 	if err := json.Unmarshal(data, &pm); err != nil {
 		return nil, &apiError{kind: errInvalid, msg: "request body is not a valid message: " + jsonErrText(err)}

@@ -72,6 +72,15 @@ func TestSendOperations(t *testing.T) {
 	}
 }
 
+func TestJSONBodyWithByteOrderMark(t *testing.T) {
+	e := newEnv(t)
+	c := e.connect("chat", "c", "", "json")
+	wantStatus(t, e.do(http.MethodPost, "/api/hubs/chat/:send", "\xef\xbb\xbf"+`{"target":"bom","arguments":["x"]}`), http.StatusAccepted)
+	if got := c.targets(t); !slices.Equal(got, []string{"bom:x"}) {
+		t.Fatalf("got %q", got)
+	}
+}
+
 func TestSendToAbsentTargetsIsAccepted(t *testing.T) {
 	e := newEnv(t)
 	for _, p := range []string{":send", "users/nobody/:send", "connections/nope/:send", "groups/none/:send"} {
