@@ -1,0 +1,175 @@
+package management_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/connection"
+	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/restapi"
+	"github.com/signalbox-io/signalbox/management"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// testConn is a hub.Client that records what it receives.
+type testConn struct {
+	id, hub, user string
+
+	mu     sync.Mutex
+	frames []string
+	closed string
+}
+
+func (c *testConn) ID() string                  { return c.id }
+func (c *testConn) Hub() string                 { return c.hub }
+func (c *testConn) UserID() string              { return c.user }
+func (c *testConn) Protocol() protocol.Protocol { return protocol.JSON() }
+func (c *testConn) Send(frame []byte) bool {
+	c.mu.Lock()
+	c.frames = append(c.frames, strings.TrimSuffix(string(frame), "\x1e"))
+	c.mu.Unlock()
+	return true
+}
+func (c *testConn) Close(reason string, _ bool) {
+	c.mu.Lock()
+	c.closed = "closed: " + reason
+	c.mu.Unlock()
+}
+func (c *testConn) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.frames
+	c.frames = nil
+	return f
+}
+
+// TestAgainstSignalboxRESTAPI drives Signalbox's own REST handler (with its access-key
+// validation) through the client.
+func TestAgainstSignalboxRESTAPI(t *testing.T) {
+	const key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh"
+	reg := hub.New(nil)
+	api := restapi.New(restapi.Options{
+		Registry:  reg,
+		Validator: &auth.Validator{Keys: []string{key}},
+		IssueToken: func(hub, userID string, lifetime time.Duration) (string, error) {
+			return auth.NewToken(key, auth.TokenOptions{Audience: "http://x/client/?hub=" + hub, UserID: userID, Lifetime: lifetime})
+		},
+	})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+
+	eps, err := connection.FromMap(map[string]string{
+		"AzureSignalRConnectionString": "Endpoint=" + srv.URL + ";AccessKey=" + key + ";Version=1.0;",
+	}).Resolve("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := management.NewClient(eps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	alice1 := &testConn{id: "a1", hub: "chat", user: "alice"}
+	alice2 := &testConn{id: "a2", hub: "chat", user: "alice"}
+	bob := &testConn{id: "b/1", hub: "chat", user: "bob"}
+	dave := &testConn{id: "d1", hub: "chat", user: "dave"}
+	for _, tc := range []*testConn{alice1, alice2, bob, dave} {
+		reg.Add(tc)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const frame = `{"type":1,"target":"m","arguments":["x",1]}`
+	args := []any{"x", 1}
+
+	must(c.SendToAll(ctx, "Chat", "m", args, &management.SendOptions{Excluded: []string{"a2"}}))
+	if got := [3]int{len(alice1.take()), len(alice2.take()), len(bob.take())}; got != [3]int{1, 0, 1} || len(dave.take()) != 1 {
+		t.Errorf("send to all excluding a2: %v", got)
+	}
+	must(c.SendToUser(ctx, "chat", "alice", "m", args, nil))
+	if f := alice2.take(); len(f) != 1 || f[0] != frame {
+		t.Errorf("send to user: %q", f)
+	}
+	alice1.take()
+	must(c.SendToConnection(ctx, "chat", "b/1", "m", args, nil))
+	if f := bob.take(); len(f) != 1 {
+		t.Errorf("send to connection with '/' in id: %q", f)
+	}
+
+	must(c.AddConnectionToGroup(ctx, "chat", "room 1", "b/1", nil))
+	must(c.AddConnectionToGroup(ctx, "chat", "room 1", "nobody", nil)) // tolerated 404
+	must(c.AddUserToGroup(ctx, "chat", "room 1", "alice", nil))
+	must(c.SendToGroup(ctx, "chat", "room 1", "m", args, &management.SendOptions{Excluded: []string{"a1"}}))
+	if got := [3]int{len(alice1.take()), len(alice2.take()), len(bob.take())}; got != [3]int{0, 1, 1} {
+		t.Errorf("send to group: %v", got)
+	}
+
+	checks := []struct {
+		name string
+		fn   func() (bool, error)
+		want bool
+	}{
+		{"connection exists", func() (bool, error) { return c.ConnectionExists(ctx, "chat", "b/1", nil) }, true},
+		{"connection missing", func() (bool, error) { return c.ConnectionExists(ctx, "chat", "zz", nil) }, false},
+		{"user exists", func() (bool, error) { return c.UserExists(ctx, "chat", "alice", nil) }, true},
+		{"user missing", func() (bool, error) { return c.UserExists(ctx, "chat", "carol", nil) }, false},
+		{"group exists", func() (bool, error) { return c.GroupExists(ctx, "chat", "room 1", nil) }, true},
+		{"group missing", func() (bool, error) { return c.GroupExists(ctx, "chat", "room 2", nil) }, false},
+		{"user in group", func() (bool, error) { return c.UserInGroup(ctx, "chat", "room 1", "alice", nil) }, true},
+		{"user not in group", func() (bool, error) { return c.UserInGroup(ctx, "chat", "room 1", "dave", nil) }, false},
+		{"unknown user not in group", func() (bool, error) { return c.UserInGroup(ctx, "chat", "room 1", "carol", nil) }, false},
+	}
+	for _, ck := range checks {
+		if ok, err := ck.fn(); err != nil || ok != ck.want {
+			t.Errorf("%s: %v, %v; want %v", ck.name, ok, err, ck.want)
+		}
+	}
+
+	must(c.RemoveUserFromGroup(ctx, "chat", "room 1", "alice", nil))
+	must(c.RemoveConnectionFromGroup(ctx, "chat", "room 1", "b/1", nil))
+	if ok, err := c.GroupExists(ctx, "chat", "room 1", nil); ok || err != nil {
+		t.Errorf("group after removals: %v, %v", ok, err)
+	}
+
+	acc, err := c.GenerateClientToken(ctx, "chat", &management.GenerateClientTokenOptions{UserID: "alice"})
+	if err != nil {
+		t.Fatalf("GenerateClientToken: %v", err)
+	}
+	if p, err := (&auth.Validator{Keys: []string{key}}).ValidateClient(acc.AccessToken, "chat"); err != nil || p.UserID != "alice" {
+		t.Errorf("generated token: %v, %v", p, err)
+	}
+
+	must(c.CloseConnection(ctx, "chat", "b/1", &management.CloseOptions{Reason: "bye"}))
+	must(c.CloseConnection(ctx, "chat", "b/1", nil)) // already gone: tolerated
+	must(c.CloseUserConnections(ctx, "chat", "alice", &management.CloseOptions{Excluded: []string{"a2"}, Reason: "r"}))
+	bob.mu.Lock()
+	alice1.mu.Lock()
+	alice2.mu.Lock()
+	if bob.closed != "closed: bye" || alice1.closed != "closed: r" || alice2.closed != "" {
+		t.Errorf("closed: bob %q, a1 %q, a2 %q", bob.closed, alice1.closed, alice2.closed)
+	}
+	alice2.mu.Unlock()
+	alice1.mu.Unlock()
+	bob.mu.Unlock()
+
+	// Health is anonymous and answers HEAD.
+	req, _ := http.NewRequest(http.MethodHead, srv.URL+"/api/health?api-version=2022-06-01", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("health: %v %v", resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+}
