@@ -217,7 +217,14 @@ func clientText(r result) string {
 // the frame to send: body itself when it is framed and carries the client's id, else a
 // re-encoding (the client only resolves a Completion with its own id). An unframed message
 // is accepted too, as some upstream implementations omit the framing.
-func (s *Session) relayable(body []byte, id string) ([]byte, error) {
+func (s *Session) relayable(body []byte, id string) (frame []byte, err error) {
+	// The body comes from outside the service; a parser bug must cost one invocation, not
+	// the process.
+	defer func() {
+		if p := recover(); p != nil {
+			frame, err = nil, fmt.Errorf("parse response: internal error: %v", p)
+		}
+	}()
 	msg, framed, err := parseOne(s.proto, body, len(body))
 	if err != nil {
 		return nil, err
@@ -230,7 +237,7 @@ func (s *Session) relayable(body []byte, id string) ([]byte, error) {
 		return body, nil
 	}
 	c.InvocationID = id
-	frame, err := s.proto.AppendFrame(nil, c)
+	frame, err = s.proto.AppendFrame(nil, c)
 	if err != nil {
 		return nil, fmt.Errorf("re-encode completion: %w", err)
 	}

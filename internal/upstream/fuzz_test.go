@@ -20,6 +20,7 @@ func FuzzRelayable(f *testing.F) {
 		"\x05\x94\x03\x80\xa11\x01",
 		"\x06\x95\x03\x80\xa11\x03\x01",
 		"\xff\xff\xff\xff\x0f",
+		"{\"result\":A0", // once panicked the JSON parser
 		"",
 	}
 	for _, s := range seeds {
