@@ -108,6 +108,15 @@ func TestListGroupConnections(t *testing.T) {
 	if ids, _ := collect(base + "&maxpagesize=2&top=3"); !slices.Equal(ids, all[:3]) {
 		t.Errorf("top=3: %v", ids)
 	}
+	w := e.do(http.MethodGet, base+"&maxpagesize=1", "", func(r *http.Request) {
+		r.Header.Set("X-Forwarded-Proto", "https, http")
+		r.Header.Set("X-Forwarded-Host", "public.example.net")
+	})
+	wantStatus(t, w, http.StatusOK)
+	var fp page
+	if err := json.Unmarshal(w.Body.Bytes(), &fp); err != nil || !strings.HasPrefix(fp.NextLink, "https://public.example.net/api/hubs/chat/groups/g/connections?") {
+		t.Errorf("forwarded nextLink %q (%v)", fp.NextLink, err)
+	}
 	if p := fetch("/api/hubs/chat/groups/empty/connections"); len(p.Value) != 0 || p.NextLink != "" {
 		t.Errorf("empty group: %+v", p)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signalbox-io/signalbox/internal/hub"
@@ -235,12 +236,33 @@ func nextLink(r *http.Request, q url.Values, lastID string, remainingTop int) st
 	if remainingTop >= 0 {
 		next.Set("top", strconv.Itoa(remainingTop))
 	}
-	scheme := "http"
+	scheme, host := requestOrigin(r)
+	u := url.URL{Scheme: scheme, Host: host, RawPath: r.URL.EscapedPath(), Path: r.URL.Path, RawQuery: next.Encode()}
+	return u.String()
+}
+
+// requestOrigin is the scheme and host the caller used. Behind a reverse proxy
+// that terminates TLS, X-Forwarded-Proto / X-Forwarded-Host (first values) say
+// what the caller saw; the link only goes back to the same authenticated caller.
+func requestOrigin(r *http.Request) (scheme, host string) {
+	scheme, host = "http", r.Host
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u := url.URL{Scheme: scheme, Host: r.Host, RawPath: r.URL.EscapedPath(), Path: r.URL.Path, RawQuery: next.Encode()}
-	return u.String()
+	if p := firstForwarded(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+		scheme = p
+	}
+	if h := firstForwarded(r.Header.Get("X-Forwarded-Host")); h != "" && !strings.ContainsAny(h, "/?#@ \t") {
+		host = h
+	}
+	return scheme, host
+}
+
+func firstForwarded(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
