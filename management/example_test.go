@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/signalbox-io/signalbox/connection"
 	"github.com/signalbox-io/signalbox/management"
@@ -129,4 +130,58 @@ func ExampleClient_PickEndpoint() {
 	ep, err := client.PickEndpoint("chat")
 	fmt.Println(ep, err)
 	// Output: [east](Primary)https://east.service.signalr.net <nil>
+}
+
+func ExampleOptionsFromSettings() {
+	settings := connection.FromMap(map[string]string{
+		"AzureSignalRRetry__Mode":       "Exponential",
+		"AzureSignalRRetry__MaxRetries": "5",
+		"AzureSignalRHttpClientTimeout": "00:00:30",
+	})
+	opts, err := management.OptionsFromSettings(settings)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(opts.Retry.MaxRetries, opts.Retry.Mode == management.RetryExponential, opts.Retry.Delay, opts.Timeout)
+	// Output: 5 true 800ms 30s
+}
+
+func ExampleClient_Start() {
+	primary, backup := fakeHealth(), fakeHealth()
+	defer primary.Close()
+	defer backup.Close()
+	settings := connection.FromMap(map[string]string{
+		"Azure:SignalR:Endpoints:primary":          "Endpoint=" + primary.URL + ";AccessKey=key1;Version=1.0;",
+		"Azure:SignalR:Endpoints:backup:secondary": "Endpoint=" + backup.URL + ";AccessKey=key2;Version=1.0;",
+	})
+	endpoints, err := settings.Resolve("", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client, err := management.NewClient(endpoints, &management.ClientOptions{
+		Health: management.HealthOptions{Interval: 30 * time.Second},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// With several endpoints, Start checks HEAD /api/health in the background so that
+	// PickEndpoint and the fan-out skip endpoints that are down.
+	if err := client.Start(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	for _, st := range client.Endpoints() {
+		fmt.Println(st.Name, st.Type)
+	}
+	// Output:
+	// backup Secondary
+	// primary Primary
+}
+
+func fakeHealth() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 }

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,4 +82,20 @@ func TestResolveWithIdentity(t *testing.T) {
 	if _, ok := eps[0].Credential.(*azidentity.ManagedIdentityCredential); !ok {
 		t.Errorf("credential is %T", eps[0].Credential)
 	}
+}
+
+func ExampleNewCredential() {
+	// App settings as in the Azure portal: AzureSignalRConnectionString__serviceUri etc.
+	settings := connection.FromMap(map[string]string{
+		"AzureSignalRConnectionString__serviceUri": "https://example.service.signalr.net",
+		"AzureSignalRConnectionString__credential": "managedidentity",
+		"AzureSignalRConnectionString__clientId":   "00000000-0000-0000-0000-000000000000",
+	})
+	endpoints, err := settings.Resolve("", &connection.Options{NewCredential: NewCredential})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(endpoints[0], endpoints[0].UsesIdentity())
+	// Output: [](Primary)https://example.service.signalr.net true
 }
