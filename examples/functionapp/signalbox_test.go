@@ -71,6 +71,11 @@ func dialHub(ctx context.Context, t *testing.T, appBase, user string, proto prot
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("negotiate: %d %v", res.StatusCode, err)
 	}
+	return dialInfo(ctx, t, info, proto)
+}
+
+func dialInfo(ctx context.Context, t *testing.T, info functions.ConnectionInfo, proto protocol.Protocol) *hubClient {
+	t.Helper()
 	wsURL := strings.Replace(info.URL, "http://", "ws://", 1) + "&access_token=" + info.AccessToken
 	ws, _, err := websocket.Dial(ctx, wsURL, nil)
 	if err != nil {
