@@ -1,8 +1,11 @@
 package hub
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,7 +116,8 @@ func TestPayloadEncodedOncePerProtocol(t *testing.T) {
 }
 
 func TestPayloadFromFramesMissingProtocol(t *testing.T) {
-	r := New(nil)
+	var logs bytes.Buffer
+	r := New(slog.New(slog.NewTextHandler(&logs, nil)))
 	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
 	cj := newFake("h", "j", "", j)
 	cm := newFake("h", "m", "", m)
@@ -135,6 +139,55 @@ func TestPayloadFromFramesMissingProtocol(t *testing.T) {
 	}
 	if j.encodes.Load() != 0 {
 		t.Fatal("pre-framed payload must not encode")
+	}
+	if out := logs.String(); strings.Count(out, "skipping recipients") != 1 || !strings.Contains(out, "protocol=messagepack") {
+		t.Fatalf("want one warning naming the protocol, got %q", out)
+	}
+}
+
+func TestPayloadConcurrentFrame(t *testing.T) {
+	j := &fakeProto{name: "json"}
+	p := msg("x")
+	var wg sync.WaitGroup
+	frames := make([][]byte, 8)
+	for i := range frames {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := p.Frame(j)
+			if err != nil {
+				t.Error(err)
+			}
+			frames[i] = f
+		}()
+	}
+	wg.Wait()
+	if j.encodes.Load() != 1 {
+		t.Fatalf("encoded %d times, want 1", j.encodes.Load())
+	}
+	for _, f := range frames {
+		if string(f) != "json:x" {
+			t.Fatalf("frame %q", f)
+		}
+	}
+	if _, err := p.Frame(nil); err == nil {
+		t.Fatal("Frame(nil) must fail")
+	}
+}
+
+// A client without a protocol is skipped, not a panic.
+func TestClientWithoutProtocolSkipped(t *testing.T) {
+	r := New(nil)
+	bad := newFake("h", "bad", "", nil)
+	good := newFake("h", "good", "", &fakeProto{name: "json"})
+	r.Add(bad)
+	r.Add(good)
+	r.SendAll("h", msg("x"), nil)
+	if r.SendConnection("h", "bad", msg("y")) {
+		t.Fatal("SendConnection to a client without protocol reported success")
+	}
+	if len(bad.got()) != 0 || len(good.got()) != 1 {
+		t.Fatalf("bad %q good %q", bad.got(), good.got())
 	}
 }
 
