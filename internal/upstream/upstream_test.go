@@ -1,13 +1,17 @@
 package upstream
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -426,4 +430,86 @@ func TestCloseCancelsStalledCalls(t *testing.T) {
 			t.Errorf("completion %+v, want %q", c, ErrTextShutdown)
 		}
 	}
+}
+
+// TestKeepAliveAndWireNames: sequential calls share one pooled connection, and the X-ASRS-*
+// names go out spelled as the emulator spells them.
+func TestKeepAliveAndWireNames(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns int
+		raw   bytes.Buffer
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns++
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(io.TeeReader(c, lockedWriter{&mu, &raw}))
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if _, err := io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	u, err := New(Options{Rules: ParseRules([]string{"http://" + ln.Addr().String()})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReplies(protocol.JSON())
+	s := u.Open(ConnInfo{ID: "c", Hub: "chat", Protocol: protocol.JSON()}, r.fn)
+	for i := range 20 {
+		s.Invoke(&protocol.Invocation{InvocationID: strconv.Itoa(i), Target: "x"})
+		if c := r.next(t); c.Error != "" {
+			t.Fatalf("completion %+v", c)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := u.Close(ctx); err != nil { // also closes the idle pooled connection
+		t.Fatal(err)
+	}
+	_ = ln.Close()
+	wg.Wait()
+	if conns != 1 {
+		t.Errorf("%d upstream connections for 20 sequential calls, want 1", conns)
+	}
+	for _, name := range []string{"X-ASRS-Connection-Id: c\r\n", "X-ASRS-Hub: chat\r\n", "X-ASRS-Category: messages\r\n", "X-ASRS-Event: x\r\n"} {
+		if !strings.Contains(raw.String(), name) {
+			t.Errorf("request bytes lack %q", name)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
