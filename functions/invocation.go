@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/signalbox-io/signalbox/protocol"
@@ -240,14 +239,4 @@ func parseClaims(h http.Header) map[string]string {
 		}
 	}
 	return out
-}
-
-// sortedKeys is used for deterministic logs and errors.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

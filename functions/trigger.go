@@ -62,8 +62,8 @@ type TriggerOptions struct {
 // does not match (body "The request is unauthorized, please check the Signature."); then the
 // handler runs: a failing connected handler gives 403, disconnected always 200, a send (no
 // invocation id) 200 with an empty body, an invoke 200 with a framed Completion in the
-// request's protocol. Before the ladder: 401 for a wrong Options.Code, 405 for a method other
-// than POST. The extension puts texts in the HTTP reason phrase; here they are the body.
+// request's protocol. Before the ladder: 401 for a wrong TriggerOptions.Code, 405 for a method
+// other than POST. The extension puts texts in the HTTP reason phrase; here they are the body.
 type Trigger struct {
 	keys     []string
 	skip     bool

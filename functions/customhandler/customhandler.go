@@ -13,7 +13,9 @@
 // The host POSTs {"Data":{binding:value},"Metadata":{…}} to /<FunctionName> on
 // FUNCTIONS_CUSTOMHANDLER_PORT and expects {"Outputs":{binding:value},"Logs":[…],
 // "ReturnValue":…}. Binding values of non-.NET workers often arrive as JSON text inside a JSON
-// string; every reader here accepts both forms.
+// string; every reader here accepts both forms. For a signalRTrigger invoked by a client's
+// invoke (not send), InvokeResponse.ReturnValue is the result the client receives (the
+// function.json then declares a "$return" output).
 package customhandler
 
 import (
