@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/signalbox-io/signalbox/protocol"
 )
@@ -35,7 +36,7 @@ const (
 type result struct {
 	kind   failKind
 	status int
-	body   []byte // the response body, read only for invocations with an id
+	body   []byte // the response body, read only for invocations with an id (or a failure)
 	err    error  // without the URL, which may hold a secret
 }
 
@@ -70,7 +71,9 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) resu
 	}
 	defer drain(resp.Body)
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		return result{kind: failStatus, status: resp.StatusCode}
+		// The start of an error body often says what went wrong (Functions host messages).
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		return result{kind: failStatus, status: resp.StatusCode, body: snippet}
 	}
 	if !readBody || resp.StatusCode == http.StatusNoContent || resp.ContentLength == 0 {
 		return result{status: resp.StatusCode}
@@ -324,6 +327,9 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 	}
 	if r.err != nil {
 		attrs = append(attrs, "error", r.err.Error())
+	}
+	if r.kind == failStatus && len(r.body) > 0 {
+		attrs = append(attrs, "response", strings.ToValidUTF8(headerValue(string(r.body)), "?"))
 	}
 	if attempt > 1 {
 		attrs = append(attrs, "attempt", attempt)

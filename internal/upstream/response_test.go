@@ -184,14 +184,17 @@ func TestFailureLogs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.code), func(t *testing.T) {
-			f := newFake(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.code) })
+			f := newFake(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.code)
+				_, _ = w.Write([]byte("function says no"))
+			})
 			logs := &logBuffer{}
 			u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL + "/runtime/webhooks/signalr?code=SECRET"}), Logger: logs.logger(), AccessKeys: []string{"KEYSECRET"}})
 			r := newReplies(protocol.JSON())
 			u.Open(ConnInfo{ID: "conn-9", Hub: "Chat", Protocol: protocol.JSON()}, r.fn).Invoke(&protocol.Invocation{InvocationID: "1", Target: "echo"})
 			r.next(t)
 			out := logs.String()
-			for _, want := range []string{"level=WARN", tt.cause, "status=" + strconv.Itoa(tt.code), "hub=chat", "category=messages", "event=echo", "connection_id=conn-9", f.srv.URL + "/runtime/webhooks/signalr"} {
+			for _, want := range []string{"level=WARN", tt.cause, "response=\"function says no\"", "status=" + strconv.Itoa(tt.code), "hub=chat", "category=messages", "event=echo", "connection_id=conn-9", f.srv.URL + "/runtime/webhooks/signalr"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("log lacks %q: %s", want, out)
 				}

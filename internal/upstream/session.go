@@ -207,6 +207,10 @@ func (s *Session) queueFull(id, event string) {
 func (s *Session) enqueue(it item) {
 	s.mu.Lock()
 	if it.kind == kindInvocation {
+		if s.disconnected { // raced with Disconnected: the upstream must not see it after
+			s.mu.Unlock()
+			return
+		}
 		if s.pending >= s.u.queueSize {
 			s.mu.Unlock()
 			s.queueFull(it.id, it.event)
