@@ -18,9 +18,9 @@ import (
 // maxHandshakeSize bounds the bytes buffered while waiting for the handshake's 0x1E.
 const maxHandshakeSize = 4096
 
-// lpCloseGrace bounds how long a long-polling connection that was told to close waits
-// for a poll to pick up its Close message.
-const lpCloseGrace = 5 * time.Second
+// defaultLPCloseGrace bounds how long a long-polling connection that was told to close
+// waits for a poll to pick up its Close message.
+const defaultLPCloseGrace = 5 * time.Second
 
 var (
 	// errInputClosed tells a reader to stop: the connection is closing.
@@ -55,6 +55,7 @@ type conn struct {
 
 	stop     chan struct{} // closed by terminate: the transport must end now
 	stopOnce sync.Once
+	wake     chan struct{} // capacity 1: the loop must recompute its timer
 
 	postBusy atomic.Bool
 	poller   transport.Poller
@@ -113,8 +114,17 @@ func (c *conn) Close(reason string, allowReconnect bool) {
 	started := c.started
 	c.expired = c.expired || !started
 	c.mu.Unlock()
+	c.poke()
 	if !started {
 		c.s.remove(c)
+	}
+}
+
+// poke wakes the lifecycle loop so that it recomputes its next deadline.
+func (c *conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -215,6 +225,7 @@ func (c *conn) handshakeFailed(text string) error {
 	c.mu.Lock()
 	c.sealedAt = time.Now()
 	c.mu.Unlock()
+	c.poke()
 	return errInputClosed
 }
 
@@ -333,6 +344,8 @@ func (c *conn) run(ctx context.Context, write func(ctx context.Context, batch []
 			now := time.Now()
 			c.tick(now)
 			t.Reset(c.nextWake(now))
+		case <-c.wake:
+			t.Reset(c.nextWake(time.Now()))
 		case <-c.stop:
 			return
 		case <-ctx.Done():
@@ -368,7 +381,7 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 		if c.kind != transport.LongPolling {
 			return time.Hour // the writer ends the transport
 		}
-		at = sealedAt.Add(min(lpCloseGrace, cfg.ClientTimeout))
+		at = sealedAt.Add(min(c.s.lpCloseGrace, cfg.ClientTimeout))
 	case !c.handshaken.Load():
 		at = startedAt.Add(cfg.HandshakeTimeout)
 	default:
@@ -387,7 +400,7 @@ func (c *conn) tick(now time.Time) {
 	c.mu.Unlock()
 	switch {
 	case c.out.Sealed():
-		if c.kind == transport.LongPolling && now.Sub(sealedAt) >= min(lpCloseGrace, cfg.ClientTimeout) {
+		if c.kind == transport.LongPolling && now.Sub(sealedAt) >= min(c.s.lpCloseGrace, cfg.ClientTimeout) {
 			c.terminate("")
 		}
 	case !c.handshaken.Load():

@@ -25,6 +25,7 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 		claims:  auth.UserClaims(p.Claims),
 		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes),
 		stop:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 	}
 	c.token = c.id
 	if negotiateVersion >= 1 {
@@ -40,7 +41,9 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 	}
 	s.conns[c.token] = c
 	s.connsTotal.Add(1)
+	c.mu.Lock()
 	c.expiry = time.AfterFunc(s.cfg.NegotiateTimeout, c.expire)
+	c.mu.Unlock()
 	return c, 0, ""
 }
 

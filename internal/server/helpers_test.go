@@ -47,6 +47,7 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.lpCloseGrace = 50 * time.Millisecond
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		t.Fatal(err)
@@ -104,12 +105,12 @@ func readBody(t *testing.T, resp *http.Response) string {
 }
 
 type negotiated struct {
-	NegotiateVersion    int    `json:"negotiateVersion"`
-	ConnectionID        string `json:"connectionId"`
-	ConnectionToken     string `json:"connectionToken"`
-	UseStatefulReconnect *bool `json:"useStatefulReconnect"`
-	Error               string `json:"error"`
-	AvailableTransports []struct {
+	NegotiateVersion     int    `json:"negotiateVersion"`
+	ConnectionID         string `json:"connectionId"`
+	ConnectionToken      string `json:"connectionToken"`
+	UseStatefulReconnect *bool  `json:"useStatefulReconnect"`
+	Error                string `json:"error"`
+	AvailableTransports  []struct {
 		Transport       string   `json:"transport"`
 		TransferFormats []string `json:"transferFormats"`
 	} `json:"availableTransports"`
@@ -347,7 +348,7 @@ type upstreamRecorder struct {
 
 type upstreamEvent struct {
 	Event, ConnectionID, Query, UserID string
-	Body                              []byte
+	Body                               []byte
 }
 
 func newUpstream(t *testing.T) (*upstreamRecorder, string) {

@@ -43,6 +43,8 @@ type Server struct {
 	serving  bool
 	wg       sync.WaitGroup // one per started transport: its loop and cleanup
 
+	lpCloseGrace time.Duration // tests shorten it
+
 	ready         atomic.Bool
 	slowConsumers atomic.Int64
 	connsTotal    atomic.Int64
@@ -69,6 +71,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		registry:  hub.New(logger),
 		validator: &auth.Validator{Keys: append([]string(nil), cfg.AccessKeys...)},
 		conns:     make(map[string]*conn),
+
+		lpCloseGrace: defaultLPCloseGrace,
 	}
 	if len(s.validator.Keys) == 0 {
 		return nil, errors.New("server: at least one access key is required")
