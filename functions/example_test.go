@@ -161,3 +161,48 @@ func ExampleService_Output() {
 	// POST /api/hubs/chat/users/alice/:send
 	// <nil>
 }
+
+// The signalREndpoints and signalRNegotiation bindings over two endpoints: every endpoint is
+// listed, and negotiation yields connection info for each so the function can choose.
+func ExampleService_Negotiation() {
+	svc, err := functions.NewFromMap(map[string]string{
+		"Azure__SignalR__Endpoints__east":            "Endpoint=https://east.service.signalr.net;AccessKey=k1;Version=1.0;",
+		"Azure__SignalR__Endpoints__west__secondary": "Endpoint=https://west.service.signalr.net;AccessKey=k2;Version=1.0;",
+	}, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer svc.Close()
+	for _, e := range svc.Endpoints() {
+		fmt.Println(e.Name, e.EndpointType, e.Endpoint)
+	}
+	n, err := svc.Negotiation(context.Background(), "chat", &functions.ConnectionInfoOptions{UserID: "alice"})
+	if err != nil {
+		panic(err)
+	}
+	for _, e := range n.Endpoints {
+		fmt.Println(e.Name, e.ConnectionInfo.URL)
+	}
+	// Output:
+	// east Primary https://east.service.signalr.net
+	// west Secondary https://west.service.signalr.net
+	// east https://east.service.signalr.net/client/?hub=chat
+	// west https://west.service.signalr.net/client/?hub=chat
+}
+
+// Claims of an idToken, read without validation, as the connection info binding copies them
+// for claimTypeList.
+func ExampleDecodeIDToken() {
+	// header {"alg":"none"}, payload {"sub":"alice","roles":["admin","user"]}
+	claims, err := functions.DecodeIDToken("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsInJvbGVzIjpbImFkbWluIiwidXNlciJdfQ.")
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range claims {
+		fmt.Println(c.Type, c.Value)
+	}
+	// Output:
+	// sub alice
+	// roles admin
+	// roles user
+}
