@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -216,6 +217,12 @@ func normaliseEndpoint(ep connection.Endpoint) (connection.Endpoint, error) {
 	}
 	if ep.AudienceBase == "" {
 		ep.AudienceBase = ep.Endpoint
+	}
+	for _, u := range []string{ep.ServiceURL, ep.ClientEndpoint, ep.ServerEndpoint} {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return ep, fmt.Errorf("%q is not an absolute http or https URL", u)
+		}
 	}
 	return ep, nil
 }

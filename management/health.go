@@ -10,9 +10,10 @@ import (
 	"github.com/signalbox-io/signalbox/auth"
 )
 
-// Start begins background health checks when there is more than one endpoint (with one
-// endpoint its state does not matter: it is always used). The checks run until Close; ctx
-// only bounds Start itself.
+// Start begins background work, which runs until Close: health checks when there is more
+// than one endpoint (with one endpoint its state does not matter: it is always used), and
+// for identity-based endpoints the fetching and periodic refresh of client-token signing
+// keys, so that negotiations do not wait for them. ctx only bounds Start itself.
 func (c *Client) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -26,13 +27,33 @@ func (c *Client) Start(ctx context.Context) error {
 		return fmt.Errorf("management: client already started")
 	}
 	c.started = true
-	if len(c.eps) < 2 {
+	var loops []func(context.Context)
+	if len(c.eps) > 1 {
+		loops = append(loops, c.healthLoop)
+	}
+	for _, es := range c.eps {
+		if es.ep.AccessKey == "" {
+			loops = append(loops, func(ctx context.Context) { c.keyLoop(ctx, es) })
+		}
+	}
+	if len(loops) == 0 {
 		return nil
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	c.done = make(chan struct{})
-	go c.healthLoop(loopCtx, c.done)
+	done := make(chan struct{})
+	c.cancel, c.done = cancel, done
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(loopCtx)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
 	return nil
 }
 
@@ -50,8 +71,7 @@ func (c *Client) Close() error {
 	return nil
 }
 
-func (c *Client) healthLoop(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (c *Client) healthLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -62,6 +82,28 @@ func (c *Client) healthLoop(ctx context.Context, done chan struct{}) {
 		}
 		c.CheckHealth(ctx)
 		t.Reset(c.health.Interval)
+	}
+}
+
+// keyLoop keeps the signing key of an identity-based endpoint fresh.
+func (c *Client) keyLoop(ctx context.Context, es *endpointState) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		next := c.keyRefresh
+		if _, _, err := c.signingKey(ctx, es); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("fetching SignalR signing key failed", "endpoint", es.ep.String(), "error", err)
+			next = min(next, keyRetryAfter)
+		}
+		t.Reset(next)
 	}
 }
 

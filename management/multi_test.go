@@ -251,6 +251,15 @@ func TestNewClientErrors(t *testing.T) {
 	if _, err := NewClient([]connection.Endpoint{{Endpoint: "https://x", AccessKey: "k"}}, &ClientOptions{Retry: RetryOptions{MaxRetries: -1}}); err == nil {
 		t.Error("negative retries: no error")
 	}
+	for _, bad := range []connection.Endpoint{
+		{Endpoint: "x.service.signalr.net", AccessKey: "k"},
+		{Endpoint: "https://x", AccessKey: "k", ClientEndpoint: "ftp://c"},
+		{Endpoint: "https://x", AccessKey: "k", ServerEndpoint: "/relative"},
+	} {
+		if _, err := NewClient([]connection.Endpoint{bad}, nil); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
 	c, err := NewClient([]connection.Endpoint{{Endpoint: "https://x/", AccessKey: "k", ClientEndpoint: "https://c"}}, nil)
 	if err != nil {
 		t.Fatal(err)

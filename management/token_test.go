@@ -296,3 +296,39 @@ func (r *rotatingCredential) GetToken(context.Context, policy.TokenRequestOption
 	i := min(int(r.calls.Add(1))-1, len(r.tokens)-1)
 	return azcore.AccessToken{Token: r.tokens[i], ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
+
+func TestStartPrefetchesSigningKey(t *testing.T) {
+	f := newFakeService(t, "")
+	f.entra = "e"
+	fetched := make(chan struct{}, 4)
+	f.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		fetched <- struct{}{}
+		w.Write([]byte(`{"KeyId":"k1","AccessKey":"prefetched-key-prefetched-key-prefetched-k"}`))
+	})
+	c, err := NewClient([]connection.Endpoint{{Endpoint: f.srv.URL, Credential: &fakeCredential{token: "e"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fetched:
+	case <-time.After(5 * time.Second):
+		t.Fatal("signing key not fetched after Start")
+	}
+	// The first client token does not wait for another fetch.
+	acc, err := c.ClientToken(context.Background(), "chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jwtHeader(acc.AccessToken)["kid"] != "k1" {
+		t.Errorf("kid %v", jwtHeader(acc.AccessToken)["kid"])
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fetched); n != 0 {
+		t.Errorf("%d extra key fetches", n)
+	}
+}
