@@ -4,6 +4,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness } from '../lib/harness.js';
+import { startServer } from '../lib/server.js';
 import { clientToken } from '../lib/jwt.js';
 import { rand } from '../lib/util.js';
 
@@ -15,11 +16,12 @@ function auth(hub) {
 }
 
 /** A raw long-polling connection driven with fetch. */
-async function rawLP(hub) {
-  const neg = await fetch(`${h.server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, { method: 'POST', headers: auth(hub) });
+async function rawLP(hub, server = h.server) {
+  const auth = (hub) => ({ Authorization: `Bearer ${clientToken(server.key, hub)}` });
+  const neg = await fetch(`${server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, { method: 'POST', headers: auth(hub) });
   assert.equal(neg.status, 200);
   const { connectionId, connectionToken } = await neg.json();
-  const url = `${h.server.url}/client/?hub=${hub}&id=${encodeURIComponent(connectionToken)}`;
+  const url = `${server.url}/client/?hub=${hub}&id=${encodeURIComponent(connectionToken)}`;
   const lp = {
     connectionId,
     url,
@@ -128,6 +130,21 @@ describe('client endpoints, raw', () => {
     const seen = await b.until((m) => m.type === 7, 'a Close message');
     assert.ok(seen.at(-1).error, 'the Close message says what was wrong');
     await stillServed(hub, bystander);
+  });
+
+  test('the server pings at its keep-alive interval', async () => {
+    const server = await startServer({ config: 'keep-alive-interval: 300ms\n' });
+    try {
+      const hub = rand('e');
+      const lp = await rawLP(hub, server);
+      assert.equal(await lp.post(`{"protocol":"json","version":1}${RS}`), 200);
+      await lp.until((m) => Object.keys(m).length === 0, 'the handshake response');
+      const t0 = Date.now();
+      await lp.until((m) => m.type === 6, 'a Ping');
+      assert.ok(Date.now() - t0 < 5000, `ping within a few intervals (took ${Date.now() - t0} ms)`);
+    } finally {
+      await server.stop();
+    }
   });
 
   test('an oversized message closes that connection only', async () => {

@@ -188,6 +188,28 @@ describe('groups of connections', () => {
   });
 });
 
+test('list the connections of a group page by page through nextLink', async () => {
+  const hub = rand('r');
+  const { a1, a2, b, n } = await four(hub);
+  const all = [a1, a2, b, n];
+  for (const c of all) assert.equal((await h.rest('PUT', hubPath(hub, 'groups', 'pg', 'connections', c.id))).status, 200);
+  const path = hubPath(hub, 'groups', 'pg', 'connections');
+  let res = await h.rest('GET', path, { query: { 'api-version': '2024-12-01', maxpagesize: 1 } });
+  const ids = [];
+  for (let pages = 1; ; pages++) {
+    assert.equal(res.status, 200, res.describe());
+    const page = res.json();
+    assert.ok(page.value.length <= 1, `maxpagesize=1 honoured: ${res.text}`);
+    ids.push(...page.value.map((e) => e.connectionId));
+    if (!page.nextLink) break;
+    assert.ok(pages < 10, 'paging ends');
+    const next = new URL(page.nextLink);
+    assert.equal(next.pathname, path, `nextLink is absolute and names the same operation: ${page.nextLink}`);
+    res = await h.rest('GET', path, { query: next.searchParams });
+  }
+  assert.deepEqual(ids.sort(), all.map((c) => c.id).sort(), 'every member exactly once');
+});
+
 describe('groups of users', () => {
   test('persistent membership (no ttl): current AND new connections of the user are in the group', async () => {
     const hub = rand('r');
@@ -358,6 +380,15 @@ describe(':generateToken', () => {
     assert.match(String(claims.aud), new RegExp(`/client/\\?hub=${hub}$`), 'aud names the client endpoint and hub');
     const left = claims.exp - Date.now() / 1000;
     assert.ok(left > 240 && left <= 330, `exp honours minutesToExpire=5 (${left} s left)`);
+
+    const dflt = await h.rest('POST', hubPath(hub, ':generateToken'), { query: { userId: 'd', 'api-version': '2022-11-01' } });
+    status(dflt, 200);
+    const dleft = decodeJWT(dflt.json().token).exp - Date.now() / 1000;
+    assert.ok(dleft > 3500 && dleft <= 3660, `default lifetime is 60 minutes (${dleft} s left)`);
+    for (const bad of ['0', '-1', 'x']) {
+      const r = await h.rest('POST', hubPath(hub, ':generateToken'), { query: { userId: 'd', minutesToExpire: bad } });
+      status(r, 400);
+    }
 
     for (const [transport, protocol] of [['ws', 'json'], ['lp', 'messagepack']]) {
       const c = await h.connect({ hub, token, transport, protocol });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { harness } from '../lib/harness.js';
 import { COMBOS } from '../lib/clients.js';
 import { hubPath } from '../lib/rest.js';
-import { rand } from '../lib/util.js';
+import { rand, withTimeout } from '../lib/util.js';
 
 const h = harness();
 
@@ -84,6 +84,29 @@ describe('connect and receive a REST broadcast', () => {
       const m = await c.waitText(id);
       assert.deepEqual(m.args[1], { nested: [1, 2, { s: 'a\nb' }] }, c.name);
       assert.equal(m.args[2], big, `${c.name}: the large argument is intact`);
+    }
+  });
+
+  test('a client that asks for stateful reconnect still connects and receives', async () => {
+    const hub = rand('t');
+    const { HubConnectionBuilder, HttpTransportType } = await import('@microsoft/signalr');
+    const { clientToken } = await import('../lib/jwt.js');
+    const conn = new HubConnectionBuilder()
+      .withUrl(`${h.server.url}/client/?hub=${hub}`, {
+        transport: HttpTransportType.WebSockets,
+        accessTokenFactory: () => clientToken(h.server.key, hub),
+      })
+      .withStatefulReconnect()
+      .configureLogging({ log() {} })
+      .build();
+    const got = new Promise((resolve) => conn.on('msg', resolve));
+    try {
+      await conn.start();
+      const id = rand('stateful-');
+      await h.sendAll(hub, id);
+      assert.equal(await withTimeout(got, 10000, 'msg on a stateful-reconnect client'), id);
+    } finally {
+      await conn.stop();
     }
   });
 

@@ -1,0 +1,108 @@
+// Command functionsapp is the function app of the functions-*.test.js end-to-end tests: a Go
+// program that uses only the public binding packages (functions, connection, management) the
+// way a user's app would, and exposes each binding over small HTTP endpoints so that the
+// JavaScript tests can drive them and check what real SignalR clients observe.
+//
+// Environment:
+//
+//	AzureSignalRConnectionString or Azure__SignalR__Endpoints__*   the service endpoints
+//	FUNCTIONS_CUSTOMHANDLER_PORT   port on 127.0.0.1 (default 7071)
+//	FUNCTIONSAPP_HEALTH_INTERVAL   endpoint health-check interval (Go duration, default 2m)
+//
+// Endpoints (hub "chat"):
+//
+//	POST /api/negotiate     signalRConnectionInfo; user id from ?userId= or x-ms-client-principal-id
+//	POST /api/negotiation   signalRNegotiation (connection info for every endpoint)
+//	GET  /api/endpoints     signalREndpoints
+//	POST /api/send          {kind: all|user|group|connection, target, args, userId, groupName, connectionId}
+//	POST /api/group         {action, userId, connectionId, groupName}
+//	POST /api/output        a raw signalR output binding value (object or array), as a worker returns it
+//	GET  /api/events        trigger events seen so far (?connectionId= filters)
+//	GET  /api/ready         200 once serving
+//	/runtime/webhooks/signalr  the trigger: connected, disconnected, echo(x), add(a, b), fail()
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/signalbox-io/signalbox/connection"
+	"github.com/signalbox-io/signalbox/functions"
+	"github.com/signalbox-io/signalbox/management"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
+		log.Error("functionsapp failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	settings := connection.FromEnviron()
+	copts, err := management.OptionsFromSettings(settings)
+	if err != nil {
+		return fmt.Errorf("client options: %w", err)
+	}
+	copts.Logger = log
+	// Short, single-attempt health checks so failover is observable within a test's time.
+	copts.Health = management.HealthOptions{Interval: 2 * time.Minute, Timeout: time.Second, Retries: -1}
+	if v, ok := settings.Get("FUNCTIONSAPP_HEALTH_INTERVAL"); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("FUNCTIONSAPP_HEALTH_INTERVAL: invalid duration %q", v)
+		}
+		copts.Health.Interval = d
+	}
+	svc, err := functions.New(settings, &functions.Options{Client: copts, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	handler, err := newApp(svc, log)
+	if err != nil {
+		return err
+	}
+
+	port, _ := settings.Get("FUNCTIONS_CUSTOMHANDLER_PORT")
+	if port == "" {
+		port = "7071"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strings.TrimSpace(port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("functionsapp listening", "addr", ln.Addr().String(), "endpoints", len(svc.Endpoints()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
