@@ -340,3 +340,38 @@ func TestEndpointStringHasNoSecret(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+func FuzzResolve(f *testing.F) {
+	f.Add("AzureSignalRConnectionString", cs1, "Azure:SignalR:Endpoints:b:secondary", "Endpoint=http://b;AccessKey=k")
+	f.Add("AzureSignalRConnectionString__serviceUri", "https://x", "AzureSignalRConnectionString__credential", "managedidentity")
+	f.Add("Azure__SignalR__Endpoints__e__serviceUri", "http://[::1]:80", "Azure__SignalR__Endpoints__e__type", "secondary")
+	f.Add("Azure:SignalR:Endpoints:", "x", "Azure:SignalR:Endpoints::primary", "Endpoint=https://y;AccessKey=k")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		opts, _ := fakeFactory()
+		eps, err := FromMap(map[string]string{k1: v1, k2: v2}).Resolve("", opts)
+		if err != nil {
+			return
+		}
+		if len(eps) == 0 {
+			t.Fatal("no endpoints and no error")
+		}
+		seen := map[string]bool{}
+		primary := false
+		for _, ep := range eps {
+			if seen[ep.Endpoint] {
+				t.Fatalf("duplicate endpoint %s", ep.Endpoint)
+			}
+			seen[ep.Endpoint] = true
+			primary = primary || ep.Type == Primary
+			if (ep.AccessKey == "") == (ep.Credential == nil) {
+				t.Fatalf("endpoint %s: exactly one of key and credential expected", ep)
+			}
+			if !strings.HasSuffix(ep.ClientEndpoint, "/") || !strings.HasSuffix(ep.ServerEndpoint, "/") || !strings.HasSuffix(ep.AudienceBase, "/") {
+				t.Fatalf("endpoint %+v: base URLs without trailing slash", ep)
+			}
+		}
+		if !primary {
+			t.Fatal("no primary endpoint and no error")
+		}
+	})
+}
