@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -169,5 +170,75 @@ func TestMaxInFlight(t *testing.T) {
 	}
 	if got := f.next(t); got.Header.Get("X-ASRS-Event") != "connected" || got.Header.Get("X-ASRS-Connection-Id") != "B" {
 		t.Errorf("B's connected event did not go out after the slot freed: %v", got.Header)
+	}
+}
+
+// TestManySessionsConcurrently shakes the session machinery under -race: every invocation
+// with an id gets exactly one reply, and each connection's upstream sees connected first
+// and disconnected last.
+func TestManySessionsConcurrently(t *testing.T) {
+	const sessions, invokes = 16, 15
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-ASRS-Event") == "fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	for _, par := range []int{1, 3} {
+		u, err := New(Options{Rules: ParseRules([]string{f.srv.URL}), Parallelism: par, QueueSize: invokes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		replies := make([]atomic.Int64, sessions)
+		for i := range sessions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := u.Open(ConnInfo{ID: "p" + strconv.Itoa(par) + "-" + strconv.Itoa(i), Hub: "chat", Protocol: protocol.JSON()},
+					func([]byte) { replies[i].Add(1) })
+				s.Connected()
+				for j := range invokes {
+					target := "ok"
+					if j%5 == 0 {
+						target = "fail"
+					}
+					id := ""
+					if j%2 == 0 {
+						id = strconv.Itoa(j)
+					}
+					s.Invoke(&protocol.Invocation{InvocationID: id, Target: target})
+				}
+				s.Disconnected("")
+			}()
+		}
+		wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := u.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		cancel()
+		for i := range sessions {
+			if n := replies[i].Load(); n != (invokes+1)/2 {
+				t.Errorf("session %d: %d replies, want %d", i, n, (invokes+1)/2)
+			}
+		}
+		if st := u.Stats(); st.BusySessions != 0 || st.InFlight != 0 || st.QueueFull != 0 {
+			t.Errorf("stats after close %+v", st)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string][]string{}
+	for _, r := range f.all {
+		id := r.Header.Get("X-ASRS-Connection-Id")
+		seen[id] = append(seen[id], r.Header.Get("X-ASRS-Event"))
+	}
+	if len(seen) != 2*sessions {
+		t.Fatalf("%d connections seen, want %d", len(seen), 2*sessions)
+	}
+	for id, evs := range seen {
+		if len(evs) != invokes+2 || evs[0] != "connected" || evs[len(evs)-1] != "disconnected" {
+			t.Errorf("%s: events %v", id, evs)
+		}
 	}
 }
