@@ -171,6 +171,9 @@ func TestPickSingleEndpointIgnoresHealth(t *testing.T) {
 	if ep, err := c.PickEndpoint("chat"); err != nil || ep.Name != "only" {
 		t.Errorf("PickEndpoint = %v, %v", ep, err)
 	}
+	if err := c.SendToAll(context.Background(), "chat", "t", nil, nil); err != nil {
+		t.Errorf("send to the only endpoint while it looks offline: %v", err)
+	}
 }
 
 func TestHealthRetries(t *testing.T) {

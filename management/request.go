@@ -245,7 +245,7 @@ func (c *Client) fanoutBool(ctx context.Context, op string, filter []connection.
 	}
 	var online []*endpointState
 	for _, e := range targets {
-		if e.online.Load() {
+		if e.online.Load() || len(c.eps) == 1 { // a lone endpoint is always tried, as for negotiation
 			online = append(online, e)
 		} else {
 			c.log.Warn("SignalR endpoint is offline; skipped", "op", op, "endpoint", e.ep.String())
