@@ -3,6 +3,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness } from '../lib/harness.js';
+import { COMBOS } from '../lib/clients.js';
 import { hubPath } from '../lib/rest.js';
 import { decodeJWT } from '../lib/jwt.js';
 import { rand, until } from '../lib/util.js';
@@ -331,6 +332,16 @@ describe('close connections', () => {
 
     const res = await h.rest('DELETE', hubPath(hub, 'connections', 'no-such-connection'));
     if (res.status !== 200) notFound(res, 'Warning.Connection.NotExisted');
+  });
+
+  test('close with a reason on every transport: onclose gets the reason', async () => {
+    const hub = rand('r');
+    for (const combo of COMBOS) {
+      const c = await h.connect({ hub, ...combo });
+      status(await h.rest('DELETE', hubPath(hub, 'connections', c.id), { query: { reason: 'bye-bye' } }), 200);
+      const err = await c.waitClosed();
+      assert.match(String(err?.message), /bye-bye/, `${c.name}: the reason reaches the client`);
+    }
   });
 
   test(':closeConnections closes everyone except excluded', async () => {
