@@ -257,6 +257,7 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	}
 	c.lastSend.Store(time.Now().UnixNano())
 	c.handshaken.Store(true)
+	c.poke() // the loop now times keep-alives instead of the handshake
 	c.s.registry.Add(c)
 	if c.s.upstream != nil {
 		c.mu.Lock()
