@@ -11,9 +11,10 @@ import (
 // when no primary endpoint is online (Secondary).
 type EndpointType int
 
+// Endpoint types; the zero value is Primary.
 const (
-	Primary EndpointType = iota
-	Secondary
+	Primary   EndpointType = iota // used for negotiation whenever it is online
+	Secondary                     // used for negotiation only when no primary is online
 )
 
 // String returns "Primary" or "Secondary", the names the extension uses in JSON.
