@@ -16,8 +16,6 @@ import (
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
-func queryUnescape(s string) (string, error) { return url.QueryUnescape(s) }
-
 // failKind classifies a failed upstream call for counters, logs and client texts.
 type failKind uint8
 

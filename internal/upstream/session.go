@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -144,12 +145,12 @@ func (s *Session) Disconnected(errText string) {
 }
 
 func (s *Session) queueEvent(kind itemKind, event string, body []byte) {
-	url := resolve(s.u.rules, s.hub, CategoryConnections, event)
-	if url == "" {
+	target := resolve(s.u.rules, s.hub, CategoryConnections, event)
+	if target == "" {
 		s.u.stats.noRule.Add(1)
 		return
 	}
-	s.enqueue(item{kind: kind, url: url, event: event, body: body})
+	s.enqueue(item{kind: kind, url: target, event: event, body: body})
 }
 
 // Invoke queues one client invocation, re-encoded at once in the client's protocol (the
@@ -168,8 +169,8 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		return
 	}
 	id := inv.InvocationID
-	url := resolve(s.u.rules, s.hub, CategoryMessages, inv.Target)
-	if url == "" {
+	target := resolve(s.u.rules, s.hub, CategoryMessages, inv.Target)
+	if target == "" {
 		s.u.stats.noRule.Add(1)
 		s.fail(id, "Invocation failed, no upstream matches hub "+s.hub+", event "+inv.Target+".")
 		return
@@ -185,7 +186,7 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		s.fail(id, "Invocation failed, error: cannot encode the invocation.")
 		return
 	}
-	s.enqueue(item{kind: kindInvocation, url: url, event: inv.Target, id: id, body: body})
+	s.enqueue(item{kind: kindInvocation, url: target, event: inv.Target, id: id, body: body})
 }
 
 func (s *Session) queueFull(id, event string) {
@@ -402,7 +403,7 @@ func isAccessTokenKey(key string) bool {
 	}
 	// Also catch encoded spellings such as access%5Ftoken.
 	if strings.Contains(key, "%") || strings.Contains(key, "+") {
-		if k, err := queryUnescape(key); err == nil && strings.EqualFold(strings.TrimSpace(k), "access_token") {
+		if k, err := url.QueryUnescape(key); err == nil && strings.EqualFold(strings.TrimSpace(k), "access_token") {
 			return true
 		}
 	}
