@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin/signalbox
 # Packages of the service itself run under the race detector too.
-RACE_PKGS := ./protocol/... ./auth/... ./internal/...
+RACE_PKGS := ./protocol/... ./auth/... ./internal/... ./connection/... ./management/... ./functions/...
 
 .PHONY: all build test test-go test-race test-e2e vet fmt-check deps bench clean
 
