@@ -173,6 +173,10 @@ func (a *app) send(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, fmt.Errorf("unknown kind %q", req.Kind))
 		return
 	}
+	if err := m.Validate(); err != nil {
+		a.fail(w, http.StatusBadRequest, err)
+		return
+	}
 	if err := a.svc.Send(r.Context(), hubName, m); err != nil {
 		a.fail(w, http.StatusBadGateway, err)
 		return
@@ -183,6 +187,10 @@ func (a *app) send(w http.ResponseWriter, r *http.Request) {
 func (a *app) group(w http.ResponseWriter, r *http.Request) {
 	var act functions.GroupAction
 	if !a.decode(w, r, &act) {
+		return
+	}
+	if err := act.Validate(); err != nil {
+		a.fail(w, http.StatusBadRequest, err)
 		return
 	}
 	if err := a.svc.Apply(r.Context(), hubName, act); err != nil {
@@ -203,6 +211,20 @@ func (a *app) output(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.fail(w, http.StatusBadRequest, err)
 		return
+	}
+	// Validation errors are the caller's (400); what the service answers is a 502.
+	for _, it := range items {
+		var verr error
+		switch v := it.(type) {
+		case *functions.Message:
+			verr = v.Validate()
+		case *functions.GroupAction:
+			verr = v.Validate()
+		}
+		if verr != nil {
+			a.fail(w, http.StatusBadRequest, verr)
+			return
+		}
 	}
 	if err := a.svc.Output(r.Context(), hubName, items...); err != nil {
 		a.fail(w, http.StatusBadGateway, err)
