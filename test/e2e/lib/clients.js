@@ -35,7 +35,7 @@ class MemoryLogger {
 }
 
 /** Targets a test client listens on; anything else would only make the client log a warning. */
-export const TARGETS = ['msg', 'other'];
+export const TARGETS = ['msg', 'other', 'newMessage'];
 
 export class TestClient {
   constructor(conn, { name, hub, transport, protocol, userId, logger }) {
