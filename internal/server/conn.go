@@ -338,8 +338,8 @@ func (c *conn) run(ctx context.Context, write func(ctx context.Context, batch []
 				return
 			}
 			spare = batch
-			if cap(spare) > 64<<10 {
-				spare = nil
+			if cap(spare) > 16<<10 {
+				spare = nil // do not pin a burst's buffer to an idle connection
 			}
 		case <-t.C:
 			now := time.Now()

@@ -333,6 +333,8 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	defer c.postBusy.Store(false)
+	// A client trickling its body must not hold the request forever.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ClientTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxMessageSize)))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

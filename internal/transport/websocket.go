@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,7 +34,6 @@ func headerContainsToken(h http.Header, name, token string) bool {
 type WebSocket struct {
 	c            *websocket.Conn
 	writeTimeout time.Duration
-	readBuf      []byte
 }
 
 // AcceptWebSocket upgrades the request. Any Origin is accepted: SignalR clients
@@ -52,14 +52,15 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, writeTimeout time.D
 	return &WebSocket{c: c, writeTimeout: writeTimeout}, nil
 }
 
+// readBufs holds read buffers, taken only while a message is being read so that idle
+// connections hold none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
 // ReadLoop reads messages until the connection fails or ctx ends, handing their bytes
-// to fn in chunks of at most 32 KiB (a message may arrive in several calls). It
-// returns the first error of fn or of the connection; a normal close by the peer
-// returns nil.
+// to fn in chunks of at most 16 KiB (a message may arrive in several calls; fn must
+// not retain the chunk). It returns the first error of fn or of the connection; a
+// normal close by the peer returns nil.
 func (ws *WebSocket) ReadLoop(ctx context.Context, fn func(chunk []byte) error) error {
-	if ws.readBuf == nil {
-		ws.readBuf = make([]byte, 32<<10)
-	}
 	for {
 		_, r, err := ws.c.Reader(ctx)
 		if err != nil {
@@ -68,22 +69,34 @@ func (ws *WebSocket) ReadLoop(ctx context.Context, fn func(chunk []byte) error) 
 			}
 			return fmt.Errorf("websocket: read: %w", err)
 		}
-		for {
-			n, err := r.Read(ws.readBuf)
-			if n > 0 {
-				if ferr := fn(ws.readBuf[:n]); ferr != nil {
-					return ferr
-				}
+		if err := readMessage(r, fn); err != nil {
+			if isNormalClose(err) {
+				return nil
 			}
-			if errors.Is(err, io.EOF) {
-				break
+			return err
+		}
+	}
+}
+
+func readMessage(r io.Reader, fn func(chunk []byte) error) error {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if ferr := fn(buf[:n]); ferr != nil {
+				return ferr
 			}
-			if err != nil {
-				if isNormalClose(err) {
-					return nil
-				}
-				return fmt.Errorf("websocket: read: %w", err)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if isNormalClose(err) {
+				return err
 			}
+			return fmt.Errorf("websocket: read: %w", err)
 		}
 	}
 }
