@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/transport"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+func TestUpstreamQueryDropsSecrets(t *testing.T) {
+	cases := map[string]string{
+		"hub=chat&id=SECRET&access_token=TOKEN&room=blue": "?hub=chat&room=blue",
+		"Access_Token=x&ID=y":                             "",
+		"hub=chat&access%5Ftoken=x&a=1&&b":                "?hub=chat&a=1&b",
+		"":                                                "",
+	}
+	for in, want := range cases {
+		if got := upstreamQuery(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestWriterCoalesces checks that frames queued while the writer was busy leave in
+// one write.
+func TestWriterCoalesces(t *testing.T) {
+	s, err := New(fastConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := s.newConn("chat", &auth.Principal{}, 1)
+	if first, _, msg := s.attach(c, transport.WebSockets, ""); !first {
+		t.Fatal(msg)
+	}
+	c.proto = protocol.JSON()
+	c.handshaken.Store(true)
+	for i := 0; i < 5; i++ {
+		c.Send([]byte("frame\x1e"))
+	}
+	var mu sync.Mutex
+	var writes []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer s.wg.Done()
+		c.run(context.Background(), func(_ context.Context, b []byte) error {
+			mu.Lock()
+			writes = append(writes, string(b))
+			mu.Unlock()
+			return nil
+		})
+		c.finish()
+	}()
+	c.Close("bye", false)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("loop did not end")
+	}
+	if len(writes) == 0 || !strings.HasPrefix(writes[0], strings.Repeat("frame\x1e", 5)) {
+		t.Fatalf("writes %q", writes)
+	}
+	if last := writes[len(writes)-1]; !strings.Contains(last, `"type":7`) || !strings.Contains(last, "bye") {
+		t.Fatalf("last write %q is not the Close message", last)
+	}
+	if s.Stats().Connections != 0 {
+		t.Fatal("connection not removed")
+	}
+}
+
+func TestCloseFromRegistry(t *testing.T) {
+	rec, upURL := newUpstream(t)
+	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
+	wc, n := ts.connectWS("chat", "", protocol.MessagePack())
+	waitFor(t, 2*time.Second, "registration", func() bool { _, ok := ts.s.Registry().Connection("chat", n.ConnectionID); return ok })
+	if !ts.s.Registry().CloseConnection("chat", n.ConnectionID, "kicked") {
+		t.Fatal("CloseConnection")
+	}
+	cm, err := wc.waitClosed(2 * time.Second)
+	if err != nil || cm == nil || cm.Error != "kicked" {
+		t.Fatalf("%+v %v", cm, err)
+	}
+	rec.wait(t, 2*time.Second, func(e upstreamEvent) bool { return e.Event == "disconnected" && e.ConnectionID == n.ConnectionID })
+}
+
+func TestMaxConnections(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.MaxConnections = 1 })
+	ts.negotiate("chat", "")
+	resp := ts.do("POST", "/client/negotiate?hub=chat", ts.token("chat", ""), nil, nil)
+	if resp.StatusCode != 429 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
