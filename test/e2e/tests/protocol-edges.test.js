@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { harness } from '../lib/harness.js';
 import { startServer } from '../lib/server.js';
 import { clientToken } from '../lib/jwt.js';
-import { rand } from '../lib/util.js';
+import { rand, until, withTimeout } from '../lib/util.js';
+import { createClient } from '../lib/clients.js';
 
 const h = harness();
 const RS = '\x1e';
@@ -143,6 +144,107 @@ describe('client endpoints, raw', () => {
       await lp.until((m) => m.type === 6, 'a Ping');
       assert.ok(Date.now() - t0 < 5000, `ping within a few intervals (took ${Date.now() - t0} ms)`);
     } finally {
+      await server.stop();
+    }
+  });
+
+  test('long polling: a newer poll replaces the pending one (204)', async () => {
+    const hub = rand('e');
+    const lp = await rawLP(hub);
+    assert.equal(await lp.post(`{"protocol":"json","version":1}${RS}`), 200);
+    await lp.until((m) => Object.keys(m).length === 0, 'the handshake response');
+    // Which of two concurrent polls reaches the server first is not observable from here, so the
+    // assertion is symmetric: one ends with 204 (replaced), the other carries the next message.
+    const first = lp.poll();
+    const second = lp.poll();
+    const replaced = await Promise.race([first, second]);
+    assert.equal(replaced.status, 204, `the replaced poll ends with 204 (got ${replaced.status} ${replaced.text})`);
+    const t = rand('after-replace-');
+    await h.sendAll(hub, t);
+    const [a, b] = await Promise.all([first, second]);
+    const live = a === replaced ? b : a;
+    assert.equal(live.status, 200);
+    assert.ok(live.text.includes(t), 'the remaining poll carries the next message');
+  });
+
+  test('SSE: event stream headers and prelude, DELETE is 400, no transport switch', async () => {
+    const hub = rand('e');
+    const neg = await fetch(`${h.server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, { method: 'POST', headers: auth(hub) });
+    const { connectionToken } = await neg.json();
+    const url = `${h.server.url}/client/?hub=${hub}&id=${encodeURIComponent(connectionToken)}`;
+    const ac = new AbortController();
+    try {
+      const sse = await fetch(`${url}&access_token=${encodeURIComponent(clientToken(h.server.key, hub))}`, {
+        headers: { Accept: 'text/event-stream' },
+        signal: ac.signal,
+      });
+      assert.equal(sse.status, 200);
+      assert.match(sse.headers.get('content-type'), /^text\/event-stream/);
+      assert.match(sse.headers.get('cache-control') ?? '', /no-cache/);
+      const reader = sse.body.getReader();
+      let got = '';
+      const readUntil = async (pred, what) => {
+        const deadline = Date.now() + 10000;
+        while (!pred(got)) {
+          if (Date.now() > deadline) throw new Error(`SSE: no ${what} in ${JSON.stringify(got)}`);
+          const { value, done } = await withTimeout(reader.read(), 10000, what);
+          if (done) throw new Error(`SSE stream ended before ${what}: ${JSON.stringify(got)}`);
+          got += Buffer.from(value).toString('utf8');
+        }
+      };
+      await readUntil((g) => g.length > 0, 'the prelude');
+      assert.ok(got.startsWith(':'), `the stream starts with a comment line: ${JSON.stringify(got)}`);
+      const send = await fetch(url, { method: 'POST', headers: { ...auth(hub), 'Content-Type': 'text/plain;charset=UTF-8' }, body: `{"protocol":"json","version":1}${RS}` });
+      assert.equal(send.status, 200);
+      await readUntil((g) => g.includes(`data: {}${RS}`), 'the handshake response event');
+      const del = await fetch(url, { method: 'DELETE', headers: auth(hub) });
+      assert.equal(del.status, 400, 'DELETE is for long polling only');
+      const lp = await fetch(url, { headers: auth(hub) });
+      assert.equal(lp.status, 400, 'cannot change transports mid-connection');
+      const t = rand('sse-raw-');
+      await h.sendAll(hub, t);
+      await readUntil((g) => g.includes(t), 'the REST message as an event');
+      assert.match(got, new RegExp(`data: [^\\r\\n]*${t}[^\\r\\n]*\\r?\\n\\r?\\n`), 'one data line, then an empty line');
+    } finally {
+      ac.abort();
+    }
+  });
+
+  test('CORS: negotiate preflight from another origin is allowed with credentials', async () => {
+    const origin = 'http://127.0.0.1:1';
+    const pre = await fetch(`${h.server.url}/client/negotiate?hub=x&negotiateVersion=1`, {
+      method: 'OPTIONS',
+      headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,x-requested-with,x-signalr-user-agent' },
+    });
+    assert.ok(pre.status >= 200 && pre.status < 300, `preflight status ${pre.status}`);
+    assert.equal(pre.headers.get('access-control-allow-origin'), origin);
+    assert.equal(pre.headers.get('access-control-allow-credentials'), 'true');
+    const allowed = (pre.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+    for (const hd of ['authorization', 'x-requested-with', 'x-signalr-user-agent']) assert.ok(allowed.includes(hd) || allowed === '*', `allows ${hd}: ${allowed}`);
+  });
+
+  test('max-connections: negotiate answers 429 beyond it', async () => {
+    const server = await startServer({ config: 'max-connections: 2\n' });
+    const clients = [];
+    try {
+      const hub = rand('e');
+      for (let i = 0; i < 2; i++) clients.push(await createClient(server, { hub, transport: 'ws' }));
+      const res = await fetch(`${server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${clientToken(server.key, hub)}` },
+      });
+      assert.equal(res.status, 429);
+      await clients.pop().stop();
+      // a slot frees up once the server has seen the disconnect
+      await until(async () => {
+        const r = await fetch(`${server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${clientToken(server.key, hub)}` },
+        });
+        return r.status === 200;
+      }, 5000, 'a free connection slot');
+    } finally {
+      await Promise.all(clients.map((c) => c.stop()));
       await server.stop();
     }
   });
