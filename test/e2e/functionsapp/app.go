@@ -115,7 +115,11 @@ func newApp(svc *functions.Service, log *slog.Logger) (http.Handler, error) {
 			}
 			return r.Header.Get(functions.DefaultUserIDHeader)
 		},
-		Logger: log,
+		// App Service authentication's header; its claims below are copied (unvalidated, as
+		// the extension does) into the client token and come back in the trigger's Claims.
+		IDTokenHeader: "X-MS-TOKEN-AAD-ID-TOKEN",
+		ClaimTypeList: []string{"name", "email", "aud"},
+		Logger:        log,
 	}))
 	mux.HandleFunc("POST /api/negotiation", a.negotiation)
 	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) {

@@ -11,7 +11,8 @@
 //
 // Endpoints (hub "chat"):
 //
-//	POST /api/negotiate     signalRConnectionInfo; user id from ?userId= or x-ms-client-principal-id
+//	POST /api/negotiate     signalRConnectionInfo; user id from ?userId= or x-ms-client-principal-id,
+//	                        claims name, email, aud of the X-MS-TOKEN-AAD-ID-TOKEN header
 //	POST /api/negotiation   signalRNegotiation (connection info for every endpoint)
 //	GET  /api/endpoints     signalREndpoints
 //	POST /api/send          {kind: all|user|group|connection, target, args, userId, groupName, connectionId}

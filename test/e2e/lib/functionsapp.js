@@ -180,13 +180,14 @@ class MemoryLogger {
 /**
  * An official client that negotiates with the function app (base URL <app>/api): the app's
  * negotiate function answers {url, accessToken} and the client follows it to Signalbox.
- * The user id travels in x-ms-client-principal-id, as App Service authentication sets it.
+ * The user id travels in x-ms-client-principal-id, as App Service authentication sets it;
+ * `headers` adds more request headers (e.g. X-MS-TOKEN-AAD-ID-TOKEN).
  */
-export async function connectViaApp(app, { userId, transport = 'ws', protocol = 'json', name } = {}) {
+export async function connectViaApp(app, { userId, transport = 'ws', protocol = 'json', name, headers } = {}) {
   name = name ?? `app:${transport}/${protocol}/${userId ?? 'anon'}/${rand()}`;
   const logger = new MemoryLogger(name);
   const opts = { transport: TRANSPORTS[transport], logger, timeout: 15000 };
-  if (userId) opts.headers = { 'x-ms-client-principal-id': userId };
+  if (userId || headers) opts.headers = { ...(userId ? { 'x-ms-client-principal-id': userId } : {}), ...headers };
   let builder = new HubConnectionBuilder().withUrl(`${app.url}/api`, opts).configureLogging(logger);
   if (protocol === 'messagepack') builder = builder.withHubProtocol(new MessagePackHubProtocol());
   const conn = builder.build();

@@ -6,7 +6,7 @@ import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../lib/server.js';
 import { rest, hubPath } from '../lib/rest.js';
-import { decodeJWT, clientAudience } from '../lib/jwt.js';
+import { decodeJWT, clientAudience, signJWT } from '../lib/jwt.js';
 import { rand, freePort, withTimeout } from '../lib/util.js';
 import { startFunctionsApp, connectViaApp, connectionString, triggerUrl } from '../lib/functionsapp.js';
 
@@ -99,6 +99,28 @@ test('negotiate returns {url, accessToken} for Signalbox and the official client
   assert.equal(exists.status, 200, exists.describe());
 });
 
+test('negotiate copies idToken claims (claimTypeList) into the token; the trigger receives them', async () => {
+  const userId = rand('claims-');
+  const idToken = signJWT({ name: 'Ada Lovelace', email: 'ada@example.com', aud: 'my-app', oid: 'not-copied' }, 'any-idp-key');
+  const headers = { 'X-MS-TOKEN-AAD-ID-TOKEN': idToken };
+  const res = await fetch(`${app.url}/api/negotiate`, { method: 'POST', headers: { ...headers, 'x-ms-client-principal-id': userId } });
+  assert.equal(res.status, 200);
+  const claims = decodeJWT((await res.json()).accessToken);
+  assert.equal(claims.name, 'Ada Lovelace');
+  assert.equal(claims.email, 'ada@example.com');
+  assert.equal(claims['asrs.u.aud'], 'my-app', 'a system claim name is renamed to asrs.u.*');
+  assert.equal(claims.aud, clientAudience('chat'), 'the real audience is kept');
+  assert.equal(claims.oid, undefined, 'claims outside claimTypeList are not copied');
+
+  const c = await connect({ userId, headers });
+  assert.equal(await withTimeout(c.conn.invoke('echo', 1), 10000, 'invoke(echo)'), 1);
+  const ev = await app.waitEvent(c.id, (e) => e.event === 'echo', 'echo event');
+  assert.equal(ev.claims?.name, 'Ada Lovelace', `trigger claims: ${JSON.stringify(ev.claims)}`);
+  assert.equal(ev.claims?.email, 'ada@example.com');
+  const conn = await app.waitEvent(c.id, (e) => e.event === 'connected', 'connected event');
+  assert.equal(conn.claims?.name, 'Ada Lovelace', `connected claims: ${JSON.stringify(conn.claims)}`);
+});
+
 describe('trigger: connected, invocations with results, disconnected', () => {
   for (const { transport, protocol } of [
     { transport: 'ws', protocol: 'json' },
@@ -122,6 +144,14 @@ describe('trigger: connected, invocations with results, disconnected', () => {
         assert.match(err.message, /The function accept 2 arguments but message provided 1\./);
         return true;
       });
+      // A method without a function: the trigger answers 404 and the caller gets an error, not a hang.
+      await assert.rejects(withTimeout(c.conn.invoke('noSuchMethod', 1), 10000, 'invoke(noSuchMethod)'), (err) => {
+        assert.match(err.message, /404/);
+        return true;
+      });
+      // Many invocations in flight at once each get their own result.
+      const sums = await withTimeout(Promise.all(Array.from({ length: 20 }, (_, i) => c.conn.invoke('add', i, 1000))), 15000, '20 concurrent add()');
+      assert.deepEqual(sums, Array.from({ length: 20 }, (_, i) => i + 1000));
       // A send (no invocation id) reaches the function too; no result travels back.
       const marker = rand('sent-');
       await withTimeout(c.conn.send('echo', marker), 10000, 'send(echo)');
@@ -147,6 +177,21 @@ describe('trigger: connected, invocations with results, disconnected', () => {
       assert.equal(all.at(-1).event, 'disconnected', 'disconnected comes last');
     });
   }
+});
+
+test('a connection the service closes (REST, with a reason): the client gets the reason, the trigger hears disconnected', async () => {
+  const c = await connect({ userId: rand('closed-') });
+  await app.waitEvent(c.id, (e) => e.event === 'connected', 'connected event');
+  const reason = rand('bye-');
+  const res = await rest(sb, 'DELETE', hubPath('chat', 'connections', c.id), { query: { reason } });
+  assert.ok(res.status === 200 || res.status === 202 || res.status === 204, res.describe());
+  const closeErr = await c.waitClosed();
+  assert.match(String(closeErr?.message), new RegExp(reason), 'the client is told the reason');
+  const dis = await app.waitEvent(c.id, (e) => e.event === 'disconnected', 'disconnected event after a service close', 15000);
+  assert.equal(dis.category, 'connections');
+  // What Error holds for a service-initiated close is not specified (spec/service-protocol.md
+  // 5.2 only says "omitted when clean"); Signalbox sends none today. Only its type is checked.
+  assert.equal(typeof dis.error, 'string');
 });
 
 test('output messages (all, user, connection, group) reach exactly their recipients', async () => {
