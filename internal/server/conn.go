@@ -52,6 +52,7 @@ type conn struct {
 	query     string // connect query forwarded upstream
 	reason    string // why the connection ended; "" = clean
 	reasonSet bool
+	broken    bool // the transport failed; do not attempt a closing handshake
 
 	stop     chan struct{} // closed by terminate: the transport must end now
 	stopOnce sync.Once
@@ -148,6 +149,21 @@ func (c *conn) terminate(reason string) {
 	c.stopOnce.Do(func() { close(c.stop) })
 }
 
+// abort is terminate for a broken transport: nothing more can be written to it.
+func (c *conn) abort(reason string) {
+	c.mu.Lock()
+	c.broken = true
+	c.mu.Unlock()
+	c.terminate(reason)
+}
+
+// isBroken reports whether the transport failed (see abort).
+func (c *conn) isBroken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken
+}
+
 // stopped reports whether terminate was called.
 func (c *conn) stopped() bool {
 	select {
@@ -180,7 +196,7 @@ func (c *conn) receive(data []byte) error {
 			return nil
 		}
 		if err != nil {
-			return c.handshakeFailed("Handshake request is invalid.")
+			return c.handshakeFailed(fmt.Sprintf("Handshake request is invalid: %v", err))
 		}
 		if len(c.hsBuf)-len(rest) > maxHandshakeSize {
 			return c.handshakeFailed("Handshake request is too large.")
@@ -199,9 +215,9 @@ func (c *conn) receive(data []byte) error {
 		m, err := c.dec.Next()
 		if err != nil {
 			c.inClosed = true
-			text := "Connection closed with an error: invalid message."
+			text := fmt.Sprintf("Connection closed with an error: invalid message: %v", err)
 			if errors.Is(err, protocol.ErrMessageTooLarge) {
-				text = "Connection closed with an error: the message exceeds the maximum message size."
+				text = fmt.Sprintf("Connection closed with an error: the message exceeds the maximum message size of %d bytes.", c.s.cfg.MaxMessageSize)
 			}
 			c.s.log.Debug("closing connection on bad input", slog.String("connectionId", c.id), slog.Any("error", err))
 			c.closeWithError(text)
@@ -329,7 +345,7 @@ func (c *conn) run(ctx context.Context, write func(ctx context.Context, batch []
 			batch, sealed := c.out.Take(spare)
 			if len(batch) > 0 {
 				if err := write(ctx, batch); err != nil {
-					c.terminate("The transport failed: " + err.Error())
+					c.abort("The transport failed: " + err.Error())
 					return
 				}
 			}

@@ -233,17 +233,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 			c.terminate("")
 		default:
 			if !c.stopped() {
-				c.terminate("The WebSocket closed unexpectedly.")
+				c.abort("The WebSocket closed unexpectedly.")
 			}
 		}
 	}()
 	c.run(ctx, func(ctx context.Context, batch []byte) error {
 		return ws.Write(ctx, batch, c.binary.Load())
 	})
-	if c.out.Sealed() {
-		_ = ws.Close()
-	} else {
+	if c.isBroken() {
 		_ = ws.CloseNow()
+	} else {
+		_ = ws.Close() // bounded by the library's 5 s wait for the peer's reply
 	}
 	cancel()
 	<-readerDone
