@@ -144,6 +144,11 @@ describe('trigger: connected, invocations with results, disconnected', () => {
         assert.match(err.message, /The function accept 2 arguments but message provided 1\./);
         return true;
       });
+      // An argument that does not fit the typed parameter is an error for the caller.
+      await assert.rejects(withTimeout(c.conn.invoke('add', 'x', 1), 10000, "invoke(add, 'x', 1)"), (err) => {
+        assert.match(err.message, /cannot convert to int/);
+        return true;
+      });
       // A method without a function: the trigger answers 404 and the caller gets an error, not a hang.
       await assert.rejects(withTimeout(c.conn.invoke('noSuchMethod', 1), 10000, 'invoke(noSuchMethod)'), (err) => {
         assert.match(err.message, /404/);
