@@ -169,10 +169,11 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 func (c CLI) serve(ctx context.Context, args []string) int {
 	cfg, err := LoadConfig(args, c.Getenv, c.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(c.Stderr, "signalbox:", err)
-		}
+		fmt.Fprintln(c.Stderr, "signalbox:", err)
 		return ExitConfig
 	}
 	log := newLogger(c.Stderr, cfg.LogLevel)
@@ -252,6 +253,9 @@ func (c CLI) token(args []string) int {
 	lifetime := fs.Duration("lifetime", time.Hour, "token lifetime")
 	restPath := fs.String("rest", "", "mint a REST API token for this request path (e.g. /api/hubs/chat/:send) instead of a client token")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
 		return ExitConfig
 	}
 	k := *key

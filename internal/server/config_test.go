@@ -174,6 +174,9 @@ func TestCLI(t *testing.T) {
 	if code, _, _ := run(); code != ExitConfig {
 		t.Fatalf("no command: %d", code)
 	}
+	if code, _, errs := run("serve", "-h"); code != ExitOK || !strings.Contains(errs, "-access-key") {
+		t.Fatalf("serve -h: %d %q", code, errs)
+	}
 	if code, _, _ := run("frobnicate"); code != ExitConfig {
 		t.Fatalf("unknown command: %d", code)
 	}
