@@ -53,6 +53,7 @@ test('the README curl example broadcasts a message that a connected client recei
 
   const { stdout, stderr } = await run('bash', ['-euo', 'pipefail', '-c', adapted + `\necho "HTTP-OK"`], {
     env: { ...process.env, KEY },
+    cwd: path.dirname(readme), // the README's commands run from the repository root
     timeout: 30000,
   }).catch((err) => {
     throw new Error(`the README example failed: ${err.message}\nscript:\n${adapted}\nstderr:\n${err.stderr}`);

@@ -110,6 +110,21 @@ describe('connect and receive a REST broadcast', () => {
     }
   });
 
+  test('hand-written JSON numbers (1.0, 1e3, huge, tiny) reach every client as JSON.parse reads them', async () => {
+    const hub = rand('t');
+    const clients = await Promise.all(COMBOS.map((c) => h.connect({ hub, ...c })));
+    const id = rand('num-');
+    const nums = '1.0, 1e3, 2.5E-3, 1e300, 18446744073709551615, 123456789012345678901234567890, 0.1, -42, 4294967296, -2147483649';
+    const body = `{"target":"msg","arguments":["${id}", [${nums}], {"k": 7.0}]}`;
+    const want = JSON.parse(body).arguments;
+    const res = await h.rest('POST', hubPath(hub, ':send'), { body, contentType: 'application/json' });
+    assert.equal(res.status, 202, res.describe());
+    for (const c of clients) {
+      const m = await c.waitText(id);
+      assert.deepEqual(m.args, want, c.name);
+    }
+  });
+
   test('hub names are case-insensitive', async () => {
     const hub = rand('Mixed');
     const c = await h.connect({ hub, transport: 'ws', protocol: 'messagepack' });
