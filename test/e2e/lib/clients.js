@@ -129,6 +129,7 @@ export class TestClient {
  *   server: { url, key } ; hub ; userId ; transport 'ws'|'sse'|'lp' ; protocol 'json'|'messagepack'
  *   url: override the connect URL (default <server>/client/?hub=<hub>)
  *   token: string, function, or null for no accessTokenFactory (default: a valid client token)
+ *   keepAliveMs / serverTimeoutMs: the client's keep-alive interval and server timeout
  */
 export async function createClient(server, opts = {}) {
   const { hub, userId, transport = 'ws', protocol = 'json', start = true, claims } = opts;
@@ -143,6 +144,8 @@ export async function createClient(server, opts = {}) {
   let builder = new HubConnectionBuilder().withUrl(url, httpOpts).configureLogging(logger);
   if (protocol === 'messagepack') builder = builder.withHubProtocol(new MessagePackHubProtocol());
   const conn = builder.build();
+  if (opts.keepAliveMs) conn.keepAliveIntervalInMilliseconds = opts.keepAliveMs;
+  if (opts.serverTimeoutMs) conn.serverTimeoutInMilliseconds = opts.serverTimeoutMs;
   const client = new TestClient(conn, { name, hub, transport, protocol, userId, logger });
   if (start) {
     try {

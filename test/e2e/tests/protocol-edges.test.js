@@ -8,53 +8,16 @@ import { startServer } from '../lib/server.js';
 import { clientToken } from '../lib/jwt.js';
 import { rand, until, withTimeout } from '../lib/util.js';
 import { createClient } from '../lib/clients.js';
+import { rawLP as rawLPOn, RS } from '../lib/raw.js';
 
 const h = harness();
-const RS = '\x1e';
 
 function auth(hub) {
   return { Authorization: `Bearer ${clientToken(h.server.key, hub)}` };
 }
 
-/** A raw long-polling connection driven with fetch. */
-async function rawLP(hub, server = h.server) {
-  const auth = (hub) => ({ Authorization: `Bearer ${clientToken(server.key, hub)}` });
-  const neg = await fetch(`${server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, { method: 'POST', headers: auth(hub) });
-  assert.equal(neg.status, 200);
-  const { connectionId, connectionToken } = await neg.json();
-  const url = `${server.url}/client/?hub=${hub}&id=${encodeURIComponent(connectionToken)}`;
-  const lp = {
-    connectionId,
-    url,
-    async poll() {
-      const res = await fetch(url, { headers: auth(hub), signal: AbortSignal.timeout(20000) });
-      return { status: res.status, text: await res.text() };
-    },
-    async post(body) {
-      const res = await fetch(url, { method: 'POST', headers: { ...auth(hub), 'Content-Type': 'text/plain;charset=UTF-8' }, body });
-      await res.arrayBuffer();
-      return res.status;
-    },
-    /** Polls until a frame satisfying pred arrives; returns the parsed JSON frames seen. */
-    async until(pred, what) {
-      const seen = [];
-      for (let i = 0; i < 10; i++) {
-        const r = await lp.poll();
-        if (r.status !== 200) throw new Error(`poll ${r.status} while waiting for ${what}; seen ${JSON.stringify(seen)}`);
-        for (const f of r.text.split(RS).filter(Boolean)) {
-          const m = JSON.parse(f);
-          seen.push(m);
-          if (pred(m)) return seen;
-        }
-      }
-      throw new Error(`no ${what} in 10 polls; seen ${JSON.stringify(seen)}`);
-    },
-  };
-  const first = await lp.poll();
-  assert.equal(first.status, 200, 'the first poll of a new connection answers 200 at once');
-  assert.equal(first.text, '');
-  return lp;
-}
+/** A raw long-polling connection on h.server (or another server). */
+const rawLP = (hub, server = h.server) => rawLPOn(server, hub);
 
 /** A healthy official client in the same hub, to show the service keeps serving others. */
 async function stillServed(hub, bystander) {
