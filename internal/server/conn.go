@@ -54,9 +54,17 @@ type conn struct {
 	reasonSet bool
 	broken    bool // the transport failed; do not attempt a closing handshake
 
+	timer      *time.Timer // lifecycle timer (handshake, keep-alive, timeouts); nil until started
+	finished   bool        // cleanup began: no timer re-arm, no new writer
+	cancelRead context.CancelFunc
+	pushWrite  func(batch []byte) error // WebSocket: the on-demand writer's sink
+	ws         *transport.WebSocket
+
 	stop     chan struct{} // closed by terminate: the transport must end now
 	stopOnce sync.Once
-	wake     chan struct{} // capacity 1: the loop must recompute its timer
+
+	writerOn atomic.Bool // a WebSocket writer goroutine is running
+	spare    []byte      // the writer's reusable buffer; owned by whoever set writerOn
 
 	postBusy atomic.Bool
 	poller   transport.Poller
@@ -84,8 +92,7 @@ func (c *conn) Protocol() protocol.Protocol { return c.proto }
 // Send queues a frame without blocking. A full queue closes the connection as a slow
 // consumer: one stalled client never holds up a broadcast.
 func (c *conn) Send(frame []byte) bool {
-	if c.out.Push(frame) {
-		c.lastSend.Store(time.Now().UnixNano())
+	if c.enqueue(frame) {
 		return true
 	}
 	if c.out.Sealed() {
@@ -107,25 +114,15 @@ func (c *conn) Close(reason string, allowReconnect bool) {
 			final = f
 		}
 	}
-	if !c.out.Seal(final) {
+	if !c.seal(final) {
 		return
 	}
 	c.mu.Lock()
-	c.sealedAt = time.Now()
 	started := c.started
 	c.expired = c.expired || !started
 	c.mu.Unlock()
-	c.poke()
 	if !started {
 		c.s.remove(c)
-	}
-}
-
-// poke wakes the lifecycle loop so that it recomputes its next deadline.
-func (c *conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -141,27 +138,6 @@ func (c *conn) setReason(reason string) {
 		c.reason, c.reasonSet = reason, true
 	}
 	c.mu.Unlock()
-}
-
-// terminate ends the transport now, without a Close message.
-func (c *conn) terminate(reason string) {
-	c.setReason(reason)
-	c.stopOnce.Do(func() { close(c.stop) })
-}
-
-// abort is terminate for a broken transport: nothing more can be written to it.
-func (c *conn) abort(reason string) {
-	c.mu.Lock()
-	c.broken = true
-	c.mu.Unlock()
-	c.terminate(reason)
-}
-
-// isBroken reports whether the transport failed (see abort).
-func (c *conn) isBroken() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.broken
 }
 
 // stopped reports whether terminate was called.
@@ -237,11 +213,7 @@ func (c *conn) receive(data []byte) error {
 func (c *conn) handshakeFailed(text string) error {
 	c.inClosed = true
 	c.setReason(text)
-	c.out.Seal(protocol.AppendHandshakeResponse(nil, text))
-	c.mu.Lock()
-	c.sealedAt = time.Now()
-	c.mu.Unlock()
-	c.poke()
+	c.seal(protocol.AppendHandshakeResponse(nil, text))
 	return errInputClosed
 }
 
@@ -267,13 +239,12 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	c.pingFrame = ping
 	c.dec = protocol.NewDecoder(p, c.s.cfg.MaxMessageSize)
 	c.binary.Store(p.Binary())
-	if !c.out.Push(protocol.AppendHandshakeResponse(nil, "")) {
+	if !c.enqueue(protocol.AppendHandshakeResponse(nil, "")) {
 		c.inClosed = true
 		return errInputClosed
 	}
-	c.lastSend.Store(time.Now().UnixNano())
 	c.handshaken.Store(true)
-	c.poke() // the loop now times keep-alives instead of the handshake
+	c.rearm() // the timer now serves keep-alives instead of the handshake
 	c.s.registry.Add(c)
 	if c.s.upstream != nil {
 		c.mu.Lock()
@@ -325,136 +296,4 @@ func (c *conn) completionError(id, text string) {
 		return
 	}
 	c.Send(f)
-}
-
-// run is the connection's lifecycle loop: timers (handshake, keep-alive, client
-// timeout) and, for the push transports, the single writer that sends everything
-// queued in one write. write is nil for long polling, whose polls pull the outbox.
-// It returns when the transport must end.
-func (c *conn) run(ctx context.Context, write func(ctx context.Context, batch []byte) error) {
-	var ready <-chan struct{}
-	if write != nil {
-		ready = c.out.Ready()
-	}
-	t := time.NewTimer(c.nextWake(time.Now()))
-	defer t.Stop()
-	var spare []byte
-	for {
-		select {
-		case <-ready:
-			batch, sealed := c.out.Take(spare)
-			if len(batch) > 0 {
-				if err := write(ctx, batch); err != nil {
-					c.abort("The transport failed: " + err.Error())
-					return
-				}
-			}
-			if sealed {
-				c.terminate("")
-				return
-			}
-			spare = batch
-			if cap(spare) > 16<<10 {
-				spare = nil // do not pin a burst's buffer to an idle connection
-			}
-		case <-t.C:
-			now := time.Now()
-			c.tick(now)
-			t.Reset(c.nextWake(now))
-		case <-c.wake:
-			t.Reset(c.nextWake(time.Now()))
-		case <-c.stop:
-			return
-		case <-ctx.Done():
-			c.terminate("")
-			return
-		}
-	}
-}
-
-// activity is when the client was last heard from; a pending poll counts as now.
-func (c *conn) activity(now time.Time) time.Time {
-	last := time.Unix(0, c.lastRecv.Load())
-	if c.kind == transport.LongPolling {
-		pending, lastEnd := c.poller.Activity()
-		if pending {
-			return now
-		}
-		if lastEnd.After(last) {
-			last = lastEnd
-		}
-	}
-	return last
-}
-
-func (c *conn) nextWake(now time.Time) time.Duration {
-	cfg := &c.s.cfg
-	c.mu.Lock()
-	sealedAt, startedAt := c.sealedAt, c.startedAt
-	c.mu.Unlock()
-	var at time.Time
-	switch {
-	case c.out.Sealed():
-		if c.kind != transport.LongPolling {
-			return time.Hour // the writer ends the transport
-		}
-		at = sealedAt.Add(min(c.s.lpCloseGrace, cfg.ClientTimeout))
-	case !c.handshaken.Load():
-		at = startedAt.Add(cfg.HandshakeTimeout)
-	default:
-		at = c.activity(now).Add(cfg.ClientTimeout)
-		if ka := time.Unix(0, c.lastSend.Load()).Add(cfg.KeepAliveInterval); ka.Before(at) {
-			at = ka
-		}
-	}
-	return max(at.Sub(now), time.Millisecond)
-}
-
-func (c *conn) tick(now time.Time) {
-	cfg := &c.s.cfg
-	c.mu.Lock()
-	sealedAt, startedAt := c.sealedAt, c.startedAt
-	c.mu.Unlock()
-	switch {
-	case c.out.Sealed():
-		if c.kind == transport.LongPolling && now.Sub(sealedAt) >= min(c.s.lpCloseGrace, cfg.ClientTimeout) {
-			c.terminate("")
-		}
-	case !c.handshaken.Load():
-		if now.Sub(startedAt) >= cfg.HandshakeTimeout {
-			c.terminate("Handshake was not completed within the handshake timeout.")
-		}
-	case now.Sub(c.activity(now)) >= cfg.ClientTimeout:
-		const text = "Server timeout elapsed without receiving a message from the client."
-		if pending, _ := c.poller.Activity(); c.kind == transport.LongPolling && !pending {
-			c.terminate(text) // nobody would pick up a Close message
-			return
-		}
-		c.closeWithError(text)
-	case now.Sub(time.Unix(0, c.lastSend.Load())) >= cfg.KeepAliveInterval:
-		if c.out.Push(c.pingFrame) {
-			c.lastSend.Store(now.UnixNano())
-		}
-	}
-}
-
-// finish runs once after the transport ended: the connection leaves the registry, the
-// upstream hears "disconnected", and the id is forgotten.
-func (c *conn) finish() {
-	c.inMu.Lock()
-	c.inClosed = true
-	sess := c.session
-	c.inMu.Unlock()
-	c.out.Seal(nil)
-	c.s.registry.Remove(c)
-	c.mu.Lock()
-	reason := c.reason
-	kind := c.kind
-	c.mu.Unlock()
-	if sess != nil {
-		sess.Disconnected(reason)
-	}
-	c.s.remove(c)
-	c.s.log.Debug("connection ended", slog.String("connectionId", c.id), slog.String("hub", c.hubName),
-		slog.String("transport", kind.String()), slog.String("reason", reason))
 }

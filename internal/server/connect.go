@@ -25,7 +25,6 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 		claims:  auth.UserClaims(p.Claims),
 		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes),
 		stop:    make(chan struct{}),
-		wake:    make(chan struct{}, 1),
 	}
 	c.token = c.id
 	if negotiateVersion >= 1 {
@@ -217,36 +216,43 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 	if err != nil {
 		// Accept has answered the request.
 		s.log.Debug("websocket upgrade failed", slog.String("connectionId", c.id), slog.Any("error", err))
-		c.terminate("WebSocket upgrade failed.")
+		c.abort("WebSocket upgrade failed.")
 		c.finish()
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		err := ws.ReadLoop(ctx, c.receive)
-		switch {
-		case errors.Is(err, errInputClosed), errors.Is(err, errGone):
-			// The connection is closing: its writer sends the Close message and ends.
-		case err == nil:
-			c.terminate("")
-		default:
-			if !c.stopped() {
-				c.abort("The WebSocket closed unexpectedly.")
-			}
+	defer cancel()
+	c.mu.Lock()
+	c.ws = ws
+	c.cancelRead = cancel
+	c.pushWrite = func(batch []byte) error { return ws.Write(context.Background(), batch, c.binary.Load()) }
+	c.mu.Unlock()
+	if c.stopped() { // terminated while upgrading: terminate could not cancel the read
+		cancel()
+	}
+	c.startTimer()
+	c.kick() // anything queued during the upgrade (a drain's Close)
+
+	// This goroutine is the connection's reader; it is the only one parked while the
+	// connection is idle.
+	err = ws.ReadLoop(ctx, c.receive)
+	switch {
+	case errors.Is(err, errInputClosed), errors.Is(err, errGone):
+		// The client sent Close (stop is closed), or the connection is closing: the
+		// writer sends the last frames, closes the socket and then terminates.
+	case err == nil:
+		c.terminate("")
+	default:
+		if !c.stopped() {
+			c.abort("The WebSocket closed unexpectedly.")
 		}
-	}()
-	c.run(ctx, func(ctx context.Context, batch []byte) error {
-		return ws.Write(ctx, batch, c.binary.Load())
-	})
+	}
+	<-c.stop
 	if c.isBroken() {
 		_ = ws.CloseNow()
 	} else {
-		_ = ws.Close() // bounded by the library's 5 s wait for the peer's reply
+		_ = ws.Close() // a no-op when the writer closed it; bounded by a 5 s wait otherwise
 	}
-	cancel()
-	<-readerDone
 	c.finish()
 }
 
@@ -257,14 +263,38 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 		return
 	}
 	defer s.wg.Done()
+	defer c.finish()
 	sse, err := transport.StartSSE(w, s.cfg.WriteTimeout)
 	if err != nil {
-		c.terminate("The event stream could not be started.")
-		c.finish()
+		c.abort("The event stream could not be started.")
 		return
 	}
-	c.run(r.Context(), func(_ context.Context, batch []byte) error { return sse.Write(batch) })
-	c.finish()
+	c.startTimer()
+	// The response only lives as long as this handler, so this goroutine is the writer.
+	var spare []byte
+	for {
+		select {
+		case <-c.out.Ready():
+			batch, sealed := c.out.Take(spare)
+			if err := sse.Write(batch); err != nil {
+				c.abort("The transport failed: " + err.Error())
+				return
+			}
+			if sealed {
+				c.terminate("")
+				return
+			}
+			spare = batch[:0]
+			if cap(spare) > 16<<10 {
+				spare = nil
+			}
+		case <-c.stop:
+			return
+		case <-r.Context().Done():
+			c.terminate("") // the client closes an event stream by dropping it
+			return
+		}
+	}
 }
 
 func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) {
@@ -274,12 +304,9 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 		return
 	}
 	if first {
-		// The lifecycle of a long-polling connection outlives its requests.
-		go func() {
-			defer s.wg.Done()
-			c.run(context.Background(), nil)
-			c.finish()
-		}()
+		// Between polls the connection has no goroutine: its timer watches it and
+		// terminate cleans it up (releasing attach's count of s.wg).
+		c.startTimer()
 		// The transport's own handshake: the client requires an immediate empty 200.
 		_ = transport.WritePoll(w, nil)
 		return
@@ -288,11 +315,14 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 	defer func() { pl.End(time.Now()) }()
 	timer := time.NewTimer(s.cfg.PollTimeout)
 	defer timer.Stop()
+	noContent := func() {
+		transport.SetNoCacheHeaders(w.Header())
+		w.WriteHeader(http.StatusNoContent)
+	}
 	for {
 		if batch, sealed := c.out.Take(nil); len(batch) > 0 || sealed {
 			if len(batch) == 0 {
-				transport.SetNoCacheHeaders(w.Header())
-				w.WriteHeader(http.StatusNoContent)
+				noContent()
 			} else {
 				_ = transport.WritePoll(w, batch)
 			}
@@ -304,12 +334,10 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 		select {
 		case <-c.out.Ready():
 		case <-pl.Replaced():
-			transport.SetNoCacheHeaders(w.Header())
-			w.WriteHeader(http.StatusNoContent)
+			noContent()
 			return
 		case <-c.stop:
-			transport.SetNoCacheHeaders(w.Header())
-			w.WriteHeader(http.StatusNoContent)
+			noContent()
 			return
 		case <-timer.C:
 			_ = transport.WritePoll(w, nil)

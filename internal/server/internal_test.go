@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -39,29 +38,31 @@ func TestWriterCoalesces(t *testing.T) {
 	}
 	c.proto = protocol.JSON()
 	c.handshaken.Store(true)
+	var mu sync.Mutex
+	var writes []string
+	c.pushWrite = func(b []byte) error {
+		mu.Lock()
+		writes = append(writes, string(b))
+		mu.Unlock()
+		return nil
+	}
+	c.writerOn.Store(true) // as if a writer were busy with an earlier write
 	for i := 0; i < 5; i++ {
 		c.Send([]byte("frame\x1e"))
 	}
-	var mu sync.Mutex
-	var writes []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer s.wg.Done()
-		c.run(context.Background(), func(_ context.Context, b []byte) error {
-			mu.Lock()
-			writes = append(writes, string(b))
-			mu.Unlock()
-			return nil
-		})
-		c.finish()
-	}()
+	c.writerOn.Store(false)
+	c.kick()
 	c.Close("bye", false)
 	select {
-	case <-done:
+	case <-c.stop:
 	case <-time.After(5 * time.Second):
-		t.Fatal("loop did not end")
+		t.Fatal("writer did not end the connection")
 	}
+	c.finish()
+	s.wg.Done() // attach's count
+	s.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	if len(writes) == 0 || !strings.HasPrefix(writes[0], strings.Repeat("frame\x1e", 5)) {
 		t.Fatalf("writes %q", writes)
 	}

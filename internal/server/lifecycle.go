@@ -1,0 +1,254 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/signalbox-io/signalbox/internal/transport"
+)
+
+// A connection costs as few goroutines as its transport allows: a WebSocket has only
+// its reader parked (the writer runs only while there is something to send, timers
+// are time.AfterFunc callbacks); Server-Sent Events keep the response's handler; long
+// polling needs nothing between polls.
+
+// enqueue queues frame and gets it written; false when the outbox refused it.
+func (c *conn) enqueue(frame []byte) bool {
+	if !c.out.Push(frame) {
+		return false
+	}
+	c.lastSend.Store(time.Now().UnixNano())
+	c.kick()
+	return true
+}
+
+// seal queues final as the last frame (see transport.Outbox.Seal) and gets it written.
+func (c *conn) seal(final []byte) bool {
+	if !c.out.Seal(final) {
+		return false
+	}
+	c.mu.Lock()
+	c.sealedAt = time.Now()
+	c.mu.Unlock()
+	c.rearm()
+	c.kick()
+	return true
+}
+
+// kick starts the WebSocket writer unless it runs already. SSE and long polling pull
+// from the outbox themselves.
+func (c *conn) kick() {
+	if c.writerOn.Load() || !c.writerOn.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	if c.pushWrite == nil || c.finished {
+		c.mu.Unlock()
+		c.writerOn.Store(false)
+		return
+	}
+	// The connection's handler still holds its own count, so this Add never races
+	// with a Wait that saw zero.
+	c.s.wg.Add(1)
+	write := c.pushWrite
+	c.mu.Unlock()
+	go c.writeLoop(write)
+}
+
+// writeLoop sends everything queued, one write per batch, until the outbox is empty.
+// After the sealed last batch it closes the transport gracefully.
+func (c *conn) writeLoop(write func([]byte) error) {
+	defer c.s.wg.Done()
+	for {
+		batch, sealed := c.out.Take(c.spare)
+		if len(batch) > 0 {
+			if err := write(batch); err != nil {
+				c.abort("The transport failed: " + err.Error())
+				return // writerOn stays set: nothing more can be written
+			}
+		}
+		if sealed {
+			c.mu.Lock()
+			ws := c.ws
+			c.mu.Unlock()
+			if ws != nil {
+				_ = ws.Close() // the closing handshake; the reader sees it and returns
+			}
+			c.terminate("")
+			return
+		}
+		c.spare = batch[:0]
+		if cap(c.spare) > 16<<10 {
+			c.spare = nil // do not pin a burst's buffer to an idle connection
+		}
+		c.writerOn.Store(false)
+		// A frame pushed after Take but before the flag cleared found the writer
+		// running and did not start one: look again.
+		if c.out.Len() == 0 && !c.out.Sealed() {
+			return
+		}
+		if !c.writerOn.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// terminate ends the transport now, without a Close message.
+func (c *conn) terminate(reason string) {
+	c.setReason(reason)
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		c.mu.Lock()
+		cancel := c.cancelRead
+		lp := c.kind == transport.LongPolling && c.started
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel() // unblocks a WebSocket reader
+		}
+		if lp {
+			// Long polling has no goroutine of its own to clean up with.
+			go func() {
+				defer c.s.wg.Done()
+				c.finish()
+			}()
+		}
+	})
+}
+
+// abort is terminate for a broken transport: nothing more can be written to it.
+func (c *conn) abort(reason string) {
+	c.mu.Lock()
+	c.broken = true
+	c.mu.Unlock()
+	c.terminate(reason)
+}
+
+// isBroken reports whether the transport failed (see abort).
+func (c *conn) isBroken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken
+}
+
+// startTimer arms the lifecycle timer when a transport attaches.
+func (c *conn) startTimer() {
+	d := c.nextWake(time.Now())
+	c.mu.Lock()
+	if !c.finished && c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+	}
+	c.mu.Unlock()
+}
+
+// rearm recomputes the timer after a state change (handshake done, sealed).
+func (c *conn) rearm() {
+	d := c.nextWake(time.Now())
+	c.mu.Lock()
+	if c.timer != nil && !c.finished {
+		c.timer.Reset(d)
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) onTimer() {
+	if c.stopped() {
+		return
+	}
+	c.tick(time.Now())
+	if !c.stopped() {
+		c.rearm()
+	}
+}
+
+// activity is when the client was last heard from; a pending poll counts as now.
+func (c *conn) activity(now time.Time, kind transport.Kind) time.Time {
+	last := time.Unix(0, c.lastRecv.Load())
+	if kind == transport.LongPolling {
+		pending, lastEnd := c.poller.Activity()
+		if pending {
+			return now
+		}
+		if lastEnd.After(last) {
+			last = lastEnd
+		}
+	}
+	return last
+}
+
+func (c *conn) nextWake(now time.Time) time.Duration {
+	cfg := &c.s.cfg
+	c.mu.Lock()
+	sealedAt, startedAt, kind := c.sealedAt, c.startedAt, c.kind
+	c.mu.Unlock()
+	var at time.Time
+	switch {
+	case c.out.Sealed():
+		if kind != transport.LongPolling {
+			return time.Hour // the writer ends the transport
+		}
+		at = sealedAt.Add(min(c.s.lpCloseGrace, cfg.ClientTimeout))
+	case !c.handshaken.Load():
+		at = startedAt.Add(cfg.HandshakeTimeout)
+	default:
+		at = c.activity(now, kind).Add(cfg.ClientTimeout)
+		if ka := time.Unix(0, c.lastSend.Load()).Add(cfg.KeepAliveInterval); ka.Before(at) {
+			at = ka
+		}
+	}
+	return max(at.Sub(now), time.Millisecond)
+}
+
+func (c *conn) tick(now time.Time) {
+	cfg := &c.s.cfg
+	c.mu.Lock()
+	sealedAt, startedAt, kind := c.sealedAt, c.startedAt, c.kind
+	c.mu.Unlock()
+	switch {
+	case c.out.Sealed():
+		// A long-polling client that does not come back for its Close message.
+		if kind == transport.LongPolling && now.Sub(sealedAt) >= min(c.s.lpCloseGrace, cfg.ClientTimeout) {
+			c.terminate("")
+		}
+	case !c.handshaken.Load():
+		if now.Sub(startedAt) >= cfg.HandshakeTimeout {
+			c.setReason("Handshake was not completed within the handshake timeout.")
+			c.seal(nil)
+		}
+	case now.Sub(c.activity(now, kind)) >= cfg.ClientTimeout:
+		const text = "Server timeout elapsed without receiving a message from the client."
+		if pending, _ := c.poller.Activity(); kind == transport.LongPolling && !pending {
+			c.terminate(text) // nobody would pick up a Close message
+			return
+		}
+		c.closeWithError(text)
+	case now.Sub(time.Unix(0, c.lastSend.Load())) >= cfg.KeepAliveInterval:
+		c.enqueue(c.pingFrame)
+	}
+}
+
+// finish runs once after the transport ended: the connection leaves the registry, the
+// upstream hears "disconnected", and the id is forgotten.
+func (c *conn) finish() {
+	c.mu.Lock()
+	c.finished = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.inMu.Lock()
+	c.inClosed = true
+	sess := c.session
+	c.inMu.Unlock()
+	c.out.Seal(nil)
+	c.s.registry.Remove(c)
+	c.mu.Lock()
+	reason := c.reason
+	kind := c.kind
+	c.mu.Unlock()
+	if sess != nil {
+		sess.Disconnected(reason)
+	}
+	c.s.remove(c)
+	c.s.log.Debug("connection ended", slog.String("connectionId", c.id), slog.String("hub", c.hubName),
+		slog.String("transport", kind.String()), slog.String("reason", reason))
+}
