@@ -1,0 +1,56 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/transport"
+)
+
+// FuzzReceive feeds arbitrary client bytes, split in two chunks, through the
+// handshake and message path of a connection: it must never panic, and whatever
+// happens the connection either stays usable or is closing.
+func FuzzReceive(f *testing.F) {
+	seeds := []string{
+		"{\"protocol\":\"json\",\"version\":1}\x1e{\"type\":6}\x1e",
+		"{\"protocol\":\"json\",\"version\":1}\x1e{\"type\":1,\"invocationId\":\"1\",\"target\":\"x\",\"arguments\":[]}\x1e",
+		"{\"protocol\":\"json\",\"version\":1}\x1e{\"type\":4,\"invocationId\":\"1\",\"target\":\"x\",\"arguments\":[]}\x1e",
+		"{\"protocol\":\"json\",\"version\":1}\x1e{\"type\":7}\x1e",
+		"{\"protocol\":\"messagepack\",\"version\":1}\x1e\x02\x91\x06",
+		"{\"protocol\":\"messagepack\",\"version\":1}\x1e\xff\xff\xff\xff\x0f",
+		"{\"protocol\":\"json\",\"version\":1}\x1e{nope}\x1e",
+		"{\"protocol\":\"xml\",\"version\":1}\x1e",
+		"{\"protocol\":\"json\"",
+		"\x1e\x1e\x1e",
+		"",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s), uint16(len(s)/2))
+	}
+	cfg := fastConfig()
+	cfg.MaxMessageSize = 4096
+	srv, err := New(cfg, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
+		c, _, _ := srv.newConn("chat", &auth.Principal{}, 1)
+		if first, _, msg := srv.attach(c, transport.LongPolling, ""); !first {
+			t.Fatal(msg)
+		}
+		at := int(cut) % (len(data) + 1)
+		for _, chunk := range [][]byte{data[:at], data[at:]} {
+			if err := c.receive(chunk); err != nil {
+				break
+			}
+		}
+		if c.handshaken.Load() && c.Protocol() == nil {
+			t.Fatal("handshaken without a protocol")
+		}
+		c.terminate("")
+		srv.wg.Wait() // the long-polling cleanup goroutine
+		if srv.Registry().ConnectionCount("chat") != 0 {
+			t.Fatal("connection left in the registry")
+		}
+	})
+}
