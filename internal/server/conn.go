@@ -279,7 +279,7 @@ func (c *conn) handle(m protocol.Message) bool {
 		case c.session != nil:
 			c.session.Invoke(m)
 		case m.InvocationID != "":
-			c.completionError(m.InvocationID, "No upstream is configured for this hub.")
+			c.completionError(m.InvocationID, "No upstream is configured for this hub")
 		}
 	case *protocol.StreamInvocation:
 		c.completionError(m.InvocationID, "Stream invocations are not supported.")
