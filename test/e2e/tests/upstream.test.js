@@ -7,6 +7,7 @@ import { startServer } from '../lib/server.js';
 import { createClient } from '../lib/clients.js';
 import { upstreamSignature } from '../lib/jwt.js';
 import { hubPath, rest } from '../lib/rest.js';
+import { rawLP } from '../lib/raw.js';
 import { rand, freePort, withTimeout } from '../lib/util.js';
 
 const up = new FakeUpstream();
@@ -183,6 +184,26 @@ describe('send() and connection events', () => {
     const claims = rec.headers['x-asrs-user-claims'] ?? '';
     assert.match(claims, /role: admin/, `X-ASRS-User-Claims: ${claims}`);
     assert.doesNotMatch(claims, /asrs\.s\./, 'system claims are not user claims');
+    assert.doesNotMatch(claims, /(^|, )(aud|exp|iat|nbf): /, 'JWT system claims are not user claims');
+  });
+
+  test('a connection that times out: disconnected carries the error text', async () => {
+    const server = await startServer({ upstream: [up.url + TEMPLATE], config: 'client-timeout: 1s\n' });
+    try {
+      const hub = rand('up');
+      const lp = await rawLP(server, hub);
+      await lp.handshake();
+      const conn = await up.waitFor((r) => r.connectionId === lp.connectionId && r.event === 'connected');
+      assert.equal(conn.hub, hub);
+      const disc = await up.waitFor((r) => r.connectionId === lp.connectionId && r.event === 'disconnected', {
+        what: 'disconnected after the client timeout',
+      });
+      const body = JSON.parse(disc.body.toString());
+      assert.equal(body.type ?? body.Type, 11);
+      assert.ok(typeof (body.error ?? body.Error) === 'string' && (body.error ?? body.Error).length > 0, `error text: ${disc.body}`);
+    } finally {
+      await server.stop();
+    }
   });
 
   test('two access keys: one signature per key, primary first', async () => {
