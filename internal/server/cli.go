@@ -38,6 +38,8 @@ const usage = `usage: signalbox <command> [flags]
 commands:
   serve     run the service (signalbox serve -h for flags)
   token     print a client (or REST) access token
+  send      send a message through the REST API (signalbox send -h)
+  bench     run load scenarios against a child server (signalbox bench -h)
   version   print the version
 `
 
@@ -62,6 +64,10 @@ func (c CLI) Run(ctx context.Context, args []string) int {
 		return c.serve(ctx, args[1:])
 	case "token":
 		return c.token(args[1:])
+	case "send":
+		return c.sendCmd(ctx, args[1:])
+	case "bench":
+		return c.benchCmd(ctx, args[1:])
 	case "version", "--version", "-version":
 		v := c.Version
 		if v == "" {

@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/signalbox-io/signalbox/connection"
+	"github.com/signalbox-io/signalbox/management"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// Scenario names.
+const (
+	Broadcast = "broadcast" // S1: REST broadcast fan-out
+	Upstream  = "upstream"  // S2: client invocations answered by an upstream function app
+	REST      = "rest"      // S3: REST send-to-user
+	Idle      = "idle"      // S4: idle connections
+)
+
+// Scenarios lists every scenario in the order "all" runs them.
+var Scenarios = []string{Broadcast, Upstream, REST, Idle}
+
+// MaxClients keeps one process below its 20,000 open files (the bench process holds
+// one socket per client, the server one per connection).
+const MaxClients = 19000
+
+// Options configures a run. Zero fields take the defaults named on each.
+type Options struct {
+	Scenario string        // one of Scenarios; default broadcast
+	Clients  int           // default 1000, at most MaxClients
+	Duration time.Duration // measured window; default 10 s, at most 10 min
+	Warmup   time.Duration // before the window; default 2 s (negative = none)
+	// Rate: broadcast messages/s (default 100), REST requests/s (default 2000);
+	// the upstream scenario runs closed-loop and ignores it.
+	Rate     float64
+	Payload  int    // bytes of the string argument; default 64
+	Protocol string // "json" (default) or "messagepack"
+
+	// ServerURL and AccessKey target a running server instead of a child process;
+	// its CPU and RSS are then measured only when ServerPID is given.
+	ServerURL string
+	AccessKey string
+	ServerPID int
+
+	// ServerCmd is the signalbox command (default: this executable); the bench
+	// appends "serve ..." or "bench --floor-server". ServerEnv is added to its
+	// environment.
+	ServerCmd []string
+	ServerEnv []string
+
+	NoFloor            bool          // skip the raw floor measurement
+	FloorDuration      time.Duration // default min(Duration, 5 s)
+	ConnectConcurrency int           // parallel dialers; default 64
+	Hub                string        // default "bench"
+	Logger             *slog.Logger  // progress at Info; nil = discard
+}
+
+// Validate fills in defaults and checks o.
+func (o *Options) Validate() error {
+	if o.Scenario == "" {
+		o.Scenario = Broadcast
+	}
+	known := false
+	for _, s := range Scenarios {
+		known = known || s == o.Scenario
+	}
+	var errs []error
+	if !known {
+		errs = append(errs, fmt.Errorf("unknown scenario %q (want one of %s)", o.Scenario, strings.Join(Scenarios, ", ")))
+	}
+	if o.Clients == 0 {
+		o.Clients = 1000
+	}
+	if o.Clients < 1 || o.Clients > MaxClients {
+		errs = append(errs, fmt.Errorf("clients must be from 1 to %d (one process holds at most 20,000 open files), not %d", MaxClients, o.Clients))
+	}
+	if o.Duration == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Duration < 100*time.Millisecond || o.Duration > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("duration must be from 100ms to 10m, not %s", o.Duration))
+	}
+	switch {
+	case o.Warmup == 0:
+		o.Warmup = 2 * time.Second
+	case o.Warmup < 0:
+		o.Warmup = 0
+	case o.Warmup > time.Minute:
+		errs = append(errs, fmt.Errorf("warm-up must be at most 1m, not %s", o.Warmup))
+	}
+	if o.Rate == 0 {
+		o.Rate = 100
+		if o.Scenario == REST {
+			o.Rate = 2000
+		}
+	}
+	if o.Rate < 0 || o.Rate > 1e6 {
+		errs = append(errs, fmt.Errorf("rate must be from 0 to 1,000,000 per second, not %g", o.Rate))
+	}
+	if o.Payload == 0 {
+		o.Payload = 64
+	}
+	if o.Payload < 0 || o.Payload > 512<<10 {
+		errs = append(errs, fmt.Errorf("payload must be from 0 to 524288 bytes, not %d", o.Payload))
+	}
+	if o.Protocol == "" {
+		o.Protocol = "json"
+	}
+	if _, ok := protocol.Lookup(o.Protocol); !ok {
+		errs = append(errs, fmt.Errorf("unknown protocol %q (want json or messagepack)", o.Protocol))
+	}
+	if (o.ServerURL == "") != (o.AccessKey == "") {
+		errs = append(errs, errors.New("server-url and access-key go together"))
+	}
+	if o.ServerURL != "" {
+		o.ServerURL = strings.TrimRight(o.ServerURL, "/")
+		if !strings.HasPrefix(o.ServerURL, "http://") && !strings.HasPrefix(o.ServerURL, "https://") {
+			errs = append(errs, fmt.Errorf("server-url %q is not an http(s) URL", o.ServerURL))
+		}
+		if o.Scenario == Upstream {
+			errs = append(errs, errors.New("the upstream scenario needs the built-in server (its upstream is the bench's function app)"))
+		}
+	}
+	if len(o.ServerCmd) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("locating the signalbox executable: %w", err))
+		}
+		o.ServerCmd = []string{exe}
+	}
+	if o.FloorDuration <= 0 {
+		o.FloorDuration = min(o.Duration, 5*time.Second)
+	}
+	if o.ConnectConcurrency <= 0 {
+		o.ConnectConcurrency = 64
+	}
+	if o.Hub == "" {
+		o.Hub = "bench"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bench: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Result is one scenario's figures; the JSON names are the `signalbox bench --json`
+// contract (CONTRACTS.md). Figures that were not measured are 0.
+type Result struct {
+	Scenario               string  `json:"scenario"`
+	Clients                int     `json:"clients"`
+	DeliveriesPerS         float64 `json:"deliveries_per_s"`
+	P50Ms                  float64 `json:"p50_ms"`
+	P99Ms                  float64 `json:"p99_ms"`
+	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery"`
+	ServerRSSBytesPerConn  float64 `json:"server_rss_bytes_per_conn"`
+	Errors                 int64   `json:"errors"`
+	FloorRatio             float64 `json:"floor_ratio"`
+
+	Protocol     string  `json:"protocol"`
+	PayloadBytes int     `json:"payload_bytes"`
+	DurationS    float64 `json:"duration_s"`
+	RatePerS     float64 `json:"rate_per_s,omitempty"` // offered publish/request rate
+	Sent         int64   `json:"sent"`                 // messages, requests or invocations sent in the window
+	Deliveries   int64   `json:"deliveries"`           // received in the window (and its drain)
+	P90Ms        float64 `json:"p90_ms"`
+	MaxMs        float64 `json:"max_ms"`
+
+	ServerCPUPercent float64 `json:"server_cpu_percent"` // of one core, over the window
+	ServerRSSBytes   int64   `json:"server_rss_bytes"`   // at the end
+	ConnectPerS      float64 `json:"connect_per_s"`
+	ConnectP50Ms     float64 `json:"connect_p50_ms"`
+	ConnectP99Ms     float64 `json:"connect_p99_ms"`
+
+	FloorDeliveriesPerS   float64          `json:"floor_deliveries_per_s,omitempty"`
+	FloorCPUUsPerDelivery float64          `json:"floor_cpu_us_per_delivery,omitempty"`
+	ErrorDetail           map[string]int64 `json:"error_detail,omitempty"`
+}
+
+func (r *Result) addError(kind string, n int64) {
+	if n <= 0 {
+		return
+	}
+	if r.ErrorDetail == nil {
+		r.ErrorDetail = map[string]int64{}
+	}
+	r.ErrorDetail[kind] += n
+	r.Errors += n
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (r *Result) setLatency(h *Histogram) {
+	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = ms(h.Quantile(50)), ms(h.Quantile(90)), ms(h.Quantile(99)), ms(h.Max())
+}
+
+// env is the server a scenario runs against.
+type env struct {
+	o        *Options
+	proto    protocol.Protocol
+	endpoint string
+	key      string
+	pid      int // 0 = not measurable
+	hc       *http.Client
+	mgmt     *management.Client
+}
+
+func (e *env) sample() (ProcSample, bool) {
+	if e.pid == 0 {
+		return ProcSample{}, false
+	}
+	s, err := ReadProc(e.pid)
+	if err != nil {
+		e.o.Logger.Warn("cannot sample the server process", slog.Any("error", err))
+		return ProcSample{}, false
+	}
+	return s, true
+}
+
+// Run runs the scenario of o against a child server (or o.ServerURL) and returns
+// its result. ctx cancels the run; everything started is stopped before Run returns.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	proto, _ := protocol.Lookup(o.Protocol)
+	r, err := runScenario(ctx, &o, proto)
+	if err != nil {
+		return nil, err
+	}
+	r.Protocol, r.PayloadBytes = o.Protocol, o.Payload
+	// The floor runs once the server and the clients are gone, on the same number of
+	// connections. It is a ceiling for fan-out, so only broadcast is compared to it.
+	if o.Scenario == Broadcast && !o.NoFloor {
+		fl, err := runFloor(ctx, &o, proto, r.Clients-int(r.ErrorDetail["connect_failed"]))
+		if err != nil {
+			return nil, err
+		}
+		r.FloorDeliveriesPerS = fl.deliveriesPerS
+		r.FloorCPUUsPerDelivery = fl.cpuUsPerDelivery
+		r.FloorRatio = r.DeliveriesPerS / fl.deliveriesPerS
+	}
+	return r, nil
+}
+
+func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Result, error) {
+	e := &env{o: o, proto: proto, hc: newHTTPClient(o.ConnectConcurrency)}
+	defer e.hc.CloseIdleConnections()
+
+	var upstreamURL string
+	if o.Scenario == Upstream {
+		e.key = newAccessKey()
+		stub, err := startUpstreamStub(e.key)
+		if err != nil {
+			return nil, err
+		}
+		defer stub.close()
+		upstreamURL = stub.url
+	}
+	if o.ServerURL != "" {
+		e.endpoint, e.key, e.pid = o.ServerURL, o.AccessKey, o.ServerPID
+	} else {
+		o.Logger.Info("starting the server", slog.String("command", o.ServerCmd[0]))
+		sp, err := startServer(ctx, o, upstreamURL, e.key)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := sp.child.stop(); err != nil {
+				o.Logger.Warn("stopping the server", slog.Any("error", err))
+			}
+		}()
+		e.endpoint, e.key, e.pid = sp.endpoint, sp.key, sp.child.pid()
+	}
+	ep, err := connection.NewEndpoint("", connection.Primary, "Endpoint="+e.endpoint+";AccessKey="+e.key+";Version=1.0;", nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	e.mgmt, err = management.NewClient([]connection.Endpoint{ep}, &management.ClientOptions{HTTPClient: e.hc, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer e.mgmt.Close()
+
+	switch o.Scenario {
+	case Broadcast, REST:
+		return runFanout(ctx, e)
+	case Upstream:
+		return runUpstream(ctx, e)
+	}
+	return runIdle(ctx, e)
+}
+
+// newHTTPClient pools enough keep-alive connections for the dialers and
+// publishers, so that negotiations do not leave thousands of sockets in TIME_WAIT.
+func newHTTPClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * conns
+	t.MaxIdleConnsPerHost = 4 * conns
+	t.MaxConnsPerHost = 4 * conns
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}

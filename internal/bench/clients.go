@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/client"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// fleet is the connected clients of a scenario.
+type fleet struct {
+	conns   []*client.Conn // nil where the connection failed
+	users   []string
+	failed  int64
+	connect *Histogram
+	elapsed time.Duration // to connect them all
+	lastErr error
+}
+
+// connectAll connects n WebSocket clients, user "u<i>" each, with
+// o.ConnectConcurrency dialers. setup runs for each connection before it counts
+// as connected (register handlers there).
+func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.Conn)) (*fleet, error) {
+	f := &fleet{conns: make([]*client.Conn, n), users: make([]string, n), connect: &Histogram{}}
+	hubURL := auth.ClientURL(e.endpoint, e.o.Hub)
+	aud := auth.ClientAudience(e.endpoint, e.o.Hub)
+	jobs := make(chan int)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < min(e.o.ConnectConcurrency, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				user := "u" + strconv.Itoa(i)
+				f.users[i] = user
+				t0 := time.Now()
+				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				c, err := client.Dial(dctx, hubURL, &client.Options{
+					AccessToken: func(context.Context) (string, error) {
+						return auth.NewToken(e.key, auth.TokenOptions{Audience: aud, UserID: user, Lifetime: 2 * time.Hour})
+					},
+					Protocol:   e.proto,
+					HTTPClient: e.hc,
+				})
+				cancel()
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					f.failed++
+					f.lastErr = err
+				} else {
+					f.connect.Record(d)
+				}
+				mu.Unlock()
+				if err == nil {
+					if setup != nil {
+						setup(i, c)
+					}
+					f.conns[i] = c
+				}
+			}
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	f.elapsed = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		f.close()
+		return nil, fmt.Errorf("bench: connecting: %w", err)
+	}
+	if f.failed == int64(n) {
+		f.close()
+		return nil, fmt.Errorf("bench: no client could connect: %w", f.lastErr)
+	}
+	if f.failed > 0 {
+		e.o.Logger.Warn("some clients failed to connect", slog.Int64("failed", f.failed), slog.Any("lastError", f.lastErr))
+	}
+	e.o.Logger.Info("clients connected", slog.Int("clients", n-int(f.failed)), slog.Duration("took", f.elapsed))
+	return f, nil
+}
+
+// connected returns the number of connected clients.
+func (f *fleet) connected() int { return len(f.conns) - int(f.failed) }
+
+// disconnected counts the connections that ended by themselves.
+func (f *fleet) disconnected() int64 {
+	var n int64
+	for _, c := range f.conns {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			n++
+		default:
+		}
+	}
+	return n
+}
+
+// close closes every connection, 64 at a time.
+func (f *fleet) close() {
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for _, c := range f.conns {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			_ = c.Close()
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+func (f *fleet) fill(r *Result) {
+	r.addError("connect_failed", f.failed)
+	if f.elapsed > 0 {
+		r.ConnectPerS = float64(f.connected()) / f.elapsed.Seconds()
+	}
+	r.ConnectP50Ms, r.ConnectP99Ms = ms(f.connect.Quantile(50)), ms(f.connect.Quantile(99))
+}
+
+// int64Arg reads an integer argument in either protocol without going through
+// encoding/json.
+func int64Arg(v protocol.Value) (int64, error) {
+	if v.IsMessagePack() {
+		b, err := v.MessagePack()
+		if err != nil {
+			return 0, err
+		}
+		n, _, err := msgp.ReadInt64Bytes(b)
+		return n, err
+	}
+	b, err := v.JSON()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
+
+// errBadArgs counts messages the bench cannot read.
+var errBadArgs = errors.New("bench: unexpected message arguments")
+
+// stamp reads the (send time, sequence) arguments of a bench message.
+func stamp(args []protocol.Value) (sent time.Time, seq int64, err error) {
+	if len(args) < 2 {
+		return time.Time{}, 0, errBadArgs
+	}
+	ns, err := int64Arg(args[0])
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	seq, err = int64Arg(args[1])
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	return time.Unix(0, ns), seq, nil
+}
+
+// counter is an int64 on its own cache line.
+type counter struct {
+	atomic.Int64
+	_ [56]byte
+}

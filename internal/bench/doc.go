@@ -1,0 +1,14 @@
+// Package bench is the load generator behind `signalbox bench`: it starts a Signalbox
+// server as a child process (so that its CPU time and RSS are measured apart from the
+// load generator), connects SignalR WebSocket clients (package client) over loopback,
+// runs one scenario of spec/performance.md section 5 — broadcast (S1), upstream
+// invocations (S2), REST sends (S3), idle connections (S4) — and reports one Result
+// per scenario in the shape CONTRACTS.md fixes for `signalbox bench --json`.
+//
+// Every run is bounded in time and count and stops by itself: clients are closed,
+// the child processes are stopped (SIGTERM, then SIGKILL) and waited for. The raw
+// floor of performance.md section 3 (a bare coder/websocket server writing the same
+// frames, one write per frame, to the same number of connections as fast as it can)
+// is measured in the same run, in a second child process, and each broadcast result
+// is reported as a fraction of it.
+package bench

@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signalbox-io/signalbox/client"
+	"github.com/signalbox-io/signalbox/functions"
+)
+
+// upstreamStub is the function app of the upstream scenario: hub "bench" (any
+// hub, in fact) answers echo(x...) with its first argument.
+type upstreamStub struct {
+	srv  *http.Server
+	url  string
+	done chan struct{}
+}
+
+func startUpstreamStub(key string) (*upstreamStub, error) {
+	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{key}})
+	if err != nil {
+		return nil, fmt.Errorf("bench: upstream stub: %w", err)
+	}
+	echo := func(ctx context.Context, ic *functions.InvocationContext) (any, error) {
+		if len(ic.Arguments) == 0 {
+			return nil, errors.New("echo needs an argument")
+		}
+		return ic.Arguments[0], nil
+	}
+	if err := trigger.Register("bench", functions.CategoryMessages, "echo", functions.MessageFunc(echo)); err != nil {
+		return nil, fmt.Errorf("bench: upstream stub: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: upstream stub: %w", err)
+	}
+	s := &upstreamStub{
+		srv:  &http.Server{Handler: trigger, ReadHeaderTimeout: 10 * time.Second},
+		url:  "http://" + ln.Addr().String() + functions.TriggerPath,
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+func (s *upstreamStub) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		_ = s.srv.Close()
+	}
+	<-s.done
+}
+
+// runUpstream is S2: every client invokes echo in a closed loop (one call in
+// flight per client); the server forwards each call to the stub and relays the
+// result.
+func runUpstream(ctx context.Context, e *env) (*Result, error) {
+	o := e.o
+	base, _ := e.sample()
+	f, err := connectAll(ctx, e, o.Clients, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	if !sleepCtx(ctx, 500*time.Millisecond) {
+		return nil, ctx.Err()
+	}
+	connected, _ := e.sample()
+
+	var (
+		rec     Recorder
+		done    counter
+		failed  counter
+		lastErr atomic.Value
+		measure atomic.Bool
+		wg      sync.WaitGroup
+		payload = strings.Repeat("x", o.Payload)
+	)
+	runCtx, stopRuns := context.WithCancel(ctx)
+	defer stopRuns()
+	for i, c := range f.conns {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for runCtx.Err() == nil {
+				t0 := time.Now()
+				cctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
+				_, err := c.Invoke(cctx, "echo", t0.UnixNano(), payload)
+				cancel()
+				if !measure.Load() {
+					if err != nil && runCtx.Err() == nil && errors.Is(err, client.ErrClosed) {
+						return
+					}
+					continue
+				}
+				switch {
+				case err == nil:
+					rec.Record(i, time.Since(t0))
+					done.Add(1)
+				case runCtx.Err() != nil:
+					return
+				default:
+					failed.Add(1)
+					lastErr.Store(err)
+					if errors.Is(err, client.ErrClosed) {
+						return
+					}
+				}
+			}
+		}()
+	}
+	if o.Warmup > 0 {
+		o.Logger.Info("warming up", slog.Duration("for", o.Warmup))
+		sleepCtx(ctx, o.Warmup)
+	}
+	o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.Duration("for", o.Duration))
+	before, _ := e.sample()
+	measure.Store(true)
+	sleepCtx(ctx, o.Duration)
+	measure.Store(false)
+	after, _ := e.sample()
+	stopRuns()
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	r := &Result{Scenario: o.Scenario, Clients: o.Clients, DurationS: o.Duration.Seconds()}
+	f.fill(r)
+	r.setLatency(rec.Snapshot())
+	r.Deliveries = done.Load()
+	r.Sent = r.Deliveries + failed.Load()
+	r.DeliveriesPerS = float64(r.Deliveries) / o.Duration.Seconds()
+	r.addError("invoke_failed", failed.Load())
+	r.addError("disconnected", f.disconnected())
+	if err, ok := lastErr.Load().(error); ok {
+		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
+	}
+	fillServer(r, base, connected, before, after, f.connected())
+	return r, nil
+}
+
+// runIdle is S4: connect the clients, let them sit, and measure the server's
+// memory per connection and its CPU while idle.
+func runIdle(ctx context.Context, e *env) (*Result, error) {
+	o := e.o
+	base, _ := e.sample()
+	f, err := connectAll(ctx, e, o.Clients, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	if !sleepCtx(ctx, max(o.Warmup, 500*time.Millisecond)) {
+		return nil, ctx.Err()
+	}
+	before, _ := e.sample()
+	o.Logger.Info("holding idle connections", slog.Int("clients", f.connected()), slog.Duration("for", o.Duration))
+	if !sleepCtx(ctx, o.Duration) {
+		return nil, ctx.Err()
+	}
+	after, _ := e.sample()
+	r := &Result{Scenario: o.Scenario, Clients: o.Clients, DurationS: o.Duration.Seconds()}
+	f.fill(r)
+	r.addError("disconnected", f.disconnected())
+	// RSS per connection at the end of the hold (it includes any growth while idle).
+	fillServer(r, base, after, before, after, f.connected())
+	return r, nil
+}
