@@ -162,9 +162,11 @@ func TestSendLimits(t *testing.T) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	if _, err := pw.Write([]byte("{\"type\":6}")); err != nil { // the server is now reading this body
+	if _, err := pw.Write([]byte("{\"type\":6}")); err != nil {
 		t.Fatal(err)
 	}
+	c := ts.s.lookup(n.ConnectionToken)
+	waitFor(t, 2*time.Second, "the first POST to be reading", c.postBusy.Load)
 	if r := ts.post("chat", "", n.ConnectionToken, []byte("{\"type\":6}\x1e")); r.StatusCode != http.StatusConflict {
 		t.Fatalf("concurrent POST: %d", r.StatusCode)
 	}
