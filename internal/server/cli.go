@@ -213,7 +213,7 @@ func (c CLI) serve(ctx context.Context, args []string) int {
 	if generated {
 		fmt.Fprintf(c.Stdout, "Endpoint=%s;AccessKey=%s;Version=1.0;\n", endpoint, cfg.AccessKeys[0])
 	}
-	log.Info("signalbox listening", slog.String("endpoint", endpoint), slog.String("listen", ln.Addr().String()),
+	log.Info("signalbox listening", slog.String("endpoint", endpoint), slog.String("listen", ln.Addr().String()), slog.String("node", cfg.NodeID),
 		slog.Int("accessKeys", len(cfg.AccessKeys)), slog.Int("upstreamRules", len(cfg.Rules())))
 	if c.Ready != nil {
 		c.Ready(endpoint)
