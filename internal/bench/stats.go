@@ -96,18 +96,21 @@ func (h *Histogram) Mean() time.Duration {
 }
 
 // Quantile returns the p-th percentile (0 < p <= 100) by nearest rank, as the upper
-// bound of its bucket capped by the maximum.
+// bound of its bucket (whole microseconds) capped by the maximum.
 func (h *Histogram) Quantile(p float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}
 	rank := uint64(math.Ceil(p / 100 * float64(h.n)))
 	rank = min(max(rank, 1), h.n)
+	if rank == h.n {
+		return h.max
+	}
 	var seen uint64
 	for i, c := range h.counts {
 		seen += c
 		if seen >= rank {
-			return min(time.Duration(bucketValue(i))*time.Microsecond+time.Microsecond-1, h.max)
+			return min(time.Duration(bucketValue(i))*time.Microsecond, h.max)
 		}
 	}
 	return h.max

@@ -1,0 +1,133 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/signalbox-io/signalbox/internal/bench"
+	"github.com/signalbox-io/signalbox/internal/server"
+)
+
+// childEnv makes the test binary act as the signalbox command: the bench starts
+// it as its child server and floor server.
+const childEnv = "SIGNALBOX_BENCH_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := server.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}.Run(ctx, os.Args[1:])
+		stop()
+		os.Exit(code)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func smokeOptions(t *testing.T, scenario string) bench.Options {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bench.Options{
+		Scenario:      scenario,
+		Clients:       20,
+		Duration:      time.Second,
+		Warmup:        200 * time.Millisecond,
+		FloorDuration: 500 * time.Millisecond,
+		ServerCmd:     []string{exe},
+		ServerEnv:     []string{childEnv + "=1"},
+	}
+}
+
+func runSmoke(t *testing.T, o bench.Options) *bench.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := bench.Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *r)
+	if r.Scenario != o.Scenario || r.Clients != o.Clients || r.Protocol == "" {
+		t.Fatalf("result names %q, %d clients, protocol %q", r.Scenario, r.Clients, r.Protocol)
+	}
+	if r.Errors != 0 {
+		t.Fatalf("%d errors: %v", r.Errors, r.ErrorDetail)
+	}
+	if r.ServerRSSBytes <= 0 || r.ConnectP50Ms <= 0 {
+		t.Fatalf("server RSS %d, connect p50 %g ms: not measured", r.ServerRSSBytes, r.ConnectP50Ms)
+	}
+	return r
+}
+
+func TestSmokeBroadcast(t *testing.T) {
+	for _, proto := range []string{"json", "messagepack"} {
+		t.Run(proto, func(t *testing.T) {
+			o := smokeOptions(t, bench.Broadcast)
+			o.Protocol = proto
+			o.Rate = 50
+			r := runSmoke(t, o)
+			// 50 messages/s to 20 clients for 1 s, all delivered.
+			if r.Sent < 45 || r.Deliveries != r.Sent*20 {
+				t.Fatalf("sent %d, delivered %d", r.Sent, r.Deliveries)
+			}
+			if r.DeliveriesPerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
+				t.Fatalf("deliveries/s %g, p50 %g, p99 %g, max %g", r.DeliveriesPerS, r.P50Ms, r.P99Ms, r.MaxMs)
+			}
+			if r.FloorDeliveriesPerS <= 0 || r.FloorRatio <= 0 || r.FloorRatio != r.DeliveriesPerS/r.FloorDeliveriesPerS {
+				t.Fatalf("floor %g/s, ratio %g", r.FloorDeliveriesPerS, r.FloorRatio)
+			}
+		})
+	}
+}
+
+func TestSmokeIdleAndUpstream(t *testing.T) {
+	o := smokeOptions(t, bench.Idle)
+	o.Duration = 300 * time.Millisecond
+	r := runSmoke(t, o)
+	if r.ServerRSSBytesPerConn == 0 || r.Deliveries != 0 {
+		t.Fatalf("idle: RSS/conn %g, deliveries %d", r.ServerRSSBytesPerConn, r.Deliveries)
+	}
+
+	o = smokeOptions(t, bench.Upstream)
+	o.Clients = 5
+	o.Duration = 500 * time.Millisecond
+	r = runSmoke(t, o)
+	if r.Deliveries == 0 || r.P50Ms <= 0 {
+		t.Fatalf("upstream: %d round trips, p50 %g", r.Deliveries, r.P50Ms)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	bad := []bench.Options{
+		{Scenario: "nope"},
+		{Clients: bench.MaxClients + 1},
+		{Clients: -1},
+		{Duration: time.Millisecond},
+		{Duration: time.Hour},
+		{Rate: -1},
+		{Payload: -1},
+		{Protocol: "xml"},
+		{ServerURL: "http://x"},
+		{ServerURL: "ftp://x", AccessKey: "k"},
+		{Scenario: bench.Upstream, ServerURL: "http://x", AccessKey: "k"},
+	}
+	for _, o := range bad {
+		if err := o.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil", o)
+		}
+	}
+	var o bench.Options
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.Scenario != bench.Broadcast || o.Clients != 1000 || o.Duration != 10*time.Second || o.Protocol != "json" || o.Rate != 100 {
+		t.Fatalf("defaults: %+v", o)
+	}
+}
