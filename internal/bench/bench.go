@@ -36,9 +36,14 @@ type Options struct {
 	Clients  int           // default 1000, at most MaxClients
 	Duration time.Duration // measured window; default 10 s, at most 10 min
 	Warmup   time.Duration // before the window; default 2 s (negative = none)
-	// Rate: broadcast messages/s (default 100), REST requests/s (default 2000);
-	// the upstream scenario runs closed-loop and ignores it.
+	// Rate > 0 publishes open loop at Rate broadcast messages or REST requests per
+	// second. 0 (the default) runs closed loop to find what the server sustains:
+	// broadcast keeps Window messages outstanding (a message completes when every
+	// client has it), REST runs Callers concurrent request loops. The upstream
+	// scenario is always closed loop, one invocation in flight per client.
 	Rate     float64
+	Window   int    // default 8
+	Callers  int    // default 32
 	Payload  int    // bytes of the string argument; default 64
 	Protocol string // "json" (default) or "messagepack"
 
@@ -94,11 +99,17 @@ func (o *Options) Validate() error {
 	case o.Warmup > time.Minute:
 		errs = append(errs, fmt.Errorf("warm-up must be at most 1m, not %s", o.Warmup))
 	}
-	if o.Rate == 0 {
-		o.Rate = 100
-		if o.Scenario == REST {
-			o.Rate = 2000
-		}
+	if o.Window == 0 {
+		o.Window = 8
+	}
+	if o.Window < 1 || o.Window > 1024 {
+		errs = append(errs, fmt.Errorf("window must be from 1 to 1024, not %d", o.Window))
+	}
+	if o.Callers == 0 {
+		o.Callers = 32
+	}
+	if o.Callers < 1 || o.Callers > 1024 {
+		errs = append(errs, fmt.Errorf("callers must be from 1 to 1024, not %d", o.Callers))
 	}
 	if o.Rate < 0 || o.Rate > 1e6 {
 		errs = append(errs, fmt.Errorf("rate must be from 0 to 1,000,000 per second, not %g", o.Rate))
@@ -168,7 +179,8 @@ type Result struct {
 	Protocol     string  `json:"protocol"`
 	PayloadBytes int     `json:"payload_bytes"`
 	DurationS    float64 `json:"duration_s"`
-	RatePerS     float64 `json:"rate_per_s,omitempty"` // offered publish/request rate
+	RatePerS     float64 `json:"rate_per_s,omitempty"` // offered publish/request rate (open loop)
+	Window       int     `json:"window,omitempty"`     // closed loop: messages outstanding / REST callers
 	Sent         int64   `json:"sent"`                 // messages, requests or invocations sent in the window
 	Deliveries   int64   `json:"deliveries"`           // received in the window (and its drain)
 	P90Ms        float64 `json:"p90_ms"`

@@ -66,24 +66,46 @@ func runSmoke(t *testing.T, o bench.Options) *bench.Result {
 	return r
 }
 
-func TestSmokeBroadcast(t *testing.T) {
-	for _, proto := range []string{"json", "messagepack"} {
-		t.Run(proto, func(t *testing.T) {
-			o := smokeOptions(t, bench.Broadcast)
-			o.Protocol = proto
-			o.Rate = 50
-			r := runSmoke(t, o)
-			// 50 messages/s to 20 clients for 1 s, all delivered.
-			if r.Sent < 45 || r.Deliveries != r.Sent*20 {
-				t.Fatalf("sent %d, delivered %d", r.Sent, r.Deliveries)
-			}
-			if r.DeliveriesPerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
-				t.Fatalf("deliveries/s %g, p50 %g, p99 %g, max %g", r.DeliveriesPerS, r.P50Ms, r.P99Ms, r.MaxMs)
-			}
-			if r.FloorDeliveriesPerS <= 0 || r.FloorRatio <= 0 || r.FloorRatio != r.DeliveriesPerS/r.FloorDeliveriesPerS {
-				t.Fatalf("floor %g/s, ratio %g", r.FloorDeliveriesPerS, r.FloorRatio)
-			}
-		})
+func TestSmokeBroadcastOpenLoop(t *testing.T) {
+	o := smokeOptions(t, bench.Broadcast)
+	o.Rate = 50
+	r := runSmoke(t, o)
+	// 50 messages/s to 20 clients for 1 s, all delivered.
+	if r.Sent < 45 || r.Sent > 55 || r.Deliveries != r.Sent*20 || r.RatePerS != 50 {
+		t.Fatalf("sent %d, delivered %d at %g/s", r.Sent, r.Deliveries, r.RatePerS)
+	}
+	checkLatency(t, r)
+	if r.FloorDeliveriesPerS <= 0 || r.FloorRatio <= 0 || r.FloorRatio != r.DeliveriesPerS/r.FloorDeliveriesPerS {
+		t.Fatalf("floor %g/s, ratio %g", r.FloorDeliveriesPerS, r.FloorRatio)
+	}
+}
+
+func TestSmokeClosedLoop(t *testing.T) {
+	o := smokeOptions(t, bench.Broadcast)
+	o.Protocol = "messagepack"
+	o.NoFloor = true
+	r := runSmoke(t, o)
+	if r.Window != 8 || r.Sent < 10 || r.Deliveries != r.Sent*20 || r.FloorRatio != 0 {
+		t.Fatalf("window %d: sent %d, delivered %d, floor ratio %g", r.Window, r.Sent, r.Deliveries, r.FloorRatio)
+	}
+	checkLatency(t, r)
+
+	o = smokeOptions(t, bench.REST)
+	o.Callers = 4
+	r = runSmoke(t, o)
+	if r.Window != 4 || r.Sent < 10 || r.Deliveries != r.Sent {
+		t.Fatalf("rest: callers %d: sent %d, delivered %d", r.Window, r.Sent, r.Deliveries)
+	}
+	checkLatency(t, r)
+}
+
+func checkLatency(t *testing.T, r *bench.Result) {
+	t.Helper()
+	if r.DeliveriesPerS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
+		t.Fatalf("deliveries/s %g, p50 %g, p99 %g, max %g", r.DeliveriesPerS, r.P50Ms, r.P99Ms, r.MaxMs)
+	}
+	if r.ServerCPUUsPerDelivery <= 0 {
+		t.Fatalf("server CPU per delivery not measured")
 	}
 }
 
@@ -112,6 +134,8 @@ func TestOptionsValidate(t *testing.T) {
 		{Duration: time.Millisecond},
 		{Duration: time.Hour},
 		{Rate: -1},
+		{Window: -1},
+		{Callers: 2000},
 		{Payload: -1},
 		{Protocol: "xml"},
 		{ServerURL: "http://x"},
@@ -127,7 +151,7 @@ func TestOptionsValidate(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if o.Scenario != bench.Broadcast || o.Clients != 1000 || o.Duration != 10*time.Second || o.Protocol != "json" || o.Rate != 100 {
+	if o.Scenario != bench.Broadcast || o.Clients != 1000 || o.Duration != 10*time.Second || o.Protocol != "json" || o.Rate != 0 || o.Window != 8 || o.Callers != 32 {
 		t.Fatalf("defaults: %+v", o)
 	}
 }

@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// receiver records deliveries of bench messages. Messages numbered below
+// measureFrom belong to the warm-up and are not recorded.
+type receiver struct {
+	rec         Recorder
+	delivered   counter
+	bad         counter
+	last        atomic.Int64 // unix ns of the latest measured delivery
+	measureFrom atomic.Int64
+	track       *tracker // closed-loop broadcast only
+}
+
+func newReceiver() *receiver {
+	rv := &receiver{}
+	rv.measureFrom.Store(math.MaxInt64)
+	return rv
+}
+
+func (rv *receiver) handler(i int) func(args []protocol.Value) {
+	return func(args []protocol.Value) {
+		sent, seq, err := stamp(args)
+		if err != nil || seq < 0 {
+			rv.bad.Add(1)
+			return
+		}
+		if rv.track != nil {
+			rv.track.delivered(seq)
+		}
+		if seq < rv.measureFrom.Load() {
+			return
+		}
+		now := time.Now()
+		rv.rec.Record(i, now.Sub(sent))
+		rv.delivered.Add(1)
+		rv.last.Store(now.UnixNano())
+	}
+}
+
+// tracker tells the closed-loop publisher when every client received a message.
+type tracker struct {
+	need  int64
+	slots [4096]atomic.Int64 // deliveries per message, by seq modulo the size
+	done  chan int64
+}
+
+func newTracker(need int) *tracker {
+	return &tracker{need: int64(need), done: make(chan int64, 4096)}
+}
+
+func (t *tracker) slot(seq int64) *atomic.Int64 { return &t.slots[seq%int64(len(t.slots))] }
+
+func (t *tracker) delivered(seq int64) {
+	if t.slot(seq).Add(1) == t.need {
+		select {
+		case t.done <- seq:
+		default: // cannot happen with at most len(done) messages outstanding
+		}
+	}
+}
+
+// publisher sends numbered, timestamped messages.
+type publisher struct {
+	payload string
+	send    func(ctx context.Context, args json.RawMessage) error
+	next    int64        // next sequence number (only the publishing goroutine touches it)
+	counted atomic.Bool  // whether results count (false during the warm-up)
+	ok      atomic.Int64 // measured messages accepted
+	failed  atomic.Int64
+	skipped atomic.Int64
+	lastErr atomic.Value
+}
+
+// publish sends message seq and reports whether the server accepted it.
+func (p *publisher) publish(ctx context.Context, seq int64) bool {
+	args := json.RawMessage(`[` + strconv.FormatInt(time.Now().UnixNano(), 10) + `,` +
+		strconv.FormatInt(seq, 10) + `,"` + p.payload + `"]`)
+	err := p.send(ctx, args)
+	switch {
+	case !p.counted.Load():
+	case err != nil:
+		p.failed.Add(1)
+		p.lastErr.Store(err)
+	default:
+		p.ok.Add(1)
+	}
+	return err == nil
+}
+
+// runRate publishes at rate messages/s for d (open loop: a message due while
+// maxInflight requests are pending is skipped and counted as an error).
+func (p *publisher) runRate(ctx context.Context, d time.Duration, rate float64) {
+	sem := make(chan struct{}, maxInflight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := time.Now()
+	end := start.Add(d)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var n int64
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		for due := int64(now.Sub(start).Seconds() * rate); n <= due; n++ {
+			seq := p.next
+			p.next++
+			select {
+			case sem <- struct{}{}:
+			default:
+				if p.counted.Load() {
+					p.skipped.Add(1)
+				}
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				p.publish(ctx, seq)
+			}()
+		}
+		next := start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
+		if next.After(end) {
+			next = end
+		}
+		timer.Reset(max(time.Until(next), 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// runWindow publishes for d keeping window messages outstanding: the next message
+// goes out when every client has received an earlier one (closed loop, the
+// throughput the server sustains). A message not complete after drainTimeout
+// stops being waited for; its missing deliveries count as errors.
+func (p *publisher) runWindow(ctx context.Context, d time.Duration, window int, t *tracker) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	failed := make(chan int64, window)
+	outstanding := make(map[int64]time.Time, window)
+	end := time.Now().Add(d)
+	start := func() {
+		seq := p.next
+		p.next++
+		t.slot(seq).Store(0)
+		outstanding[seq] = time.Now()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !p.publish(ctx, seq) {
+				failed <- seq
+			}
+		}()
+	}
+	for range window {
+		start()
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	finish := func(seq int64) {
+		if _, ok := outstanding[seq]; !ok {
+			return
+		}
+		delete(outstanding, seq)
+		if time.Now().Before(end) {
+			start()
+		}
+	}
+	for len(outstanding) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case seq := <-t.done:
+			finish(seq)
+		case seq := <-failed:
+			finish(seq)
+		case now := <-tick.C:
+			for seq, at := range outstanding {
+				if now.Sub(at) > drainTimeout {
+					finish(seq)
+				}
+			}
+		}
+	}
+}
+
+// runCallers runs callers concurrent request loops for d (closed loop: each
+// caller sends its next request when the previous one was answered).
+func (p *publisher) runCallers(ctx context.Context, d time.Duration, callers int) {
+	var seq atomic.Int64
+	seq.Store(p.next)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				s := seq.Add(1) - 1
+				// The last request may finish after the window (bounded by the
+				// management client's timeout); cutting it would count an error.
+				p.publish(context.WithoutCancel(ctx), s)
+			}
+		}()
+	}
+	wg.Wait()
+	p.next = seq.Load()
+}
