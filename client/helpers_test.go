@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,21 +27,33 @@ const testKey = "client-test-access-key-0123456789abcdefghijkl"
 // signalbox is an in-process Signalbox with an upstream function app (hub "chat":
 // echo(x) returns x, fail() fails) on loopback listeners.
 type signalbox struct {
-	t        *testing.T
 	endpoint string
 	mgmt     *management.Client
 }
 
 func startSignalbox(t *testing.T) *signalbox {
 	t.Helper()
-	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{testKey}})
+	sb, stop, err := newSignalbox()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return sb
+}
+
+// newSignalbox starts the server and its function app; stop shuts both down.
+func newSignalbox() (sb *signalbox, stop func() error, err error) {
+	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{testKey}})
+	if err != nil {
+		return nil, nil, err
 	}
 	trigger.HandleMessage("chat", "echo", func(x protocol.Value) protocol.Value { return x })
 	trigger.HandleMessage("chat", "fail", func() error { return errors.New("it failed") })
 	app := httptest.NewServer(trigger)
-	t.Cleanup(app.Close)
 
 	cfg := server.Default()
 	cfg.Listen = "127.0.0.1:0"
@@ -48,33 +61,39 @@ func startSignalbox(t *testing.T) *signalbox {
 	cfg.Upstream = server.StringList{app.URL + functions.TriggerPath}
 	srv, err := server.New(cfg, nil)
 	if err != nil {
-		t.Fatal(err)
+		app.Close()
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		t.Fatal(err)
+		app.Close()
+		return nil, nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	sb := &signalbox{t: t, endpoint: "http://" + ln.Addr().String()}
-	t.Cleanup(func() {
+	sb = &signalbox{endpoint: "http://" + ln.Addr().String()}
+	stop = func() error {
+		if sb.mgmt != nil {
+			_ = sb.mgmt.Close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		app.Close()
 		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
+			return fmt.Errorf("Serve: %w", err)
 		}
-	})
+		return nil
+	}
 	ep, err := connection.NewEndpoint("", connection.Primary, "Endpoint="+sb.endpoint+";AccessKey="+testKey+";Version=1.0;", nil)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		sb.mgmt, err = management.NewClient([]connection.Endpoint{ep}, nil)
 	}
-	sb.mgmt, err = management.NewClient([]connection.Endpoint{ep}, nil)
 	if err != nil {
-		t.Fatal(err)
+		_ = stop()
+		return nil, nil, err
 	}
-	t.Cleanup(func() { _ = sb.mgmt.Close() })
-	return sb
+	return sb, stop, nil
 }
 
 // hubURL is the client URL of hub.
