@@ -63,8 +63,9 @@ type conn struct {
 	stop     chan struct{} // closed by terminate: the transport must end now
 	stopOnce sync.Once
 
-	writerOn atomic.Bool // a WebSocket writer goroutine is running
-	spare    []byte      // the writer's reusable buffer; owned by whoever set writerOn
+	writerOn   atomic.Bool  // a WebSocket writer goroutine is running
+	writeSince atomic.Int64 // unix ns when the current WebSocket write began; 0 = none
+	spare      []byte       // the writer's reusable buffer; owned by whoever set writerOn
 
 	postBusy atomic.Bool
 	poller   transport.Poller

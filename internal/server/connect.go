@@ -212,7 +212,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 		return
 	}
 	defer s.wg.Done()
-	ws, err := transport.AcceptWebSocket(w, r, s.cfg.WriteTimeout)
+	ws, err := transport.AcceptWebSocket(w, r, 0) // the lifecycle timer bounds writes
 	if err != nil {
 		// Accept has answered the request.
 		s.log.Debug("websocket upgrade failed", slog.String("connectionId", c.id), slog.Any("error", err))

@@ -39,28 +39,44 @@ func fastConfig() Config {
 
 func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	t.Helper()
+	return startServerTB(t, t, mutate)
+}
+
+// startServerB starts a default server for a benchmark.
+func startServerB(b *testing.B) *testServer { return startServerTB(b, &testing.T{}, nil) }
+
+func (ts *testServer) tokenB(b *testing.B) string {
+	tok, err := auth.NewToken(testKey, auth.TokenOptions{Audience: auth.ClientAudience(ts.url, "chat")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tok
+}
+
+func startServerTB(tb testing.TB, t *testing.T, mutate func(*Config)) *testServer {
+	tb.Helper()
 	cfg := fastConfig()
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	s, err := New(cfg, nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	s.lpCloseGrace = 50 * time.Millisecond
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	ts := &testServer{t: t, s: s, url: "http://" + ln.Addr().String()}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
 		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
+			tb.Errorf("Serve: %v", err)
 		}
 	})
 	return ts

@@ -17,7 +17,15 @@ func (c *conn) enqueue(frame []byte) bool {
 	if !c.out.Push(frame) {
 		return false
 	}
-	c.lastSend.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastSend.Store(now)
+	// A WebSocket write stuck for longer than the write timeout means the client stopped
+	// reading. Checked here for free on every send, and by the lifecycle timer when
+	// nothing is sent.
+	if ws := c.writeSince.Load(); ws != 0 && now-ws >= int64(c.s.cfg.WriteTimeout) {
+		c.abort("The client did not read within the write timeout.")
+		return true
+	}
 	c.kick()
 	return true
 }
@@ -62,7 +70,12 @@ func (c *conn) writeLoop(write func([]byte) error) {
 	for {
 		batch, sealed := c.out.Take(c.spare)
 		if len(batch) > 0 {
-			if err := write(batch); err != nil {
+			// The lifecycle timer enforces the write timeout (see tick): cheaper than
+			// a deadline context per write.
+			c.writeSince.Store(time.Now().UnixNano())
+			err := write(batch)
+			c.writeSince.Store(0)
+			if err != nil {
 				c.abort("The transport failed: " + err.Error())
 				return // writerOn stays set: nothing more can be written
 			}
@@ -184,7 +197,8 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 	switch {
 	case c.out.Sealed():
 		if kind != transport.LongPolling {
-			return time.Hour // the writer ends the transport
+			at = now.Add(time.Hour) // the writer ends the transport
+			break
 		}
 		at = sealedAt.Add(min(c.s.lpCloseGrace, cfg.ClientTimeout))
 	case !c.handshaken.Load():
@@ -195,6 +209,11 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 			at = ka
 		}
 	}
+	if ws := c.writeSince.Load(); ws != 0 {
+		if wd := time.Unix(0, ws).Add(cfg.WriteTimeout); wd.Before(at) {
+			at = wd
+		}
+	}
 	return max(at.Sub(now), time.Millisecond)
 }
 
@@ -203,6 +222,11 @@ func (c *conn) tick(now time.Time) {
 	c.mu.Lock()
 	sealedAt, startedAt, kind := c.sealedAt, c.startedAt, c.kind
 	c.mu.Unlock()
+	if ws := c.writeSince.Load(); ws != 0 && now.Sub(time.Unix(0, ws)) >= cfg.WriteTimeout {
+		// The client stopped reading; aborting closes the socket under the write.
+		c.abort("The client did not read within the write timeout.")
+		return
+	}
 	switch {
 	case c.out.Sealed():
 		// A long-polling client that does not come back for its Close message.

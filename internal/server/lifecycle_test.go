@@ -273,3 +273,23 @@ func TestGracefulDrain(t *testing.T) {
 		t.Fatal("connections left after drain")
 	}
 }
+
+func TestStalledReaderIsClosed(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.WriteTimeout = 100 * time.Millisecond
+		c.SendQueueBytes = 1 << 30 // so that the write timeout, not the queue, ends it
+		c.SendQueueFrames = 1 << 20
+	})
+	stalled := rawWSDial(t, ts, ts.token("chat", "stalled")) // never reads again
+	defer stalled.Close()
+	waitFor(t, 2*time.Second, "registration", func() bool { return ts.s.Registry().UserExists("chat", "stalled") })
+	big := strings.Repeat("x", 256<<10)
+	deadline := time.Now().Add(2 * time.Second)
+	for ts.s.Registry().UserExists("chat", "stalled") {
+		if time.Now().After(deadline) {
+			t.Fatal("a client that stopped reading was not closed")
+		}
+		broadcast(ts.s, "chat", "big", big)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
