@@ -47,9 +47,12 @@ type Options struct {
 	AccessToken func(ctx context.Context) (string, error)
 	Transport   Transport
 	Protocol    protocol.Protocol // nil = protocol.JSON()
-	HTTPClient  *http.Client      // nil = http.DefaultClient
-	Header      http.Header       // extra request headers (negotiate and transport)
-	Logger      *slog.Logger      // nil = discard
+	// HTTPClient makes every request (nil = http.DefaultClient). Its Timeout
+	// bounds the WebSocket handshake only; leave it 0 for ServerSentEvents and
+	// LongPolling, whose requests last as long as the connection or a poll.
+	HTTPClient *http.Client
+	Header     http.Header  // extra request headers (negotiate and transport)
+	Logger     *slog.Logger // nil = discard
 
 	// SkipNegotiation connects the WebSocket directly to the URL (which must then
 	// be the service's client URL); only for WebSockets.

@@ -69,7 +69,7 @@ func (c CLI) benchCmd(ctx context.Context, args []string) int {
 		o := o
 		o.Scenario = strings.TrimSpace(s)
 		if err := o.Validate(); err != nil {
-			fmt.Fprintln(c.Stderr, "signalbox", err)
+			fmt.Fprintln(c.Stderr, "signalbox bench:", strings.TrimPrefix(err.Error(), "bench: "))
 			return ExitConfig
 		}
 	}
@@ -79,7 +79,7 @@ func (c CLI) benchCmd(ctx context.Context, args []string) int {
 		o.Scenario = strings.TrimSpace(s)
 		r, err := bench.Run(ctx, o)
 		if err != nil {
-			fmt.Fprintln(c.Stderr, "signalbox", err)
+			fmt.Fprintf(c.Stderr, "signalbox bench: %s: %s\n", o.Scenario, strings.TrimPrefix(err.Error(), "bench: "))
 			return ExitError
 		}
 		if *asJSON {
