@@ -32,6 +32,7 @@ func (c CLI) benchCmd(ctx context.Context, args []string) int {
 	fs.IntVar(&o.Callers, "callers", 32, "closed-loop rest: concurrent request loops")
 	fs.IntVar(&o.Payload, "payload", 64, "bytes of the string argument of each message")
 	fs.StringVar(&o.Protocol, "protocol", "json", "hub protocol of the clients: json or messagepack")
+	fs.StringVar(&o.Transport, "transport", "websockets", "transport of the clients: websockets, sse or longpolling (the floor is always WebSockets)")
 	fs.StringVar(&o.ServerURL, "server-url", "", "run against this server instead of a child process")
 	fs.StringVar(&o.AccessKey, "access-key", "", "access key of --server-url")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "process id of --server-url, to measure its CPU and RSS")

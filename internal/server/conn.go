@@ -40,6 +40,7 @@ type conn struct {
 	hubName string // lower-cased
 	user    string
 	claims  []auth.Claim
+	set     tokenSettings
 	out     *transport.Outbox
 
 	mu        sync.Mutex

@@ -23,6 +23,7 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 		hubName: hubName,
 		user:    p.UserID,
 		claims:  auth.UserClaims(p.Claims),
+		set:     settingsFromClaims(p.Claims),
 		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes),
 		stop:    make(chan struct{}),
 	}
@@ -89,6 +90,8 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 	switch {
 	case c.expired:
 		return false, http.StatusNotFound, "No Connection with that ID"
+	case !c.set.allows(kind):
+		return false, http.StatusNotFound, kind.String() + " is not enabled for this connection."
 	case c.kind == transport.None:
 		if s.draining {
 			return false, http.StatusServiceUnavailable, "The server is shutting down."
@@ -313,7 +316,11 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 	}
 	pl := c.poller.Begin()
 	defer func() { pl.End(time.Now()) }()
-	timer := time.NewTimer(s.cfg.PollTimeout)
+	pollTimeout := s.cfg.PollTimeout
+	if t := c.set.pollTimeout; t > 0 && t < pollTimeout {
+		pollTimeout = t
+	}
+	timer := time.NewTimer(pollTimeout)
 	defer timer.Stop()
 	noContent := func() {
 		transport.SetNoCacheHeaders(w.Header())

@@ -202,7 +202,7 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 		}
 		at = sealedAt.Add(min(c.s.lpCloseGrace, cfg.ClientTimeout))
 	case !c.handshaken.Load():
-		at = startedAt.Add(cfg.HandshakeTimeout)
+		at = startedAt.Add(c.handshakeTimeout())
 	default:
 		at = c.activity(now, kind).Add(cfg.ClientTimeout)
 		if ka := time.Unix(0, c.lastSend.Load()).Add(cfg.KeepAliveInterval); ka.Before(at) {
@@ -213,6 +213,9 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 		if wd := time.Unix(0, ws).Add(cfg.WriteTimeout); wd.Before(at) {
 			at = wd
 		}
+	}
+	if ae := c.set.authExpires; !ae.IsZero() && !c.out.Sealed() && ae.Before(at) {
+		at = ae
 	}
 	return max(at.Sub(now), time.Millisecond)
 }
@@ -233,8 +236,11 @@ func (c *conn) tick(now time.Time) {
 		if kind == transport.LongPolling && now.Sub(sealedAt) >= min(c.s.lpCloseGrace, cfg.ClientTimeout) {
 			c.terminate("")
 		}
+	case !c.set.authExpires.IsZero() && !now.Before(c.set.authExpires):
+		c.setReason("The authentication of the connection has expired.")
+		c.Close("The authentication of the connection has expired.", true)
 	case !c.handshaken.Load():
-		if now.Sub(startedAt) >= cfg.HandshakeTimeout {
+		if now.Sub(startedAt) >= c.handshakeTimeout() {
 			c.setReason("Handshake was not completed within the handshake timeout.")
 			c.seal(nil)
 		}
@@ -275,4 +281,12 @@ func (c *conn) finish() {
 	c.s.remove(c)
 	c.s.log.Debug("connection ended", slog.String("connectionId", c.id), slog.String("hub", c.hubName),
 		slog.String("transport", kind.String()), slog.String("reason", reason))
+}
+
+// handshakeTimeout is the token's asrs.s.cht, else the configured timeout.
+func (c *conn) handshakeTimeout() time.Duration {
+	if t := c.set.handshakeTimeout; t > 0 {
+		return t
+	}
+	return c.s.cfg.HandshakeTimeout
 }

@@ -147,7 +147,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	resp := negotiateResponse{
 		NegotiateVersion:    version,
 		ConnectionID:        c.id,
-		AvailableTransports: availableTransports,
+		AvailableTransports: c.set.offered(),
 	}
 	if version >= 1 {
 		resp.ConnectionToken = c.token
