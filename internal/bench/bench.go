@@ -41,11 +41,12 @@ type Options struct {
 	// broadcast keeps Window messages outstanding (a message completes when every
 	// client has it), REST runs Callers concurrent request loops. The upstream
 	// scenario is always closed loop, one invocation in flight per client.
-	Rate     float64
-	Window   int    // default 8
-	Callers  int    // default 32
-	Payload  int    // bytes of the string argument; default 64
-	Protocol string // "json" (default) or "messagepack"
+	Rate      float64
+	Window    int    // default 8
+	Callers   int    // default 32
+	Payload   int    // bytes of the string argument; default 64
+	Protocol  string // "json" (default) or "messagepack"
+	Transport string // "websockets" (default), "sse" or "longpolling"
 
 	// ServerURL and AccessKey target a running server instead of a child process;
 	// its CPU and RSS are then measured only when ServerPID is given.
@@ -126,6 +127,19 @@ func (o *Options) Validate() error {
 	if _, ok := protocol.Lookup(o.Protocol); !ok {
 		errs = append(errs, fmt.Errorf("unknown protocol %q (want json or messagepack)", o.Protocol))
 	}
+	switch strings.ToLower(o.Transport) {
+	case "", "websockets", "ws":
+		o.Transport = "websockets"
+	case "sse", "serversentevents":
+		o.Transport = "sse"
+		if o.Protocol == "messagepack" {
+			errs = append(errs, errors.New("the sse transport carries the json protocol only"))
+		}
+	case "longpolling", "lp":
+		o.Transport = "longpolling"
+	default:
+		errs = append(errs, fmt.Errorf("unknown transport %q (want websockets, sse or longpolling)", o.Transport))
+	}
 	if (o.ServerURL == "") != (o.AccessKey == "") {
 		errs = append(errs, errors.New("server-url and access-key go together"))
 	}
@@ -177,6 +191,7 @@ type Result struct {
 	FloorRatio             float64 `json:"floor_ratio"`
 
 	Protocol     string  `json:"protocol"`
+	Transport    string  `json:"transport"`
 	PayloadBytes int     `json:"payload_bytes"`
 	DurationS    float64 `json:"duration_s"`
 	RatePerS     float64 `json:"rate_per_s,omitempty"` // offered publish/request rate (open loop)
@@ -248,7 +263,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Protocol, r.PayloadBytes = o.Protocol, o.Payload
+	r.Protocol, r.Transport, r.PayloadBytes = o.Protocol, o.Transport, o.Payload
 	// The floor runs once the server and the clients are gone, on the same number of
 	// connections. It is a ceiling for fan-out, so only broadcast is compared to it.
 	if o.Scenario == Broadcast && !o.NoFloor {
@@ -264,7 +279,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Result, error) {
-	e := &env{o: o, proto: proto, hc: newHTTPClient(o.ConnectConcurrency)}
+	e := &env{o: o, proto: proto, hc: newHTTPClient(o.ConnectConcurrency + o.Clients)}
 	defer e.hc.CloseIdleConnections()
 
 	var upstreamURL string
@@ -311,12 +326,13 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 	return runIdle(ctx, e)
 }
 
-// newHTTPClient pools enough keep-alive connections for the dialers and
-// publishers, so that negotiations do not leave thousands of sockets in TIME_WAIT.
-func newHTTPClient(conns int) *http.Client {
+// newHTTPClient keeps up to idle keep-alive connections, enough for the dialers,
+// the publishers and one poll per long-polling client, so that requests do not
+// leave thousands of sockets in TIME_WAIT. It has no overall timeout: event streams
+// and polls last long; every other request has a context deadline.
+func newHTTPClient(idle int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4 * conns
-	t.MaxIdleConnsPerHost = 4 * conns
-	t.MaxConnsPerHost = 4 * conns
-	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+	t.MaxIdleConns = idle
+	t.MaxIdleConnsPerHost = idle
+	return &http.Client{Transport: t}
 }

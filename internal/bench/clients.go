@@ -52,6 +52,7 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 						return auth.NewToken(e.key, auth.TokenOptions{Audience: aud, UserID: user, Lifetime: 2 * time.Hour})
 					},
 					Protocol:   e.proto,
+					Transport:  e.transport(),
 					HTTPClient: e.hc,
 				})
 				cancel()
@@ -92,6 +93,16 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 	}
 	e.o.Logger.Info("clients connected", slog.Int("clients", n-int(f.failed)), slog.Duration("took", f.elapsed))
 	return f, nil
+}
+
+func (e *env) transport() client.Transport {
+	switch e.o.Transport {
+	case "sse":
+		return client.ServerSentEvents
+	case "longpolling":
+		return client.LongPolling
+	}
+	return client.WebSockets
 }
 
 // connected returns the number of connected clients.

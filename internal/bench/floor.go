@@ -183,6 +183,7 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 		wg.Wait()
 	}()
 	hc := newHTTPClient(o.ConnectConcurrency)
+	hc.Timeout = o.FloorDuration + time.Minute
 	defer hc.CloseIdleConnections()
 	jobs := make(chan int)
 	var dialErr atomic.Value

@@ -38,7 +38,8 @@ func WriteTable(w io.Writer, results []*Result) error {
 	}
 	row("scenario", func(r *Result) string { return r.Scenario })
 	row("clients", func(r *Result) string { return fmt.Sprint(r.Clients) })
-	row("protocol / payload B", func(r *Result) string { return fmt.Sprintf("%s / %d", r.Protocol, r.PayloadBytes) })
+	row("transport / protocol", func(r *Result) string { return r.Transport + " / " + r.Protocol })
+	row("payload B", func(r *Result) string { return fmt.Sprint(r.PayloadBytes) })
 	row("measured s", func(r *Result) string { return num(r.DurationS, 1) })
 	row("offered rate /s", func(r *Result) string { return num(r.RatePerS, 0) })
 	row("closed-loop window", func(r *Result) string { return num(float64(r.Window), 0) })
