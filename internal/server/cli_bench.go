@@ -30,6 +30,7 @@ func (c CLI) benchCmd(ctx context.Context, args []string) int {
 	fs.Float64Var(&o.Rate, "rate", 0, "open loop: broadcast messages/s or REST requests/s; 0 = closed loop (what the server sustains)")
 	fs.IntVar(&o.Window, "window", 8, "closed-loop broadcast: messages outstanding until every client has them")
 	fs.IntVar(&o.Callers, "callers", 32, "closed-loop rest: concurrent request loops")
+	fs.DurationVar(&o.TargetP99, "target-p99", 0, "closed-loop broadcast: search the window (1, 2, 4, ...) for the most deliveries/s with p99 within this (e.g. 50ms)")
 	fs.IntVar(&o.Payload, "payload", 64, "bytes of the string argument of each message")
 	fs.StringVar(&o.Protocol, "protocol", "json", "hub protocol of the clients: json or messagepack")
 	fs.StringVar(&o.Transport, "transport", "websockets", "transport of the clients: websockets, sse or longpolling (the floor is always WebSockets)")

@@ -214,15 +214,25 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 		textError(w, status, msg)
 		return
 	}
-	defer s.wg.Done()
 	ws, err := transport.AcceptWebSocket(w, r, 0) // the lifecycle timer bounds writes
 	if err != nil {
 		// Accept has answered the request.
 		s.log.Debug("websocket upgrade failed", slog.String("connectionId", c.id), slog.Any("error", err))
 		c.abort("WebSocket upgrade failed.")
 		c.finish()
+		s.wg.Done()
 		return
 	}
+	// The reader runs on a fresh goroutine and the handler returns: the handler's stack
+	// grew while it authenticated and upgraded, a new one starts small, and an idle
+	// connection keeps only its reader.
+	go s.readWebSocket(c, ws)
+}
+
+// readWebSocket is the reader of a WebSocket connection, the only goroutine parked
+// while the connection is idle; it cleans up when the connection ends.
+func (s *Server) readWebSocket(c *conn, ws *transport.WebSocket) {
+	defer s.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.mu.Lock()
@@ -236,9 +246,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 	c.startTimer()
 	c.kick() // anything queued during the upgrade (a drain's Close)
 
-	// This goroutine is the connection's reader; it is the only one parked while the
-	// connection is idle.
-	err = ws.ReadLoop(ctx, c.receive)
+	err := ws.ReadLoop(ctx, c.receive)
 	switch {
 	case errors.Is(err, errInputClosed), errors.Is(err, errGone):
 		// The client sent Close (stop is closed), or the connection is closing: the
