@@ -41,9 +41,12 @@ type Options struct {
 	// broadcast keeps Window messages outstanding (a message completes when every
 	// client has it), REST runs Callers concurrent request loops. The upstream
 	// scenario is always closed loop, one invocation in flight per client.
-	Rate      float64
-	Window    int    // default 8
-	Callers   int    // default 32
+	Rate    float64
+	Window  int // default 8
+	Callers int // default 32
+	// TargetP99 > 0 (closed-loop broadcast) searches the window: it doubles from 1
+	// in steps of Duration/4 while p99 stays within it, and reports the best step.
+	TargetP99 time.Duration
 	Payload   int    // bytes of the string argument; default 64
 	Protocol  string // "json" (default) or "messagepack"
 	Transport string // "websockets" (default), "sse" or "longpolling"
@@ -108,6 +111,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Callers == 0 {
 		o.Callers = 32
+	}
+	if o.TargetP99 < 0 || (o.TargetP99 > 0 && (o.Scenario != Broadcast || o.Rate > 0)) {
+		errs = append(errs, errors.New("target-p99 needs the closed-loop broadcast scenario (no rate)"))
 	}
 	if o.Callers < 1 || o.Callers > 1024 {
 		errs = append(errs, fmt.Errorf("callers must be from 1 to 1024, not %d", o.Callers))
@@ -210,6 +216,22 @@ type Result struct {
 	FloorDeliveriesPerS   float64          `json:"floor_deliveries_per_s,omitempty"`
 	FloorCPUUsPerDelivery float64          `json:"floor_cpu_us_per_delivery,omitempty"`
 	ErrorDetail           map[string]int64 `json:"error_detail,omitempty"`
+
+	// With Options.TargetP99: the target, whether the reported step met it, and
+	// every step of the search.
+	TargetP99Ms float64 `json:"target_p99_ms,omitempty"`
+	TargetMet   bool    `json:"target_met,omitempty"`
+	Steps       []Step  `json:"steps,omitempty"`
+}
+
+// Step is one window of a TargetP99 search.
+type Step struct {
+	Window                 int     `json:"window"`
+	DeliveriesPerS         float64 `json:"deliveries_per_s"`
+	P50Ms                  float64 `json:"p50_ms"`
+	P99Ms                  float64 `json:"p99_ms"`
+	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery"`
+	Errors                 int64   `json:"errors"`
 }
 
 func (r *Result) addError(kind string, n int64) {

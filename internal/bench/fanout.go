@@ -62,69 +62,110 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 			}
 		}
 	}
-	run := func(d time.Duration) {
+	run := func(d time.Duration, window int) {
 		switch {
 		case o.Rate > 0:
 			p.runRate(ctx, d, o.Rate)
 		case o.Scenario == Broadcast:
-			p.runWindow(ctx, d, o.Window, rv.track)
+			p.runWindow(ctx, d, window, rv.track)
 		default:
-			p.runCallers(ctx, d, o.Callers)
+			p.runCallers(ctx, d, window)
 		}
+	}
+	window := o.Window
+	if o.Scenario == REST {
+		window = o.Callers
 	}
 	if o.Warmup > 0 {
 		o.Logger.Info("warming up", slog.Duration("for", o.Warmup))
-		run(o.Warmup)
+		run(o.Warmup, window)
 	}
-	load := "closed loop"
-	if o.Rate > 0 {
-		load = strconv.FormatFloat(o.Rate, 'f', -1, 64) + "/s"
+	// measure runs one window of load and returns its figures.
+	measure := func(d time.Duration, window int) *Result {
+		before, _ := e.sample()
+		p.reset()
+		ph := rv.begin(p.next)
+		bad0 := rv.bad.Load()
+		p.counted.Store(true)
+		t0 := time.Now()
+		run(d, window)
+		p.counted.Store(false)
+		expected := p.ok.Load() * perMessage
+		// Wait for the deliveries still on their way.
+		deadline := time.Now().Add(drainTimeout)
+		for ph.delivered.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
+			sleepCtx(ctx, 10*time.Millisecond)
+		}
+		after, _ := e.sample()
+		r := &Result{Scenario: o.Scenario, Clients: o.Clients, RatePerS: o.Rate, DurationS: d.Seconds()}
+		if o.Rate == 0 {
+			r.Window = window
+		}
+		r.setLatency(ph.rec.Snapshot())
+		r.Sent = p.ok.Load()
+		r.Deliveries = ph.delivered.Load()
+		elapsed := d
+		if last := time.Unix(0, ph.last.Load()); last.Sub(t0) > elapsed {
+			elapsed = last.Sub(t0)
+		}
+		r.DeliveriesPerS = float64(r.Deliveries) / elapsed.Seconds()
+		r.addError("publish_failed", p.failed.Load())
+		r.addError("publish_skipped", p.skipped.Load())
+		r.addError("missing_deliveries", expected-r.Deliveries)
+		r.addError("bad_messages", rv.bad.Load()-bad0)
+		if err, ok := p.lastErr.Load().(error); ok && p.failed.Load() > 0 {
+			o.Logger.Warn("publish failures", slog.Int64("failed", p.failed.Load()), slog.Any("lastError", err))
+		}
+		fillServer(r, base, connected, before, after, f.connected())
+		return r
 	}
-	o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.String("load", load), slog.Duration("for", o.Duration))
-	before, _ := e.sample()
-	rv.measureFrom.Store(p.next)
-	p.counted.Store(true)
-	t0 := time.Now()
-	run(o.Duration)
-	p.counted.Store(false)
-	expected := p.ok.Load() * perMessage
-	// Wait for the deliveries still on their way.
-	deadline := time.Now().Add(drainTimeout)
-	for rv.delivered.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
-		sleepCtx(ctx, 10*time.Millisecond)
+
+	var r *Result
+	if o.TargetP99 > 0 && o.Rate == 0 {
+		r = searchWindow(ctx, e, measure)
+	} else {
+		load := "closed loop"
+		if o.Rate > 0 {
+			load = strconv.FormatFloat(o.Rate, 'f', -1, 64) + "/s"
+		}
+		o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.String("load", load), slog.Duration("for", o.Duration))
+		r = measure(o.Duration, window)
 	}
-	after, _ := e.sample()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	f.fill(r)
+	r.addError("disconnected", f.disconnected())
+	return r, nil
+}
 
-	r := &Result{Scenario: o.Scenario, Clients: o.Clients, RatePerS: o.Rate, DurationS: o.Duration.Seconds()}
-	if o.Rate == 0 {
-		r.Window = o.Window
-		if o.Scenario == REST {
-			r.Window = o.Callers
+// searchWindow doubles the closed-loop window (1, 2, 4, ... 256) with steps of
+// Duration/4 (at least 1 s) while p99 stays within TargetP99 without errors, and
+// returns the step with the most deliveries/s that held (the first step when none
+// did), with every step listed.
+func searchWindow(ctx context.Context, e *env, measure func(time.Duration, int) *Result) *Result {
+	o := e.o
+	step := max(o.Duration/4, time.Second)
+	target := float64(o.TargetP99.Nanoseconds()) / 1e6
+	var best *Result
+	var steps []Step
+	for w := 1; w <= 256 && ctx.Err() == nil; w *= 2 {
+		o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.Int("window", w), slog.Duration("for", step))
+		r := measure(step, w)
+		steps = append(steps, Step{Window: w, DeliveriesPerS: r.DeliveriesPerS, P50Ms: r.P50Ms, P99Ms: r.P99Ms,
+			ServerCPUUsPerDelivery: r.ServerCPUUsPerDelivery, Errors: r.Errors})
+		held := r.P99Ms <= target && r.Errors == 0
+		if best == nil || (held && r.DeliveriesPerS > best.DeliveriesPerS) {
+			best = r
+		}
+		if !held {
+			break
 		}
 	}
-	f.fill(r)
-	h := rv.rec.Snapshot()
-	r.setLatency(h)
-	r.Sent = p.ok.Load()
-	r.Deliveries = rv.delivered.Load()
-	window := o.Duration
-	if last := time.Unix(0, rv.last.Load()); last.Sub(t0) > window {
-		window = last.Sub(t0)
-	}
-	r.DeliveriesPerS = float64(r.Deliveries) / window.Seconds()
-	r.addError("publish_failed", p.failed.Load())
-	r.addError("publish_skipped", p.skipped.Load())
-	r.addError("missing_deliveries", expected-r.Deliveries)
-	r.addError("bad_messages", rv.bad.Load())
-	r.addError("disconnected", f.disconnected())
-	if err, ok := p.lastErr.Load().(error); ok {
-		o.Logger.Warn("publish failures", slog.Int64("failed", p.failed.Load()), slog.Any("lastError", err))
-	}
-	fillServer(r, base, connected, before, after, f.connected())
-	return r, nil
+	best.Steps = steps
+	best.TargetP99Ms = target
+	best.TargetMet = best.P99Ms <= target && best.Errors == 0
+	return best
 }
 
 // fillServer derives the server figures from its samples: RSS per connection from

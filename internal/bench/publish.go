@@ -12,21 +12,36 @@ import (
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
-// receiver records deliveries of bench messages. Messages numbered below
-// measureFrom belong to the warm-up and are not recorded.
+// receiver records deliveries of bench messages into the current phase (one
+// measured window). Messages numbered below measureFrom belong to the warm-up or an
+// earlier phase and are not recorded.
 type receiver struct {
-	rec         Recorder
-	delivered   counter
+	cur         atomic.Pointer[phase]
 	bad         counter
-	last        atomic.Int64 // unix ns of the latest measured delivery
 	measureFrom atomic.Int64
 	track       *tracker // closed-loop broadcast only
+}
+
+// phase is what one measured window received.
+type phase struct {
+	rec       Recorder
+	delivered counter
+	last      atomic.Int64 // unix ns of the latest delivery
 }
 
 func newReceiver() *receiver {
 	rv := &receiver{}
 	rv.measureFrom.Store(math.MaxInt64)
+	rv.cur.Store(&phase{})
 	return rv
+}
+
+// begin starts a phase with the messages numbered from seq.
+func (rv *receiver) begin(seq int64) *phase {
+	ph := &phase{}
+	rv.cur.Store(ph)
+	rv.measureFrom.Store(seq)
+	return ph
 }
 
 func (rv *receiver) handler(i int) func(args []protocol.Value) {
@@ -42,10 +57,11 @@ func (rv *receiver) handler(i int) func(args []protocol.Value) {
 		if seq < rv.measureFrom.Load() {
 			return
 		}
+		ph := rv.cur.Load()
 		now := time.Now()
-		rv.rec.Record(i, now.Sub(sent))
-		rv.delivered.Add(1)
-		rv.last.Store(now.UnixNano())
+		ph.rec.Record(i, now.Sub(sent))
+		ph.delivered.Add(1)
+		ph.last.Store(now.UnixNano())
 	}
 }
 
@@ -81,6 +97,13 @@ type publisher struct {
 	failed  atomic.Int64
 	skipped atomic.Int64
 	lastErr atomic.Value
+}
+
+// reset zeroes the counts for a new phase.
+func (p *publisher) reset() {
+	p.ok.Store(0)
+	p.failed.Store(0)
+	p.skipped.Store(0)
 }
 
 // publish sends message seq and reports whether the server accepted it.

@@ -136,6 +136,8 @@ func TestOptionsValidate(t *testing.T) {
 		{Rate: -1},
 		{Window: -1},
 		{Callers: 2000},
+		{Scenario: bench.REST, TargetP99: time.Second},
+		{Rate: 5, TargetP99: time.Second},
 		{Payload: -1},
 		{Protocol: "xml"},
 		{ServerURL: "http://x"},
@@ -153,5 +155,24 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if o.Scenario != bench.Broadcast || o.Clients != 1000 || o.Duration != 10*time.Second || o.Protocol != "json" || o.Rate != 0 || o.Window != 8 || o.Callers != 32 {
 		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+func TestSmokeTargetSearch(t *testing.T) {
+	o := smokeOptions(t, bench.Broadcast)
+	o.NoFloor = true
+	o.Warmup = -1
+	o.TargetP99 = time.Microsecond // unreachable: the search stops after its first step
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := bench.Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 1 || r.Steps[0].Window != 1 || r.Window != 1 || r.TargetMet || r.TargetP99Ms != 0.001 {
+		t.Fatalf("steps %+v, window %d, target %g met %v", r.Steps, r.Window, r.TargetP99Ms, r.TargetMet)
+	}
+	if r.Steps[0].DeliveriesPerS != r.DeliveriesPerS || r.Deliveries == 0 {
+		t.Fatalf("step %+v, result %g/s", r.Steps[0], r.DeliveriesPerS)
 	}
 }
