@@ -37,9 +37,9 @@ func smokeOptions(t *testing.T, scenario string) bench.Options {
 	return bench.Options{
 		Scenario:      scenario,
 		Clients:       20,
-		Duration:      time.Second,
+		Duration:      500 * time.Millisecond,
 		Warmup:        200 * time.Millisecond,
-		FloorDuration: 500 * time.Millisecond,
+		FloorDuration: 300 * time.Millisecond,
 		ServerCmd:     []string{exe},
 		ServerEnv:     []string{childEnv + "=1"},
 	}
@@ -68,10 +68,10 @@ func runSmoke(t *testing.T, o bench.Options) *bench.Result {
 
 func TestSmokeBroadcastOpenLoop(t *testing.T) {
 	o := smokeOptions(t, bench.Broadcast)
-	o.Rate = 50
+	o.Rate = 100
 	r := runSmoke(t, o)
-	// 50 messages/s to 20 clients for 1 s, all delivered.
-	if r.Sent < 45 || r.Sent > 55 || r.Deliveries != r.Sent*20 || r.RatePerS != 50 {
+	// 100 messages/s to 20 clients for 0.5 s, all delivered.
+	if r.Sent < 45 || r.Sent > 55 || r.Deliveries != r.Sent*20 || r.RatePerS != 100 {
 		t.Fatalf("sent %d, delivered %d at %g/s", r.Sent, r.Deliveries, r.RatePerS)
 	}
 	checkLatency(t, r)
