@@ -326,6 +326,10 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 			if err := sp.child.stop(); err != nil {
 				o.Logger.Warn("stopping the server", slog.Any("error", err))
 			}
+			// The server logs at warn level: anything it said is worth seeing.
+			if out := sp.child.stderr.String(); out != "" {
+				o.Logger.Warn("server output (last 4 KiB)", slog.String("output", out))
+			}
 		}()
 		e.endpoint, e.key, e.pid = sp.endpoint, sp.key, sp.child.pid()
 	}

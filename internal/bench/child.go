@@ -61,7 +61,14 @@ func startChild(argv, env []string, stdout io.Writer) (*child, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	// The user's SIGNALBOX_* settings (upstream, config file, ...) would change what
+	// is measured: the child gets only the ones the bench sets.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SIGNALBOX_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	c := &child{cmd: cmd, cancel: cancel, stderr: &tail{}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	cmd.Stdout = stdout

@@ -229,18 +229,16 @@ func (p *publisher) runWindow(ctx context.Context, d time.Duration, window int, 
 func (p *publisher) runCallers(ctx context.Context, d time.Duration, callers int) {
 	var seq atomic.Int64
 	seq.Store(p.next)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				s := seq.Add(1) - 1
-				// The last request may finish after the window (bounded by the
-				// management client's timeout); cutting it would count an error.
-				p.publish(context.WithoutCancel(ctx), s)
+			// The last request may finish after the window (bounded by the management
+			// client's timeout): cutting it short would count an error.
+			for time.Now().Before(end) && ctx.Err() == nil {
+				p.publish(ctx, seq.Add(1)-1)
 			}
 		}()
 	}
