@@ -64,6 +64,7 @@ type conn struct {
 	stop     chan struct{} // closed by terminate: the transport must end now
 	stopOnce sync.Once
 
+	isWS       atomic.Bool  // the transport is a WebSocket (pushed by an on-demand writer)
 	writerOn   atomic.Bool  // a WebSocket writer goroutine is running
 	writeSince atomic.Int64 // unix ns when the current WebSocket write began; 0 = none
 	spare      []byte       // the writer's reusable buffer; owned by whoever set writerOn

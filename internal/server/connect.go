@@ -98,6 +98,7 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 		}
 		now := time.Now()
 		c.kind, c.started, c.startedAt, c.query = kind, true, now, query
+		c.isWS.Store(kind == transport.WebSockets)
 		c.lastRecv.Store(now.UnixNano())
 		c.lastSend.Store(now.UnixNano())
 		if c.expiry != nil {

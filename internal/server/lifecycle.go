@@ -46,7 +46,7 @@ func (c *conn) seal(final []byte) bool {
 // kick starts the WebSocket writer unless it runs already. SSE and long polling pull
 // from the outbox themselves.
 func (c *conn) kick() {
-	if c.writerOn.Load() || !c.writerOn.CompareAndSwap(false, true) {
+	if !c.isWS.Load() || c.writerOn.Load() || !c.writerOn.CompareAndSwap(false, true) {
 		return
 	}
 	c.mu.Lock()
