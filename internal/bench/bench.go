@@ -207,11 +207,12 @@ type Result struct {
 	P90Ms        float64 `json:"p90_ms"`
 	MaxMs        float64 `json:"max_ms"`
 
-	ServerCPUPercent float64 `json:"server_cpu_percent"` // of one core, over the window
-	ServerRSSBytes   int64   `json:"server_rss_bytes"`   // at the end
-	ConnectPerS      float64 `json:"connect_per_s"`
-	ConnectP50Ms     float64 `json:"connect_p50_ms"`
-	ConnectP99Ms     float64 `json:"connect_p99_ms"`
+	ServerCPUPercent  float64 `json:"server_cpu_percent"`  // of one core, over the window
+	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself, same window
+	ServerRSSBytes    int64   `json:"server_rss_bytes"`    // at the end
+	ConnectPerS       float64 `json:"connect_per_s"`
+	ConnectP50Ms      float64 `json:"connect_p50_ms"`
+	ConnectP99Ms      float64 `json:"connect_p99_ms"`
 
 	FloorDeliveriesPerS   float64          `json:"floor_deliveries_per_s,omitempty"`
 	FloorCPUUsPerDelivery float64          `json:"floor_cpu_us_per_delivery,omitempty"`
@@ -262,16 +263,17 @@ type env struct {
 	mgmt     *management.Client
 }
 
-func (e *env) sample() (ProcSample, bool) {
+// sample reads the server process; the zero ProcSample when it cannot.
+func (e *env) sample() ProcSample {
 	if e.pid == 0 {
-		return ProcSample{}, false
+		return ProcSample{}
 	}
 	s, err := ReadProc(e.pid)
 	if err != nil {
 		e.o.Logger.Warn("cannot sample the server process", slog.Any("error", err))
-		return ProcSample{}, false
+		return ProcSample{}
 	}
-	return s, true
+	return s
 }
 
 // Run runs the scenario of o against a child server (or o.ServerURL) and returns

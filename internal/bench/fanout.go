@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,7 @@ const drainTimeout = 3 * time.Second
 // request to one user).
 func runFanout(ctx context.Context, e *env) (*Result, error) {
 	o := e.o
-	base, _ := e.sample()
+	base := e.sample()
 	rv := newReceiver()
 	f, err := connectAll(ctx, e, o.Clients, func(i int, c *client.Conn) { c.On(target, rv.handler(i)) })
 	if err != nil {
@@ -38,7 +39,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 	if !sleepCtx(ctx, 500*time.Millisecond) {
 		return nil, ctx.Err()
 	}
-	connected, _ := e.sample()
+	connected := e.sample()
 
 	p := &publisher{payload: strings.Repeat("x", o.Payload)}
 	perMessage := int64(f.connected())
@@ -82,7 +83,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 	}
 	// measure runs one window of load and returns its figures.
 	measure := func(d time.Duration, window int) *Result {
-		before, _ := e.sample()
+		before, self0 := e.sample(), selfSample()
 		p.reset()
 		ph := rv.begin(p.next)
 		bad0 := rv.bad.Load()
@@ -96,7 +97,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 		for ph.delivered.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
 			sleepCtx(ctx, 10*time.Millisecond)
 		}
-		after, _ := e.sample()
+		after, self1 := e.sample(), selfSample()
 		r := &Result{Scenario: o.Scenario, Clients: o.Clients, RatePerS: o.Rate, DurationS: d.Seconds()}
 		if o.Rate == 0 {
 			r.Window = window
@@ -117,6 +118,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 			o.Logger.Warn("publish failures", slog.Int64("failed", p.failed.Load()), slog.Any("lastError", err))
 		}
 		fillServer(r, base, connected, before, after, f.connected())
+		fillLoadgen(r, self0, self1)
 		return r
 	}
 
@@ -187,6 +189,26 @@ func fillServer(r *Result, base, connected, before, after ProcSample, conns int)
 	}
 	if r.Deliveries > 0 {
 		r.ServerCPUUsPerDelivery = float64(cpu.Nanoseconds()) / 1000 / float64(r.Deliveries)
+	}
+}
+
+// selfSample samples the bench process (zero when /proc is unreadable).
+func selfSample() ProcSample {
+	s, err := ReadProc(os.Getpid())
+	if err != nil {
+		return ProcSample{}
+	}
+	return s
+}
+
+// fillLoadgen reports the load generator's own CPU use over the window: on a
+// shared box it competes with the server.
+func fillLoadgen(r *Result, before, after ProcSample) {
+	if before.At.IsZero() || after.At.IsZero() {
+		return
+	}
+	if wall := after.At.Sub(before.At); wall > 0 {
+		r.LoadgenCPUPercent = 100 * (after.CPU - before.CPU).Seconds() / wall.Seconds()
 	}
 }
 

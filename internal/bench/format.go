@@ -52,6 +52,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 	row("latency max ms", func(r *Result) string { return num(r.MaxMs, 2) })
 	row("server CPU µs / delivery", func(r *Result) string { return num(r.ServerCPUUsPerDelivery, 2) })
 	row("server CPU % of a core", func(r *Result) string { return num(r.ServerCPUPercent, 1) })
+	row("bench CPU % of a core", func(r *Result) string { return num(r.LoadgenCPUPercent, 1) })
 	row("server RSS B / conn", func(r *Result) string { return num(r.ServerRSSBytesPerConn, 0) })
 	row("server RSS MiB", func(r *Result) string { return num(float64(r.ServerRSSBytes)/(1<<20), 1) })
 	row("connects /s", func(r *Result) string { return num(r.ConnectPerS, 0) })

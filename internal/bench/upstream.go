@@ -68,7 +68,7 @@ func (s *upstreamStub) close() {
 // result.
 func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	o := e.o
-	base, _ := e.sample()
+	base := e.sample()
 	f, err := connectAll(ctx, e, o.Clients, nil)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	if !sleepCtx(ctx, 500*time.Millisecond) {
 		return nil, ctx.Err()
 	}
-	connected, _ := e.sample()
+	connected := e.sample()
 
 	var (
 		rec     Recorder
@@ -129,11 +129,11 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 		sleepCtx(ctx, o.Warmup)
 	}
 	o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.Duration("for", o.Duration))
-	before, _ := e.sample()
+	before, self0 := e.sample(), selfSample()
 	measure.Store(true)
 	sleepCtx(ctx, o.Duration)
 	measure.Store(false)
-	after, _ := e.sample()
+	after, self1 := e.sample(), selfSample()
 	stopRuns()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -152,6 +152,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
 	}
 	fillServer(r, base, connected, before, after, f.connected())
+	fillLoadgen(r, self0, self1)
 	return r, nil
 }
 
@@ -159,7 +160,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 // memory per connection and its CPU while idle.
 func runIdle(ctx context.Context, e *env) (*Result, error) {
 	o := e.o
-	base, _ := e.sample()
+	base := e.sample()
 	f, err := connectAll(ctx, e, o.Clients, nil)
 	if err != nil {
 		return nil, err
@@ -168,16 +169,17 @@ func runIdle(ctx context.Context, e *env) (*Result, error) {
 	if !sleepCtx(ctx, max(o.Warmup, 500*time.Millisecond)) {
 		return nil, ctx.Err()
 	}
-	before, _ := e.sample()
+	before, self0 := e.sample(), selfSample()
 	o.Logger.Info("holding idle connections", slog.Int("clients", f.connected()), slog.Duration("for", o.Duration))
 	if !sleepCtx(ctx, o.Duration) {
 		return nil, ctx.Err()
 	}
-	after, _ := e.sample()
+	after, self1 := e.sample(), selfSample()
 	r := &Result{Scenario: o.Scenario, Clients: o.Clients, DurationS: o.Duration.Seconds()}
 	f.fill(r)
 	r.addError("disconnected", f.disconnected())
 	// RSS per connection at the end of the hold (it includes any growth while idle).
 	fillServer(r, base, after, before, after, f.connected())
+	fillLoadgen(r, self0, self1)
 	return r, nil
 }
