@@ -306,8 +306,9 @@ func (c *Conn) Protocol() protocol.Protocol { return c.proto }
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Err returns why the connection ended: nil while it runs and after Close, a
-// *CloseError when the server closed it with an error, else a transport error.
+// Err returns why the connection ended: nil while it runs, after Close and when
+// the server closed it without an error; a *CloseError when the server closed it
+// with one; ErrServerTimeout; else a transport or protocol error.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
