@@ -186,11 +186,10 @@ func (fr *frameReader) feed(t *testing.T, b []byte) (hsErr string, hsDone bool) 
 
 // wsClient is a raw WebSocket hub client.
 type wsClient struct {
-	t      *testing.T
-	c      *websocket.Conn
-	proto  protocol.Protocol
-	fr     *frameReader
-	binary bool
+	t     *testing.T
+	c     *websocket.Conn
+	proto protocol.Protocol
+	fr    *frameReader
 }
 
 func (ts *testServer) dialWS(hubName, id, tok string) (*websocket.Conn, *http.Response, error) {

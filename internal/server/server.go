@@ -37,7 +37,6 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[string]*conn // by connection token (the secret id= value)
-	live     int              // connections counted against MaxConnections
 	draining bool
 	httpSrv  *http.Server
 	serving  bool
