@@ -21,6 +21,14 @@ import (
 func (c CLI) benchCmd(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(c.Stderr, "usage: signalbox bench [flags]")
+		fmt.Fprintln(c.Stderr, "Starts a signalbox server as a child process, connects WebSocket clients over loopback and")
+		fmt.Fprintln(c.Stderr, "measures each scenario: broadcast (REST broadcast fan-out, compared to a raw WebSocket floor),")
+		fmt.Fprintln(c.Stderr, "upstream (invocations answered by an in-process function app), rest (REST send-to-user) and")
+		fmt.Fprintln(c.Stderr, "idle (memory per connection). Progress goes to stderr, results to stdout.")
+		fs.PrintDefaults()
+	}
 	var o bench.Options
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario per line")
 	scenarios := fs.String("scenario", "broadcast,idle", "comma-separated scenarios: "+strings.Join(bench.Scenarios, ", ")+", or all")
@@ -110,6 +118,7 @@ func (c CLI) sendCmd(ctx context.Context, args []string) int {
 	}
 	endpoint := fs.String("endpoint", "", "service endpoint (default "+EnvPublicURL+" or http://localhost:8888)")
 	key := fs.String("access-key", "", "access key (default: the first of "+EnvAccessKey+")")
+	connStr := fs.String("connection-string", "", "Endpoint=...;AccessKey=...; instead of --endpoint and --access-key")
 	hubName := fs.String("hub", "", "hub name")
 	target := fs.String("target", "", "client method to invoke")
 	user := fs.String("user", "", "send to this user")
@@ -122,8 +131,24 @@ func (c CLI) sendCmd(ctx context.Context, args []string) int {
 		}
 		return ExitConfig
 	}
+	var e connection.Endpoint
+	if *connStr != "" {
+		if *endpoint != "" || *key != "" {
+			fmt.Fprintln(c.Stderr, "signalbox send: give --connection-string or --endpoint and --access-key, not both")
+			return ExitConfig
+		}
+		var err error
+		if e, err = connection.NewEndpoint("", connection.Primary, *connStr, nil); err != nil {
+			fmt.Fprintln(c.Stderr, "signalbox send:", err)
+			return ExitConfig
+		}
+		if e.AccessKey == "" {
+			fmt.Fprintln(c.Stderr, "signalbox send: the connection string has no AccessKey")
+			return ExitConfig
+		}
+	}
 	k := *key
-	if k == "" {
+	if k == "" && *connStr == "" {
 		k, _, _ = strings.Cut(c.Getenv(EnvAccessKey), ",")
 		k = strings.TrimSpace(k)
 	}
@@ -141,8 +166,8 @@ func (c CLI) sendCmd(ctx context.Context, args []string) int {
 		}
 	}
 	switch {
-	case k == "":
-		fmt.Fprintln(c.Stderr, "signalbox send: --access-key is required")
+	case k == "" && *connStr == "":
+		fmt.Fprintln(c.Stderr, "signalbox send: --access-key (or --connection-string) is required")
 		return ExitConfig
 	case *hubName == "" || *target == "":
 		fmt.Fprintln(c.Stderr, "signalbox send: --hub and --target are required")
@@ -163,10 +188,12 @@ func (c CLI) sendCmd(ctx context.Context, args []string) int {
 		s, _ := json.Marshal(a)
 		arguments = append(arguments, s)
 	}
-	e, err := connection.NewEndpoint("", connection.Primary, "Endpoint="+ep+";AccessKey="+k+";Version=1.0;", nil)
-	if err != nil {
-		fmt.Fprintln(c.Stderr, "signalbox send:", err)
-		return ExitConfig
+	if *connStr == "" {
+		var err error
+		if e, err = connection.NewEndpoint("", connection.Primary, "Endpoint="+ep+";AccessKey="+k+";Version=1.0;", nil); err != nil {
+			fmt.Fprintln(c.Stderr, "signalbox send:", err)
+			return ExitConfig
+		}
 	}
 	mc, err := management.NewClient([]connection.Endpoint{e}, &management.ClientOptions{Timeout: *timeout})
 	if err != nil {
