@@ -73,6 +73,10 @@ var (
 	ErrServerTimeout = errors.New("client: server timeout elapsed without receiving a message")
 )
 
+// writeTimeout bounds one send on the transport; a connection that cannot take a
+// frame for this long is broken.
+const writeTimeout = 15 * time.Second
+
 // InvocationError is the error of a Completion.
 type InvocationError struct {
 	Target  string
@@ -110,7 +114,7 @@ type Conn struct {
 	msgs       chan *protocol.Invocation
 	msgsWanted atomic.Bool
 
-	writeMu  sync.Mutex // one send at a time: ordering, and HTTP transports allow one POST
+	writeSem chan struct{} // one send at a time: ordering, and HTTP transports allow one POST
 	lastSend atomic.Int64
 	lastRecv atomic.Int64
 
@@ -242,6 +246,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*Conn, error) {
 		readDone: make(chan struct{}),
 		handlers: make(map[string][]func([]protocol.Value)),
 		msgs:     make(chan *protocol.Invocation, o.MessageBuffer),
+		writeSem: make(chan struct{}, 1),
 		pending:  make(map[string]pendingCall),
 	}
 	dec, err := c.handshake(ctx)
@@ -342,7 +347,9 @@ func (c *Conn) Messages() <-chan *protocol.Invocation {
 }
 
 // Send invokes target on the server without waiting for a result. args are
-// protocol.Value values or anything encoding/json can marshal.
+// protocol.Value values or anything encoding/json can marshal. ctx bounds the
+// wait for earlier sends; once the message is being written it is written whole
+// (within 15 s), so cancelling never leaves the connection broken.
 func (c *Conn) Send(ctx context.Context, target string, args ...any) error {
 	inv, err := invocation(target, args)
 	if err != nil {
@@ -416,9 +423,23 @@ func (c *Conn) writeMessage(ctx context.Context, m protocol.Message) error {
 		return c.endErr()
 	default:
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if err := c.t.write(ctx, frame); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("client: send: %w", err)
+	}
+	select {
+	case c.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("client: send: %w", ctx.Err())
+	case <-c.done:
+		return c.endErr()
+	}
+	defer func() { <-c.writeSem }()
+	// ctx bounds only the wait for this send's turn: a frame cannot be taken back
+	// half written, and coder/websocket closes the connection when the context of a
+	// write ends mid-frame. The write itself has its own deadline.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := c.t.write(wctx, frame); err != nil {
 		select {
 		case <-c.done:
 			return c.endErr()

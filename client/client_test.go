@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -331,6 +332,22 @@ func TestInvokeContextCanceled(t *testing.T) {
 	cancel()
 	if _, err := c.Invoke(cctx, "echo", 1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
+	}
+
+	// Sends whose contexts end at any moment never break the connection.
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, time.Duration(i)*time.Microsecond)
+			defer cancel()
+			_ = c.Send(sctx, "echo", strings.Repeat("x", 4096))
+		}()
+	}
+	wg.Wait()
+	if _, err := c.Invoke(ctx, "echo", 2); err != nil {
+		t.Fatalf("connection broken by cancelled sends: %v", err)
 	}
 }
 

@@ -309,7 +309,7 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 	var upstreamURL string
 	if o.Scenario == Upstream {
 		e.key = newAccessKey()
-		stub, err := startUpstreamStub(e.key)
+		stub, err := startUpstreamStub(e.key, o.Hub)
 		if err != nil {
 			return nil, err
 		}

@@ -108,8 +108,9 @@ func (e *env) transport() client.Transport {
 // connected returns the number of connected clients.
 func (f *fleet) connected() int { return len(f.conns) - int(f.failed) }
 
-// disconnected counts the connections that ended by themselves.
-func (f *fleet) disconnected() int64 {
+// disconnected counts the connections that ended by themselves and logs the
+// reason of the first.
+func (f *fleet) disconnected(log *slog.Logger) int64 {
 	var n int64
 	for _, c := range f.conns {
 		if c == nil {
@@ -117,6 +118,9 @@ func (f *fleet) disconnected() int64 {
 		}
 		select {
 		case <-c.Done():
+			if n == 0 {
+				log.Warn("a client was disconnected", slog.String("connectionId", c.ID()), slog.Any("reason", c.Err()))
+			}
 			n++
 		default:
 		}

@@ -137,7 +137,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 		return nil, err
 	}
 	f.fill(r)
-	r.addError("disconnected", f.disconnected())
+	r.addError("disconnected", f.disconnected(o.Logger))
 	return r, nil
 }
 

@@ -2,8 +2,10 @@ package bench_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +44,16 @@ func smokeOptions(t *testing.T, scenario string) bench.Options {
 		FloorDuration: 300 * time.Millisecond,
 		ServerCmd:     []string{exe},
 		ServerEnv:     []string{childEnv + "=1"},
+		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func runSmoke(t *testing.T, o bench.Options) *bench.Result {

@@ -16,15 +16,15 @@ import (
 	"github.com/signalbox-io/signalbox/functions"
 )
 
-// upstreamStub is the function app of the upstream scenario: hub "bench" (any
-// hub, in fact) answers echo(x...) with its first argument.
+// upstreamStub is the function app of the upstream scenario: the bench hub's
+// echo(x, ...) returns x; connection events are accepted.
 type upstreamStub struct {
 	srv  *http.Server
 	url  string
 	done chan struct{}
 }
 
-func startUpstreamStub(key string) (*upstreamStub, error) {
+func startUpstreamStub(key, hub string) (*upstreamStub, error) {
 	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{key}})
 	if err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
@@ -35,9 +35,13 @@ func startUpstreamStub(key string) (*upstreamStub, error) {
 		}
 		return ic.Arguments[0], nil
 	}
-	if err := trigger.Register("bench", functions.CategoryMessages, "echo", functions.MessageFunc(echo)); err != nil {
+	if err := trigger.Register(hub, functions.CategoryMessages, "echo", functions.MessageFunc(echo)); err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
 	}
+	// Connection events are part of the load (the server sends them for every
+	// client); accept them.
+	trigger.HandleConnected(hub, func(context.Context, *functions.InvocationContext) error { return nil })
+	trigger.HandleDisconnected(hub, func(context.Context, *functions.InvocationContext) error { return nil })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
@@ -147,7 +151,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	r.Sent = r.Deliveries + failed.Load()
 	r.DeliveriesPerS = float64(r.Deliveries) / o.Duration.Seconds()
 	r.addError("invoke_failed", failed.Load())
-	r.addError("disconnected", f.disconnected())
+	r.addError("disconnected", f.disconnected(o.Logger))
 	if err, ok := lastErr.Load().(error); ok {
 		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
 	}
@@ -177,7 +181,7 @@ func runIdle(ctx context.Context, e *env) (*Result, error) {
 	after, self1 := e.sample(), selfSample()
 	r := &Result{Scenario: o.Scenario, Clients: o.Clients, DurationS: o.Duration.Seconds()}
 	f.fill(r)
-	r.addError("disconnected", f.disconnected())
+	r.addError("disconnected", f.disconnected(o.Logger))
 	// RSS per connection at the end of the hold (it includes any growth while idle).
 	fillServer(r, base, after, before, after, f.connected())
 	fillLoadgen(r, self0, self1)
