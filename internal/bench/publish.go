@@ -188,7 +188,10 @@ func (p *publisher) runWindow(ctx context.Context, d time.Duration, window int, 
 		go func() {
 			defer wg.Done()
 			if !p.publish(ctx, seq) {
-				failed <- seq
+				select {
+				case failed <- seq:
+				default: // the loop may be gone; an entry still outstanding expires
+				}
 			}
 		}()
 	}
