@@ -34,6 +34,14 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 	f := &fleet{conns: make([]*client.Conn, n), users: make([]string, n), connect: &Histogram{}}
 	hubURL := auth.ClientURL(e.endpoint, e.o.Hub)
 	aud := auth.ClientAudience(e.endpoint, e.o.Hub)
+	// The whole phase is bounded, and it stops early when most dials fail (a
+	// server that does not answer would otherwise cost 30 s per batch of dialers).
+	parent := ctx
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute+time.Duration(n)*2*time.Millisecond)
+	defer cancelTimeout()
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	var connected int64
 	jobs := make(chan int)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -61,7 +69,11 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 				if err != nil {
 					f.failed++
 					f.lastErr = err
+					if f.failed >= 64 && f.failed > connected {
+						abort(fmt.Errorf("%d of %d connection attempts failed: %w", f.failed, f.failed+connected, err))
+					}
 				} else {
+					connected++
 					f.connect.Record(d)
 				}
 				mu.Unlock()
@@ -80,9 +92,12 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 	close(jobs)
 	wg.Wait()
 	f.elapsed = time.Since(start)
-	if err := ctx.Err(); err != nil {
+	if ctx.Err() != nil {
 		f.close()
-		return nil, fmt.Errorf("bench: connecting: %w", err)
+		if err := parent.Err(); err != nil {
+			return nil, fmt.Errorf("bench: connecting: %w", err)
+		}
+		return nil, fmt.Errorf("bench: connecting: %w", context.Cause(ctx))
 	}
 	if f.failed == int64(n) {
 		f.close()
