@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/signalbox-io/signalbox/protocol"
 )
 
 func TestPercentile(t *testing.T) {
@@ -161,5 +163,43 @@ func FuzzParseProc(f *testing.F) {
 			t.Skip() // negative tick counts are not produced by the kernel
 		}
 		_, _ = parseStatusRSS(status)
+	})
+}
+
+func TestStamp(t *testing.T) {
+	args := []protocol.Value{protocol.JSONValue([]byte("1700000000000000000")), protocol.JSONValue([]byte("7")), protocol.JSONValue([]byte(`"x"`))}
+	sent, seq, err := stamp(args)
+	if err != nil || seq != 7 || sent.UnixNano() != 1700000000000000000 {
+		t.Fatalf("stamp = %v %d %v", sent, seq, err)
+	}
+	// The same through MessagePack.
+	mp := make([]protocol.Value, len(args))
+	for i, a := range args {
+		b, err := a.MessagePack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp[i] = protocol.MessagePackValue(b)
+	}
+	if sent2, seq2, err := stamp(mp); err != nil || seq2 != 7 || !sent2.Equal(sent) {
+		t.Fatalf("msgpack stamp = %v %d %v", sent2, seq2, err)
+	}
+	for _, bad := range [][]protocol.Value{nil, args[:1], {args[2], args[1]}, {args[0], protocol.JSONValue([]byte("1.5"))}} {
+		if _, _, err := stamp(bad); err == nil {
+			t.Errorf("stamp(%v) accepted", bad)
+		}
+	}
+}
+
+func FuzzStamp(f *testing.F) {
+	f.Add([]byte("123"), []byte("4"), false)
+	f.Add([]byte{0xd3, 0, 0, 0, 0, 0, 0, 0, 1}, []byte{0x05}, true)
+	f.Add([]byte(`"x"`), []byte("null"), false)
+	f.Fuzz(func(t *testing.T, a, b []byte, msgpack bool) {
+		v := protocol.JSONValue
+		if msgpack {
+			v = protocol.MessagePackValue
+		}
+		_, _, _ = stamp([]protocol.Value{v(a), v(b)})
 	})
 }
