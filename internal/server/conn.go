@@ -84,6 +84,9 @@ type conn struct {
 
 	handshaken atomic.Bool
 	proto      protocol.Protocol // set once before handshaken is stored
+	// hsMu is held while the connection joins the registry and queues its handshake
+	// response, so that a message sent to it in that window queues behind the response.
+	hsMu sync.Mutex
 }
 
 // ID, Hub, UserID and Protocol implement hub.Client.
@@ -95,6 +98,12 @@ func (c *conn) Protocol() protocol.Protocol { return c.proto }
 // Send queues a frame without blocking. A full queue closes the connection as a slow
 // consumer: one stalled client never holds up a broadcast.
 func (c *conn) Send(frame []byte) bool {
+	if !c.handshaken.Load() {
+		// Registered but the handshake response is not queued yet: wait for it.
+		c.hsMu.Lock()
+		//lint:ignore SA2001 waiting for the holder is the point of this critical section
+		c.hsMu.Unlock()
+	}
 	if c.enqueue(frame) {
 		return true
 	}
@@ -242,13 +251,21 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	c.pingFrame = ping
 	c.dec = protocol.NewDecoder(p, c.s.cfg.MaxMessageSize)
 	c.binary.Store(p.Binary())
-	if !c.enqueue(protocol.AppendHandshakeResponse(nil, "")) {
+	// Join the registry before the client can see the handshake response: once its
+	// start() resolves, a REST send to it must reach it. finish() removes it again.
+	c.hsMu.Lock()
+	c.s.registry.Add(c)
+	queued := c.enqueue(protocol.AppendHandshakeResponse(nil, ""))
+	if h := c.s.afterHandshakeQueued; h != nil {
+		h()
+	}
+	c.handshaken.Store(true)
+	c.hsMu.Unlock()
+	if !queued {
 		c.inClosed = true
 		return errInputClosed
 	}
-	c.handshaken.Store(true)
 	c.rearm() // the timer now serves keep-alives instead of the handshake
-	c.s.registry.Add(c)
 	if c.s.upstream != nil {
 		c.mu.Lock()
 		query := c.query

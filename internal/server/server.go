@@ -43,6 +43,8 @@ type Server struct {
 	wg       sync.WaitGroup // one per started transport: its loop and cleanup
 
 	lpCloseGrace time.Duration // tests shorten it
+	// afterHandshakeQueued, when set by a test, runs once a handshake response is queued.
+	afterHandshakeQueued func()
 
 	ready         atomic.Bool
 	slowConsumers atomic.Int64
