@@ -4,7 +4,7 @@ BIN     := bin/signalbox
 # Packages of the service itself run under the race detector too.
 RACE_PKGS := ./protocol/... ./auth/... ./internal/... ./connection/... ./management/... ./functions/...
 
-.PHONY: all build test test-go test-race test-e2e vet fmt-check deps bench clean
+.PHONY: all build test test-go test-race test-e2e vet lint fmt-check deps bench clean
 
 all: build
 
@@ -16,6 +16,12 @@ deps:
 
 vet:
 	$(GO) vet ./...
+
+# Pinned so that CI and every developer see the same findings.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -30,7 +36,7 @@ test-e2e: build deps
 	@if [ ! -f test/e2e/package.json ]; then echo "test-e2e: no package.json yet"; exit 0; fi; \
 	cd test/e2e && SIGNALBOX_BIN=$(CURDIR)/$(BIN) npm test
 
-test: fmt-check vet test-go test-race test-e2e
+test: fmt-check vet lint test-go test-race test-e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./protocol/... ./internal/...

@@ -94,16 +94,6 @@ func startChild(argv, env []string, stdout io.Writer) (*child, error) {
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// exited reports, without waiting, whether the child has ended.
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // stop ends the child (SIGTERM, SIGKILL after stopGrace) and waits for it.
 func (c *child) stop() error {
 	c.cancel()
