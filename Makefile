@@ -1,8 +1,8 @@
 # Everything runs from here; `make test` is what CI runs.
 GO      ?= go
 BIN     := bin/signalbox
-# Packages of the service itself run under the race detector too.
-RACE_PKGS := ./protocol/... ./auth/... ./internal/... ./connection/... ./management/... ./functions/...
+# The service and library packages run under the race detector too.
+RACE_PKGS := ./protocol/... ./auth/... ./internal/... ./connection/... ./management/... ./functions/... ./client/...
 
 .PHONY: all build test test-go test-race test-e2e vet lint fmt-check deps bench clean
 
