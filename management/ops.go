@@ -113,7 +113,7 @@ func excludedQuery(excluded []string) url.Values {
 }
 
 // sendTo posts a message to path under hub on every selected endpoint.
-func (c *Client) sendTo(ctx context.Context, op, hub, target string, args any, opts *SendOptions, parts ...string) error {
+func (c *Client) sendTo(ctx context.Context, op, hub, target string, args any, opts *SendOptions, parts ...part) error {
 	if opts == nil {
 		opts = &SendOptions{}
 	}
@@ -162,16 +162,12 @@ func (c *Client) check(ctx context.Context, op, method, path string, codes []str
 // Arguments (args) are a []any or any other slice (encoded with encoding/json), a JSON
 // array as json.RawMessage or []byte, a []json.RawMessage, or nil for none.
 func (c *Client) SendToAll(ctx context.Context, hub, target string, args any, opts *SendOptions) error {
-	return c.sendTo(ctx, "send to all", hub, target, args, opts, ":send")
+	return c.sendTo(ctx, "send to all", hub, target, args, opts, lit(":send"))
 }
 
 // SendToUser sends to every connection of a user (POST /users/{user}/:send).
 func (c *Client) SendToUser(ctx context.Context, hub, userID, target string, args any, opts *SendOptions) error {
-	u, err := seg("user id", userID)
-	if err != nil {
-		return err
-	}
-	return c.sendTo(ctx, "send to user", hub, target, args, withoutExcluded(opts), "users", u, ":send")
+	return c.sendTo(ctx, "send to user", hub, target, args, withoutExcluded(opts), lit("users"), userSeg(userID), lit(":send"))
 }
 
 // SendToUsers sends to several users, one request per user; a failure for one user does
@@ -186,11 +182,7 @@ func (c *Client) SendToUsers(ctx context.Context, hub string, userIDs []string, 
 
 // SendToGroup sends to the connections in a group (POST /groups/{group}/:send).
 func (c *Client) SendToGroup(ctx context.Context, hub, group, target string, args any, opts *SendOptions) error {
-	g, err := seg("group name", group)
-	if err != nil {
-		return err
-	}
-	return c.sendTo(ctx, "send to group", hub, target, args, opts, "groups", g, ":send")
+	return c.sendTo(ctx, "send to group", hub, target, args, opts, lit("groups"), groupSeg(group), lit(":send"))
 }
 
 // SendToGroups sends to several groups, one request per group; errors are joined.
@@ -204,11 +196,7 @@ func (c *Client) SendToGroups(ctx context.Context, hub string, groups []string, 
 
 // SendToConnection sends to one connection (POST /connections/{id}/:send).
 func (c *Client) SendToConnection(ctx context.Context, hub, connectionID, target string, args any, opts *SendOptions) error {
-	id, err := seg("connection id", connectionID)
-	if err != nil {
-		return err
-	}
-	return c.sendTo(ctx, "send to connection", hub, target, args, withoutExcluded(opts), "connections", id, ":send")
+	return c.sendTo(ctx, "send to connection", hub, target, args, withoutExcluded(opts), lit("connections"), connSeg(connectionID), lit(":send"))
 }
 
 func withoutExcluded(opts *SendOptions) *SendOptions {
@@ -229,15 +217,7 @@ func groupFilter(opts *GroupOptions) []connection.Endpoint {
 // An unknown connection (404 with Error.Connection.NotExisted) is not an error: with
 // several endpoints only the one holding the connection knows it.
 func (c *Client) AddConnectionToGroup(ctx context.Context, hub, group, connectionID string, opts *GroupOptions) error {
-	g, err := seg("group name", group)
-	if err != nil {
-		return err
-	}
-	id, err := seg("connection id", connectionID)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "groups", g, "connections", id)
+	path, err := hubPath(hub, lit("groups"), groupSeg(group), lit("connections"), connSeg(connectionID))
 	if err != nil {
 		return err
 	}
@@ -247,15 +227,7 @@ func (c *Client) AddConnectionToGroup(ctx context.Context, hub, group, connectio
 
 // RemoveConnectionFromGroup (DELETE /groups/{group}/connections/{id}).
 func (c *Client) RemoveConnectionFromGroup(ctx context.Context, hub, group, connectionID string, opts *GroupOptions) error {
-	g, err := seg("group name", group)
-	if err != nil {
-		return err
-	}
-	id, err := seg("connection id", connectionID)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "groups", g, "connections", id)
+	path, err := hubPath(hub, lit("groups"), groupSeg(group), lit("connections"), connSeg(connectionID))
 	if err != nil {
 		return err
 	}
@@ -265,11 +237,7 @@ func (c *Client) RemoveConnectionFromGroup(ctx context.Context, hub, group, conn
 
 // RemoveConnectionFromAllGroups (DELETE /connections/{id}/groups).
 func (c *Client) RemoveConnectionFromAllGroups(ctx context.Context, hub, connectionID string, opts *GroupOptions) error {
-	id, err := seg("connection id", connectionID)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "connections", id, "groups")
+	path, err := hubPath(hub, lit("connections"), connSeg(connectionID), lit("groups"))
 	if err != nil {
 		return err
 	}
@@ -282,15 +250,7 @@ func (c *Client) AddUserToGroup(ctx context.Context, hub, group, userID string, 
 	if opts == nil {
 		opts = &AddUserToGroupOptions{}
 	}
-	u, err := seg("user id", userID)
-	if err != nil {
-		return err
-	}
-	g, err := seg("group name", group)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "users", u, "groups", g)
+	path, err := hubPath(hub, lit("users"), userSeg(userID), lit("groups"), groupSeg(group))
 	if err != nil {
 		return err
 	}
@@ -307,15 +267,7 @@ func (c *Client) AddUserToGroup(ctx context.Context, hub, group, userID string, 
 
 // RemoveUserFromGroup (DELETE /users/{user}/groups/{group}).
 func (c *Client) RemoveUserFromGroup(ctx context.Context, hub, group, userID string, opts *GroupOptions) error {
-	u, err := seg("user id", userID)
-	if err != nil {
-		return err
-	}
-	g, err := seg("group name", group)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "users", u, "groups", g)
+	path, err := hubPath(hub, lit("users"), userSeg(userID), lit("groups"), groupSeg(group))
 	if err != nil {
 		return err
 	}
@@ -324,11 +276,7 @@ func (c *Client) RemoveUserFromGroup(ctx context.Context, hub, group, userID str
 
 // RemoveUserFromAllGroups (DELETE /users/{user}/groups).
 func (c *Client) RemoveUserFromAllGroups(ctx context.Context, hub, userID string, opts *GroupOptions) error {
-	u, err := seg("user id", userID)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "users", u, "groups")
+	path, err := hubPath(hub, lit("users"), userSeg(userID), lit("groups"))
 	if err != nil {
 		return err
 	}
@@ -338,11 +286,7 @@ func (c *Client) RemoveUserFromAllGroups(ctx context.Context, hub, userID string
 // ConnectionExists (HEAD /connections/{id}); false only for a 404 with
 // Warning.Connection.NotExisted, any other 404 is an error.
 func (c *Client) ConnectionExists(ctx context.Context, hub, connectionID string, opts *ExistsOptions) (bool, error) {
-	id, err := seg("connection id", connectionID)
-	if err != nil {
-		return false, err
-	}
-	path, err := hubPath(hub, "connections", id)
+	path, err := hubPath(hub, lit("connections"), connSeg(connectionID))
 	if err != nil {
 		return false, err
 	}
@@ -351,11 +295,7 @@ func (c *Client) ConnectionExists(ctx context.Context, hub, connectionID string,
 
 // UserExists reports whether a user has a connection (HEAD /users/{user}).
 func (c *Client) UserExists(ctx context.Context, hub, userID string, opts *ExistsOptions) (bool, error) {
-	u, err := seg("user id", userID)
-	if err != nil {
-		return false, err
-	}
-	path, err := hubPath(hub, "users", u)
+	path, err := hubPath(hub, lit("users"), userSeg(userID))
 	if err != nil {
 		return false, err
 	}
@@ -364,11 +304,7 @@ func (c *Client) UserExists(ctx context.Context, hub, userID string, opts *Exist
 
 // GroupExists reports whether a group has a connection (HEAD /groups/{group}).
 func (c *Client) GroupExists(ctx context.Context, hub, group string, opts *ExistsOptions) (bool, error) {
-	g, err := seg("group name", group)
-	if err != nil {
-		return false, err
-	}
-	path, err := hubPath(hub, "groups", g)
+	path, err := hubPath(hub, lit("groups"), groupSeg(group))
 	if err != nil {
 		return false, err
 	}
@@ -377,15 +313,7 @@ func (c *Client) GroupExists(ctx context.Context, hub, group string, opts *Exist
 
 // UserInGroup (GET /users/{user}/groups/{group}, as the SDK).
 func (c *Client) UserInGroup(ctx context.Context, hub, group, userID string, opts *ExistsOptions) (bool, error) {
-	u, err := seg("user id", userID)
-	if err != nil {
-		return false, err
-	}
-	g, err := seg("group name", group)
-	if err != nil {
-		return false, err
-	}
-	path, err := hubPath(hub, "users", u, "groups", g)
+	path, err := hubPath(hub, lit("users"), userSeg(userID), lit("groups"), groupSeg(group))
 	if err != nil {
 		return false, err
 	}
@@ -412,11 +340,7 @@ func (c *Client) CloseConnection(ctx context.Context, hub, connectionID string, 
 	if opts == nil {
 		opts = &CloseOptions{}
 	}
-	id, err := seg("connection id", connectionID)
-	if err != nil {
-		return err
-	}
-	path, err := hubPath(hub, "connections", id)
+	path, err := hubPath(hub, lit("connections"), connSeg(connectionID))
 	if err != nil {
 		return err
 	}
@@ -425,7 +349,7 @@ func (c *Client) CloseConnection(ctx context.Context, hub, connectionID string, 
 	return c.exec(ctx, "close connection", cl, opts.Endpoints)
 }
 
-func (c *Client) closeMany(ctx context.Context, op, hub string, opts *CloseOptions, parts ...string) error {
+func (c *Client) closeMany(ctx context.Context, op, hub string, opts *CloseOptions, parts ...part) error {
 	if opts == nil {
 		opts = &CloseOptions{}
 	}
@@ -439,23 +363,15 @@ func (c *Client) closeMany(ctx context.Context, op, hub string, opts *CloseOptio
 
 // CloseAllConnections (POST /:closeConnections?excluded=&reason=).
 func (c *Client) CloseAllConnections(ctx context.Context, hub string, opts *CloseOptions) error {
-	return c.closeMany(ctx, "close all connections", hub, opts, ":closeConnections")
+	return c.closeMany(ctx, "close all connections", hub, opts, lit(":closeConnections"))
 }
 
 // CloseGroupConnections (POST /groups/{group}/:closeConnections?excluded=&reason=).
 func (c *Client) CloseGroupConnections(ctx context.Context, hub, group string, opts *CloseOptions) error {
-	g, err := seg("group name", group)
-	if err != nil {
-		return err
-	}
-	return c.closeMany(ctx, "close group connections", hub, opts, "groups", g, ":closeConnections")
+	return c.closeMany(ctx, "close group connections", hub, opts, lit("groups"), groupSeg(group), lit(":closeConnections"))
 }
 
 // CloseUserConnections (POST /users/{user}/:closeConnections?excluded=&reason=).
 func (c *Client) CloseUserConnections(ctx context.Context, hub, userID string, opts *CloseOptions) error {
-	u, err := seg("user id", userID)
-	if err != nil {
-		return err
-	}
-	return c.closeMany(ctx, "close user connections", hub, opts, "users", u, ":closeConnections")
+	return c.closeMany(ctx, "close user connections", hub, opts, lit("users"), userSeg(userID), lit(":closeConnections"))
 }

@@ -36,9 +36,8 @@ type call struct {
 	tolerate   []string   // x-ms-error-code values that turn a 404 into a "false" success
 }
 
-// hubPath returns /api/hubs/{lower hub} followed by the escaped segments, each as
-// "/"+segment; literal segments start with ':' or are constant words.
-func hubPath(hub string, parts ...string) (string, error) {
+// hubPath returns /api/hubs/{lower hub} followed by parts, each after a '/'.
+func hubPath(hub string, parts ...part) (string, error) {
 	if hub == "" {
 		return "", errors.New("management: hub name is empty")
 	}
@@ -47,18 +46,26 @@ func hubPath(hub string, parts ...string) (string, error) {
 	b.WriteString(url.PathEscape(strings.ToLower(hub)))
 	for _, p := range parts {
 		b.WriteByte('/')
-		b.WriteString(p)
+		if p.what == "" {
+			b.WriteString(p.v)
+			continue
+		}
+		if p.v == "" {
+			return "", fmt.Errorf("management: %s is empty", p.what)
+		}
+		b.WriteString(url.PathEscape(p.v))
 	}
 	return b.String(), nil
 }
 
-// seg escapes one caller-supplied path segment; what names it is used in errors.
-func seg(what, v string) (string, error) {
-	if v == "" {
-		return "", fmt.Errorf("management: %s is empty", what)
-	}
-	return url.PathEscape(v), nil
-}
+// part is one path segment: one of ours (what == "") written as is, or a caller's
+// value, which must not be empty and is escaped; what names it in errors.
+type part struct{ what, v string }
+
+func lit(s string) part         { return part{v: s} }
+func userSeg(id string) part    { return part{"user id", id} }
+func groupSeg(name string) part { return part{"group name", name} }
+func connSeg(id string) part    { return part{"connection id", id} }
 
 // url builds the request URL on the endpoint's server endpoint.
 func (es *endpointState) url(path, apiVersion string, query url.Values) string {

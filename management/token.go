@@ -107,7 +107,7 @@ func (c *Client) GenerateClientToken(ctx context.Context, hub string, opts *Gene
 	if err != nil {
 		return ClientAccess{}, err
 	}
-	path, err := hubPath(hub, ":generateToken")
+	path, err := hubPath(hub, lit(":generateToken"))
 	if err != nil {
 		return ClientAccess{}, err
 	}
