@@ -190,10 +190,6 @@ func TestInvalidInput(t *testing.T) {
 	for name, err := range map[string]error{
 		"empty hub":        c.SendToAll(ctx, "", "t", nil, nil),
 		"empty target":     c.SendToAll(ctx, "chat", "", nil, nil),
-		"empty user":       c.SendToUser(ctx, "chat", "", "t", nil, nil),
-		"empty group":      c.SendToGroup(ctx, "chat", "", "t", nil, nil),
-		"empty connection": c.SendToConnection(ctx, "chat", "", "t", nil, nil),
-		"add empty group":  c.AddConnectionToGroup(ctx, "chat", "", "c", nil),
 		"negative ttl":     c.AddUserToGroup(ctx, "chat", "g", "u", &AddUserToGroupOptions{TTL: &neg}),
 		"close empty user": c.CloseUserConnections(ctx, "chat", "", nil),
 	} {
@@ -201,8 +197,33 @@ func TestInvalidInput(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := c.UserExists(ctx, "chat", "", nil); err == nil {
-		t.Error("UserExists with empty user: no error")
+	exists := func(_ bool, err error) error { return err }
+	// Every caller-supplied path segment is checked, and the error names it.
+	for _, tc := range []struct {
+		name, want string
+		err        error
+	}{
+		{"send to user", "user id is empty", c.SendToUser(ctx, "chat", "", "t", nil, nil)},
+		{"send to group", "group name is empty", c.SendToGroup(ctx, "chat", "", "t", nil, nil)},
+		{"send to connection", "connection id is empty", c.SendToConnection(ctx, "chat", "", "t", nil, nil)},
+		{"add connection, group", "group name is empty", c.AddConnectionToGroup(ctx, "chat", "", "c", nil)},
+		{"add connection, connection", "connection id is empty", c.AddConnectionToGroup(ctx, "chat", "g", "", nil)},
+		{"remove connection", "connection id is empty", c.RemoveConnectionFromGroup(ctx, "chat", "g", "", nil)},
+		{"remove connection from all", "connection id is empty", c.RemoveConnectionFromAllGroups(ctx, "chat", "", nil)},
+		{"add user, user", "user id is empty", c.AddUserToGroup(ctx, "chat", "g", "", nil)},
+		{"add user, group", "group name is empty", c.AddUserToGroup(ctx, "chat", "", "u", nil)},
+		{"remove user", "group name is empty", c.RemoveUserFromGroup(ctx, "chat", "", "u", nil)},
+		{"remove user from all", "user id is empty", c.RemoveUserFromAllGroups(ctx, "chat", "", nil)},
+		{"close connection", "connection id is empty", c.CloseConnection(ctx, "chat", "", nil)},
+		{"close group", "group name is empty", c.CloseGroupConnections(ctx, "chat", "", nil)},
+		{"connection exists", "connection id is empty", exists(c.ConnectionExists(ctx, "chat", "", nil))},
+		{"user exists", "user id is empty", exists(c.UserExists(ctx, "chat", "", nil))},
+		{"group exists", "group name is empty", exists(c.GroupExists(ctx, "chat", "", nil))},
+		{"user in group", "user id is empty", exists(c.UserInGroup(ctx, "chat", "g", "", nil))},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one saying %q", tc.name, tc.err, tc.want)
+		}
 	}
 	if n := len(f.requests()); n != 0 {
 		t.Errorf("%d requests sent for invalid input", n)
