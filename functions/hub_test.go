@@ -123,3 +123,44 @@ func TestRegisterHubErrors(t *testing.T) {
 		t.Fatalf("hub name option: status %d", w.Code)
 	}
 }
+
+// shadowHub embeds helpers whose method names it declares itself: its own methods must be
+// events, only the ones it merely inherits must not.
+type shadowBase struct{}
+
+func (shadowBase) Send(s string) string { return "base " + s }
+func (shadowBase) Other() string        { return "other" }
+
+type shadowPtrBase struct{}
+
+func (*shadowPtrBase) Echo(s string) string { return "base " + s }
+
+type ShadowHub struct {
+	shadowBase
+	*shadowPtrBase
+}
+
+func (h *ShadowHub) Send(s string) string { return "hub " + s }
+func (ShadowHub) Echo(s string) string    { return "hub " + s }
+
+func TestRegisterHubOwnMethodShadowingEmbedded(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	if err := RegisterHub(tr, &ShadowHub{shadowPtrBase: &shadowPtrBase{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		event    string
+		wantCode int
+		wantBody string
+	}{
+		{"send", 200, `{"type":3,"invocationId":"1","result":"hub x"}` + "\x1e"},
+		{"echo", 200, `{"type":3,"invocationId":"1","result":"hub x"}` + "\x1e"},
+		{"other", 404, ""},
+	} {
+		w := serve(t, tr, upstreamRequest{hub: "shadowhub", category: "messages", event: c.event, conn: testConn,
+			body: invokeJSON("1", c.event, `["x"]`)}.build())
+		if w.Code != c.wantCode || (c.wantBody != "" && w.Body.String() != c.wantBody) {
+			t.Errorf("%s: got %d %q, want %d %q", c.event, w.Code, w.Body.String(), c.wantCode, c.wantBody)
+		}
+	}
+}
