@@ -157,3 +157,51 @@ func TestFunctionAppNeedsSettings(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// startApp runs the app with environ (plus a free port) and returns its base URL; the app
+// stops when the test ends.
+func startApp(t *testing.T, environ ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, slog.New(slog.DiscardHandler), append(environ, "FUNCTIONS_CUSTOMHANDLER_PORT=0"), func(a string) { addrc <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the app did not stop")
+		}
+	})
+	select {
+	case a := <-addrc:
+		return "http://" + a
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app did not start")
+	}
+	return ""
+}
+
+func TestFunctionAppCORSOriginsList(t *testing.T) {
+	base := startApp(t,
+		"AzureSignalRConnectionString=Endpoint=http://localhost:1;AccessKey="+key+";Version=1.0;",
+		"CORS_ALLOWED_ORIGINS=http://a.example, http://b.example ,http://c.example")
+	for _, origin := range []string{"http://a.example", "http://b.example", "http://c.example"} {
+		req, _ := http.NewRequest(http.MethodOptions, base+"/api/negotiate", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("Access-Control-Allow-Origin"); got != origin {
+			t.Errorf("origin %s: Access-Control-Allow-Origin = %q, want it echoed", origin, got)
+		}
+	}
+}

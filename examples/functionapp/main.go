@@ -60,7 +60,12 @@ func run(ctx context.Context, log *slog.Logger, environ []string, ready func(add
 
 	o := appOptions{allowedOrigins: []string{"*"}, triggerCode: env("SIGNALR_TRIGGER_CODE")}
 	if v := env("CORS_ALLOWED_ORIGINS"); v != "" {
-		o.allowedOrigins = strings.Split(v, ",")
+		o.allowedOrigins = nil
+		for _, origin := range strings.Split(v, ",") {
+			if origin = strings.TrimSpace(origin); origin != "" {
+				o.allowedOrigins = append(o.allowedOrigins, origin)
+			}
+		}
 	}
 	handler, err := newApp(svc, log, o)
 	if err != nil {
