@@ -372,6 +372,12 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, c *conn) {
 		textError(w, http.StatusMethodNotAllowed, "POST requests are not allowed for WebSocket connections.")
 		return
 	}
+	if kind == transport.None {
+		// Processing input would register the connection in the hub with no transport
+		// whose end could ever remove it again.
+		textError(w, http.StatusBadRequest, "The connection has no transport yet: start one before sending.")
+		return
+	}
 	if !c.postBusy.CompareAndSwap(false, true) {
 		textError(w, http.StatusConflict, "Another send request is already in progress.")
 		return
