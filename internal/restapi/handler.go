@@ -196,7 +196,9 @@ func (h *handler) authenticate(r *http.Request) error {
 	if h.opts.Validator == nil {
 		return newErr(errUnauthorized, "no access keys configured")
 	}
-	if _, err := h.opts.Validator.ValidateREST(token, r.URL.Path); err != nil {
+	// The escaped path: ValidateREST decodes it once, as the audience is decoded, and
+	// r.URL.Path would be decoded a second time (a name holding "%41" would become "A").
+	if _, err := h.opts.Validator.ValidateREST(token, r.URL.EscapedPath()); err != nil {
 		return &apiError{kind: errUnauthorized, msg: "invalid token", err: err}
 	}
 	return nil
