@@ -215,11 +215,17 @@ func (r *InvokeRequest) HTTPRequest(name string) (*HTTPRequest, error) {
 func (r *InvokeResponse) AddSignalR(name string, items ...any) error {
 	norm := make([]any, 0, len(items))
 	for i, it := range items {
-		b, err := json.Marshal(it)
-		if raw, ok := it.(json.RawMessage); ok {
-			b, err = raw, nil
-		} else if s, ok := it.(string); ok {
-			b, err = []byte(s), nil
+		var b []byte
+		var err error
+		switch v := it.(type) {
+		case json.RawMessage:
+			b = v
+		case []byte: // JSON text, as Service.Output takes it (json.Marshal would make it base64)
+			b = v
+		case string:
+			b = []byte(v)
+		default:
+			b, err = json.Marshal(it)
 		}
 		if err != nil {
 			return fmt.Errorf("customhandler: signalR item %d: %w", i, err)

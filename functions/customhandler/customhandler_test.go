@@ -153,3 +153,23 @@ func TestHTTPRequestRoundTrip(t *testing.T) {
 		t.Fatalf("round trip %s -> %+v", b, out)
 	}
 }
+
+// AddSignalR takes JSON items in the forms Service.Output takes, []byte included.
+func TestInvokeResponseSignalRJSONForms(t *testing.T) {
+	for _, item := range []any{
+		[]byte(`{"target":"a","arguments":[1]}`),
+		json.RawMessage(`{"target":"a","arguments":[1]}`),
+		`{"target":"a","arguments":[1]}`,
+		[]byte(`[{"target":"a","arguments":[1]}]`),
+	} {
+		var res InvokeResponse
+		if err := res.AddSignalR("out", item); err != nil {
+			t.Errorf("%T %s: %v", item, item, err)
+			continue
+		}
+		b, _ := json.Marshal(res.Outputs["out"])
+		if want := `[{"target":"a","arguments":[1],"endpoints":null}]`; string(b) != want {
+			t.Errorf("%T: output %s, want %s", item, b, want)
+		}
+	}
+}
