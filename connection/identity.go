@@ -61,6 +61,14 @@ func (s IdentitySettings) Validate() error {
 	if s.ManagedIdentityObjectID != "" {
 		return errors.New("'managedIdentityObjectId' is only supported when the credential type is 'managedidentity'.")
 	}
+	// Without a credential type and without application credentials, clientId and
+	// managedIdentityResourceId both select the managed identity of DefaultAzureCredential,
+	// which Azure.Identity refuses to guess between.
+	appCredential := s.TenantID != "" && s.ClientID != "" &&
+		(s.ClientSecret != "" || s.ClientCertificate != "" || s.ClientCertificatePath != "")
+	if s.Credential == "" && !appCredential && s.ClientID != "" && s.ManagedIdentityResourceID != "" {
+		return errors.New("Cannot specify both 'clientId' and 'managedIdentityResourceId'")
+	}
 	return nil
 }
 

@@ -239,6 +239,11 @@ func TestResolveErrors(t *testing.T) {
 			"AzureSignalRConnectionString:clientId":                  "c",
 			"AzureSignalRConnectionString:managedIdentityResourceId": "r",
 		}, opts, "setting AzureSignalRConnectionString: Cannot specify both 'clientId' and 'managedIdentityResourceId'", nil},
+		{"client id and resource id without credential", map[string]string{
+			"AzureSignalRConnectionString:serviceUri":                "https://x",
+			"AzureSignalRConnectionString:clientId":                  "c",
+			"AzureSignalRConnectionString:managedIdentityResourceId": "r",
+		}, opts, "setting AzureSignalRConnectionString: Cannot specify both 'clientId' and 'managedIdentityResourceId'", nil},
 		{"two managed identity ids", map[string]string{
 			"AzureSignalRConnectionString:serviceUri":              "https://x",
 			"AzureSignalRConnectionString:credential":              "managedidentity",
@@ -374,4 +379,24 @@ func FuzzResolve(f *testing.F) {
 			t.Fatal("no primary endpoint and no error")
 		}
 	})
+}
+
+// Application credentials do not use managedIdentityResourceId, so it may stay set.
+func TestIdentityValidateClientAndResourceID(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		s    IdentitySettings
+		ok   bool
+	}{
+		{"default credential", IdentitySettings{ClientID: "c", ManagedIdentityResourceID: "r"}, false},
+		{"default credential with tenant", IdentitySettings{TenantID: "t", ClientID: "c", ManagedIdentityResourceID: "r"}, false},
+		{"client secret", IdentitySettings{TenantID: "t", ClientID: "c", ClientSecret: "s", ManagedIdentityResourceID: "r"}, true},
+		{"certificate file", IdentitySettings{TenantID: "t", ClientID: "c", ClientCertificatePath: "/c.pem", ManagedIdentityResourceID: "r"}, true},
+		{"workload identity", IdentitySettings{Credential: CredentialWorkloadIdentity, ClientID: "c", ManagedIdentityResourceID: "r"}, true},
+		{"resource id only", IdentitySettings{ManagedIdentityResourceID: "r"}, true},
+	} {
+		if err := tt.s.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
 }
