@@ -9,7 +9,8 @@
 //     identity form Azure:SignalR:Endpoints:{name}:serviceUri, ...
 //
 // Keys are case-insensitive and "__" (app settings, environment) and ":" (local
-// configuration) are interchangeable separators.
+// configuration) are interchangeable separators. From the environment, App Service's
+// CUSTOMCONNSTR_K (a portal "Connection string") is ConnectionStrings:K, as in .NET.
 //
 // Identity-based endpoints need an azcore.TokenCredential. This package does not depend on
 // azidentity; pass Options.NewCredential (for example identity.NewCredential from the

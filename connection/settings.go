@@ -55,13 +55,27 @@ func FromMap(m map[string]string) *Settings {
 // FromEnviron builds Settings from the process environment.
 func FromEnviron() *Settings { return FromEnv(os.Environ()) }
 
-// FromEnv builds Settings from "KEY=value" entries as returned by os.Environ.
+// connStrPrefixes are the environment variable prefixes under which App Service exposes
+// the portal's "Connection strings"; .NET's environment configuration provider reads
+// PREFIX{name} as ConnectionStrings:{name}.
+var connStrPrefixes = []string{"CUSTOMCONNSTR_", "SQLAZURECONNSTR_", "SQLCONNSTR_", "MYSQLCONNSTR_"}
+
+// FromEnv builds Settings from "KEY=value" entries as returned by os.Environ. As in .NET,
+// CUSTOMCONNSTR_{name} (and the other App Service connection-string prefixes) is also
+// ConnectionStrings:{name}.
 func FromEnv(environ []string) *Settings {
 	m := make(map[string]string, len(environ))
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && k != "" {
-			m[k] = v
+		if !ok || k == "" {
+			continue
+		}
+		m[k] = v
+		for _, p := range connStrPrefixes {
+			if len(k) > len(p) && strings.EqualFold(k[:len(p)], p) {
+				m["ConnectionStrings:"+k[len(p):]] = v
+				break
+			}
 		}
 	}
 	return FromMap(m)

@@ -400,3 +400,18 @@ func TestIdentityValidateClientAndResourceID(t *testing.T) {
 		}
 	}
 }
+
+// App Service exposes the portal's "Connection strings" as CUSTOMCONNSTR_{name} (and other
+// prefixes by type); .NET's environment provider reads them as ConnectionStrings:{name}.
+func TestFromEnvConnectionStringPrefixes(t *testing.T) {
+	for _, prefix := range []string{"CUSTOMCONNSTR_", "SQLAZURECONNSTR_", "SQLCONNSTR_", "MYSQLCONNSTR_"} {
+		s := FromEnv([]string{prefix + "AzureSignalRConnectionString=" + cs1, "AzureSignalRConnectionString=Endpoint=https://two.service.signalr.net;AccessKey=key2;"})
+		if v, ok := s.Get("ConnectionStrings:AzureSignalRConnectionString"); !ok || v != cs1 {
+			t.Errorf("%s: ConnectionStrings:AzureSignalRConnectionString = %q, %v", prefix, v, ok)
+		}
+		eps, err := s.Resolve("", nil)
+		if err != nil || len(eps) != 1 || eps[0].AccessKey != "key1" {
+			t.Errorf("%s: Resolve = %v, %v; want the connection string of %sAzureSignalRConnectionString", prefix, eps, err, prefix)
+		}
+	}
+}
