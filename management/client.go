@@ -81,7 +81,8 @@ type HealthOptions struct {
 type ClientOptions struct {
 	// HTTPClient sends the requests; default a client with Timeout.
 	HTTPClient *http.Client
-	// Timeout bounds each HTTP request; default 100 s.
+	// Timeout bounds each HTTP request (each attempt), also with a caller's HTTPClient;
+	// default 100 s.
 	Timeout time.Duration
 	Retry   RetryOptions
 	Health  HealthOptions
@@ -104,6 +105,7 @@ type EndpointStatus struct {
 type Client struct {
 	eps        []*endpointState
 	hc         *http.Client
+	timeout    time.Duration // per REST attempt
 	log        *slog.Logger
 	retry      RetryOptions
 	health     HealthOptions
@@ -181,7 +183,7 @@ func NewClient(endpoints []connection.Endpoint, opts *ClientOptions) (*Client, e
 		o.Health.RetryDelay = 3 * time.Second
 	}
 	c := &Client{
-		hc: o.HTTPClient, log: o.Logger, retry: o.Retry, health: o.Health,
+		hc: o.HTTPClient, timeout: o.Timeout, log: o.Logger, retry: o.Retry, health: o.Health,
 		keyRefresh: o.KeyRefreshInterval, now: o.Now, nameID: newNameID(),
 	}
 	for i, ep := range endpoints {

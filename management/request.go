@@ -129,21 +129,26 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 		if cl.body != nil {
 			rd = bytes.NewReader(cl.body)
 		}
-		req, err := http.NewRequestWithContext(ctx, cl.method, target, rd)
+		// Each attempt is bounded by the client's Timeout, whatever HTTPClient is in use.
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		req, err := http.NewRequestWithContext(actx, cl.method, target, rd)
 		if err != nil {
+			cancel()
 			return nil, false, fmt.Errorf("management: building request %s %s: %w", cl.method, plain, err)
 		}
 		if cl.body != nil {
 			req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		}
 		req.Header.Set("User-Agent", "signalbox-management")
-		if err := c.authorize(ctx, es, req, cl.path+"?api-version="+cl.apiVersion); err != nil {
+		if err := c.authorize(actx, es, req, cl.path+"?api-version="+cl.apiVersion); err != nil {
+			cancel()
 			return nil, false, err
 		}
 		var retryable bool
 		var lastErr error
 		resp, err := c.hc.Do(req)
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				return nil, false, fmt.Errorf("management: %s %s: %w", cl.method, plain, ctx.Err())
 			}
@@ -156,6 +161,7 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 		} else {
 			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
+			cancel()
 			code := resp.Header.Get("x-ms-error-code")
 			switch {
 			case resp.StatusCode >= 200 && resp.StatusCode <= 299:

@@ -131,3 +131,29 @@ func TestRetryDelay(t *testing.T) {
 		t.Errorf("fixed: %v", d)
 	}
 }
+
+// Timeout (AzureSignalRHttpClientTimeout) bounds each request also when the caller brings
+// its own http.Client, which may have no timeout at all.
+func TestTimeoutWithCustomHTTPClient(t *testing.T) {
+	f := newFakeService(t, testKey)
+	release := make(chan struct{})
+	defer close(release)
+	f.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		select { // hang until the client gives up (or the test ends)
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	c := newTestClient(t, &ClientOptions{HTTPClient: &http.Client{}, Timeout: 100 * time.Millisecond},
+		f.endpoint("", connection.Primary))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := c.AddConnectionToGroup(ctx, "chat", "g", "c", nil)
+	if err == nil {
+		t.Fatal("no error from a service that never answers")
+	}
+	if ctx.Err() != nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("the request was not bounded by Timeout: %v after %v", err, time.Since(start))
+	}
+}
