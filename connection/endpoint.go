@@ -1,7 +1,9 @@
 package connection
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -81,6 +83,28 @@ type Endpoint struct {
 // String describes the endpoint without secrets, e.g. "[east](Primary)https://x.service.signalr.net".
 func (e Endpoint) String() string {
 	return fmt.Sprintf("[%s](%s)%s", e.Name, e.Type, e.Endpoint)
+}
+
+// endpointJSON is the JSON form of an Endpoint: the signalREndpoints shape, without the
+// access key or credential.
+type endpointJSON struct {
+	EndpointType EndpointType `json:"endpointType"`
+	Name         string       `json:"name"`
+	Endpoint     string       `json:"endpoint"`
+}
+
+// MarshalJSON writes {"endpointType","name","endpoint"}: an Endpoint holds its access key,
+// which must not reach JSON logs or API answers by accident.
+func (e Endpoint) MarshalJSON() ([]byte, error) {
+	return json.Marshal(endpointJSON{EndpointType: e.Type, Name: e.Name, Endpoint: e.Endpoint})
+}
+
+// LogValue logs the endpoint as String does, without secrets, in every slog handler.
+func (e Endpoint) LogValue() slog.Value { return slog.StringValue(e.String()) }
+
+// GoString keeps %#v from printing the access key.
+func (e Endpoint) GoString() string {
+	return fmt.Sprintf("connection.Endpoint{Name:%q, Type:%v, Endpoint:%q}", e.Name, e.Type, e.Endpoint)
 }
 
 // UsesIdentity reports whether the endpoint authenticates with a TokenCredential.

@@ -15,6 +15,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,6 +100,22 @@ type ClientOptions struct {
 type EndpointStatus struct {
 	connection.Endpoint
 	Online bool
+}
+
+// MarshalJSON writes the signalREndpoints shape {"endpointType","name","endpoint","online"}
+// (without it, the embedded Endpoint's MarshalJSON would drop Online).
+func (s EndpointStatus) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		EndpointType connection.EndpointType `json:"endpointType"`
+		Name         string                  `json:"name"`
+		Endpoint     string                  `json:"endpoint"`
+		Online       bool                    `json:"online"`
+	}{s.Type, s.Name, s.Endpoint.Endpoint, s.Online})
+}
+
+// LogValue logs the endpoint without secrets, with its state.
+func (s EndpointStatus) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("endpoint", s.Endpoint.String()), slog.Bool("online", s.Online))
 }
 
 // Client calls the REST API of one or more endpoints. It is safe for concurrent use.

@@ -2,6 +2,7 @@ package management
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -270,5 +271,21 @@ func TestNewClientErrors(t *testing.T) {
 	ep := c.Endpoints()[0]
 	if ep.Endpoint.Endpoint != "https://x" || ep.ServerEndpoint != "https://x/" || ep.ClientEndpoint != "https://c/" || !ep.Online {
 		t.Errorf("hand-built endpoint not completed: %+v", ep)
+	}
+}
+
+// EndpointStatus encodes as an entry of the signalREndpoints binding, online state included,
+// without the access key.
+func TestEndpointStatusJSON(t *testing.T) {
+	ep, err := connection.NewEndpoint("east", connection.Primary, "Endpoint=https://x.service.signalr.net;AccessKey=SECRET-KEY;", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(EndpointStatus{Endpoint: ep, Online: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"endpointType":"Primary","name":"east","endpoint":"https://x.service.signalr.net","online":true}`; string(b) != want {
+		t.Errorf("JSON %s\nwant %s", b, want)
 	}
 }
