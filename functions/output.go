@@ -295,6 +295,15 @@ func expandItems(items []any) ([]any, error) {
 				out = append(out, parsed...)
 				continue
 			}
+		case string:
+			if t := strings.TrimSpace(v); len(t) > 0 && t[0] == '[' {
+				parsed, err := ParseOutput([]byte(t))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, parsed...)
+				continue
+			}
 		case []any:
 			out = append(out, v...)
 			continue

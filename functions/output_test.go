@@ -166,3 +166,18 @@ func FuzzParseOutput(f *testing.F) {
 		}
 	})
 }
+
+// A JSON array of items is accepted in each of the three text forms Output documents.
+func TestExpandItemsJSONArrayForms(t *testing.T) {
+	const arr = `[{"target":"a"},{"action":"removeAll","userId":"u"}]`
+	for _, item := range []any{json.RawMessage(arr), []byte(arr), arr} {
+		items, err := expandItems([]any{item})
+		if err != nil {
+			t.Errorf("%T: %v", item, err)
+			continue
+		}
+		if len(items) != 2 {
+			t.Errorf("%T: %d items, want 2", item, len(items))
+		}
+	}
+}
