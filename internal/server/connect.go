@@ -22,7 +22,7 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 		id:      newID(),
 		hubName: hubName,
 		user:    p.UserID,
-		claims:  auth.UserClaims(p.Claims),
+		claims:  p.Claims, // upstream.Open picks the user claims; doing it twice drops renamed ones
 		set:     settingsFromClaims(p.Claims),
 		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes),
 		stop:    make(chan struct{}),
