@@ -41,3 +41,31 @@ func TestEndpointDoesNotExposeAccessKey(t *testing.T) {
 		}
 	}
 }
+
+// Parsed settings hold secrets too (access key, client secret, pipeline token): printing or
+// logging them must not show those.
+func TestSettingsTypesDoNotExposeSecrets(t *testing.T) {
+	cs, err := ParseConnectionString("Endpoint=https://x.service.signalr.net;AuthType=azure.app;ClientId=c;TenantId=t;ClientSecret=SECRET-1;AccessKey=SECRET-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := cs.Identity()
+	id.SystemAccessToken = "SECRET-3"
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "cs", cs, "id", id)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "cs", cs, "id", id)
+	outs := map[string]string{"slog": buf.String()}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		outs[verb+" cs"] = fmt.Sprintf(verb, cs)
+		outs[verb+" *cs"] = fmt.Sprintf(verb, *cs)
+		outs[verb+" id"] = fmt.Sprintf(verb, id)
+	}
+	for name, out := range outs {
+		if strings.Contains(out, "SECRET") {
+			t.Errorf("%s shows a secret: %s", name, out)
+		}
+	}
+	if s := fmt.Sprint(cs); !strings.Contains(s, "https://x.service.signalr.net") {
+		t.Errorf("String() %q does not name the endpoint", s)
+	}
+}
