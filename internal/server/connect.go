@@ -340,7 +340,13 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 			if len(batch) == 0 {
 				noContent()
 			} else {
-				_ = transport.WritePoll(w, batch)
+				// A client that polls but does not read holds this handler (and the
+				// connection, which counts a pending poll as activity) forever otherwise.
+				_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+				if err := transport.WritePoll(w, batch); err != nil {
+					c.abort("The transport failed: " + err.Error()) // the batch is lost: end the connection
+					return
+				}
 			}
 			if sealed {
 				c.terminate("")
