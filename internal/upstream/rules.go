@@ -117,6 +117,11 @@ func (r *rule) url(hub, category, event string) string {
 	if !r.hasHub && !r.hasCat && !r.hasEvnt {
 		return r.template
 	}
+	// "." and ".." (an invocation target is client input) would be dot segments, which
+	// servers resolve: the signed request would reach the template's parent path.
+	if (r.hasHub && isDotSegment(hub)) || (r.hasEvnt && isDotSegment(event)) {
+		return ""
+	}
 	return strings.NewReplacer(
 		"{hub}", url.PathEscape(hub),
 		"{category}", url.PathEscape(category),
@@ -124,7 +129,10 @@ func (r *rule) url(hub, category, event string) string {
 	).Replace(r.template)
 }
 
-// resolve returns the URL of the first rule that matches, or "" when none does.
+func isDotSegment(v string) bool { return v == "." || v == ".." }
+
+// resolve returns the URL of the first rule that matches, or "" when none does (or
+// when it does but the event cannot be placed in its URL).
 func resolve(rules []rule, hub, category, event string) string {
 	for i := range rules {
 		if rules[i].match(hub, category, event) {
