@@ -141,8 +141,8 @@ type endpointState struct {
 	ep     connection.Endpoint
 	online atomic.Bool
 
-	tokMu sync.Mutex // guards tok, the cached Entra bearer
-	tok   azcore.AccessToken
+	tokSem chan struct{} // guards tok, the cached Entra bearer; a channel so waiting honours ctx
+	tok    azcore.AccessToken
 
 	keySem      chan struct{} // one key fetch at a time; a channel so waiting honours ctx
 	keyID       string
@@ -208,7 +208,7 @@ func NewClient(endpoints []connection.Endpoint, opts *ClientOptions) (*Client, e
 		if err != nil {
 			return nil, fmt.Errorf("management: endpoint %d %s: %w", i, ep, err)
 		}
-		es := &endpointState{ep: ep, keySem: make(chan struct{}, 1)}
+		es := &endpointState{ep: ep, keySem: make(chan struct{}, 1), tokSem: make(chan struct{}, 1)}
 		es.online.Store(true) // as the SDK: online until a health check says otherwise
 		c.eps = append(c.eps, es)
 	}

@@ -102,8 +102,12 @@ func (c *Client) authorize(ctx context.Context, es *endpointState, req *http.Req
 // entraToken returns a cached Microsoft Entra token for Scope, renewed 5 minutes before
 // it expires (credentials from azidentity cache too, fakes and custom ones may not).
 func (c *Client) entraToken(ctx context.Context, es *endpointState) (string, error) {
-	es.tokMu.Lock()
-	defer es.tokMu.Unlock()
+	select {
+	case es.tokSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("management: waiting for Microsoft Entra token for %s: %w", es.ep.Endpoint, ctx.Err())
+	}
+	defer func() { <-es.tokSem }()
 	if es.tok.Token != "" && c.now().Add(5*time.Minute).Before(es.tok.ExpiresOn) {
 		return es.tok.Token, nil
 	}
@@ -176,9 +180,13 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 			if resp.StatusCode == http.StatusUnauthorized && es.ep.Credential != nil && !renewed {
 				// A revoked or rotated Entra token: get a fresh one once, outside the retry budget.
 				renewed = true
-				es.tokMu.Lock()
-				es.tok = azcore.AccessToken{}
-				es.tokMu.Unlock()
+				select {
+				case es.tokSem <- struct{}{}:
+					es.tok = azcore.AccessToken{}
+					<-es.tokSem
+				case <-ctx.Done():
+					return nil, false, fmt.Errorf("management: %s %s: %w (last error: %v)", cl.method, plain, ctx.Err(), lastErr)
+				}
 				attempt--
 				continue
 			}

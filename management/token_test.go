@@ -332,3 +332,58 @@ func TestStartPrefetchesSigningKey(t *testing.T) {
 		t.Errorf("%d extra key fetches", n)
 	}
 }
+
+// blockingCredential's GetToken waits until release is closed (or its ctx ends).
+type blockingCredential struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.release:
+		return azcore.AccessToken{Token: "tok", ExpiresOn: time.Now().Add(time.Hour)}, nil
+	case <-ctx.Done():
+		return azcore.AccessToken{}, ctx.Err()
+	}
+}
+
+// A call waiting for another call's slow token fetch still honours its own context.
+func TestEntraTokenWaitHonoursContext(t *testing.T) {
+	f := newFakeService(t, "")
+	f.entra = "tok"
+	cred := &blockingCredential{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	c := newTestClient(t, nil, connection.Endpoint{Endpoint: f.srv.URL, Credential: cred})
+	first := make(chan error, 1)
+	go func() { first <- c.SendToAll(context.Background(), "chat", "t", nil, nil) }()
+	select {
+	case <-cred.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first call did not ask for a token")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() { second <- c.SendToAll(ctx, "chat", "t", nil, nil) }()
+	secondDone := false
+	select {
+	case err := <-second:
+		secondDone = true
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("second call: %v, want its context's deadline", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Error("the second call ignored its context while the first fetched a token")
+	}
+	close(cred.release)
+	if err := <-first; err != nil {
+		t.Errorf("first call: %v", err)
+	}
+	if !secondDone {
+		<-second
+	}
+}
