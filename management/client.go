@@ -306,5 +306,25 @@ func (c *Client) find(ep connection.Endpoint) (*endpointState, bool) {
 
 func sameEndpoint(a, b connection.Endpoint) bool {
 	return strings.EqualFold(a.Name, b.Name) && a.Type == b.Type &&
-		strings.EqualFold(strings.TrimRight(a.Endpoint, "/"), strings.TrimRight(b.Endpoint, "/"))
+		strings.EqualFold(endpointKey(a.Endpoint), endpointKey(b.Endpoint))
+}
+
+// endpointKey normalises an endpoint URL for comparison: no trailing slash and no default
+// port, so that the extension's "https://host:443" names the same endpoint as
+// connection's "https://host".
+func endpointKey(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return s
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if p := u.Port(); (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
+		host := u.Hostname()
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		u.Host = host
+	}
+	return scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")
 }

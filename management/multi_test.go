@@ -289,3 +289,32 @@ func TestEndpointStatusJSON(t *testing.T) {
 		t.Errorf("JSON %s\nwant %s", b, want)
 	}
 }
+
+// An endpoint filter names an endpoint as the extension's JSON does (scheme://host:port,
+// default port included) or as connection does (default port dropped): both match.
+func TestEndpointFilterDefaultPort(t *testing.T) {
+	key := func(u string) connection.Endpoint {
+		return connection.Endpoint{Endpoint: u, AccessKey: testKey}
+	}
+	c := newTestClient(t, nil, key("https://x.service.signalr.net"), key("http://localhost:8080"))
+	for _, tt := range []struct {
+		filter string
+		want   int // index of the matched endpoint, -1 none
+	}{
+		{"https://x.service.signalr.net", 0},
+		{"https://x.service.signalr.net:443", 0},
+		{"HTTPS://X.service.signalr.net:443/", 0},
+		{"http://x.service.signalr.net:443", -1},
+		{"https://x.service.signalr.net:8443", -1},
+		{"http://localhost:8080/", 1},
+		{"http://localhost", -1},
+	} {
+		got := c.targets([]connection.Endpoint{key(tt.filter)})
+		switch {
+		case tt.want < 0 && len(got) != 0:
+			t.Errorf("%s matched %v", tt.filter, got[0].ep)
+		case tt.want >= 0 && (len(got) != 1 || got[0] != c.eps[tt.want]):
+			t.Errorf("%s matched %d endpoints, want %s", tt.filter, len(got), c.eps[tt.want].ep)
+		}
+	}
+}
