@@ -150,6 +150,17 @@ func (t *Trigger) Register(hub, category, event string, fn any, opts ...HandlerO
 	return nil
 }
 
+// String describes the trigger without its access keys or code.
+func (t *Trigger) String() string {
+	t.mu.RLock()
+	n := len(t.handlers)
+	t.mu.RUnlock()
+	return fmt.Sprintf("functions.Trigger{keys: %d, signatureValidation: %t, code: %t, handlers: %d}", len(t.keys), !t.skip, t.code != "", n)
+}
+
+// GoString keeps %#v from printing the access keys or code.
+func (t *Trigger) GoString() string { return t.String() }
+
 // HandleConnected registers fn for the hub's connected event (see Register for the
 // accepted shapes). An error from fn rejects the connection. It panics on a duplicate or
 // malformed registration, like http.ServeMux.Handle: these are programming errors.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -493,6 +494,16 @@ func TestTriggerLenientJSONBody(t *testing.T) {
 		u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: body}
 		if w := serve(t, tr, u.build()); w.Code != 500 {
 			t.Errorf("body %s: status %d, want 500", body, w.Code)
+		}
+	}
+}
+
+// The trigger holds the access keys and the code; printing it must not show them.
+func TestTriggerDoesNotPrintSecrets(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{AccessKeys: []string{"SECRET-KEY"}, Code: "SECRET-CODE"})
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(verb, tr); strings.Contains(out, "SECRET") {
+			t.Errorf("%s shows a secret: %s", verb, out)
 		}
 	}
 }
