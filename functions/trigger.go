@@ -380,7 +380,13 @@ func (t *Trigger) run(ctx context.Context, rt *route, ic *InvocationContext) (re
 
 // errorText is what the invoking client sees: the innermost error's text, like the
 // extension's inner-exception message, else MethodFailedText.
-func errorText(err error) string {
+func errorText(err error) (text string) {
+	defer func() {
+		// A typed nil error (nil pointer in a non-nil error) whose Error method dereferences it.
+		if recover() != nil {
+			text = MethodFailedText
+		}
+	}()
 	var ace *ArgumentCountError
 	if errors.As(err, &ace) {
 		return ace.Error()

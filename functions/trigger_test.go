@@ -507,3 +507,24 @@ func TestTriggerDoesNotPrintSecrets(t *testing.T) {
 		}
 	}
 }
+
+// nilErr is an error type whose Error method dereferences its receiver.
+type nilErr struct{ msg string }
+
+func (e *nilErr) Error() string { return e.msg }
+
+// A handler returning a typed nil error (a non-nil error interface holding a nil pointer)
+// must not panic the trigger: the caller gets a failed invocation or a rejected connection.
+func TestTriggerTypedNilError(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{Logger: newTextLogger(io.Discard)}) // the error is logged too
+	tr.HandleMessage("chat", "bad", func() error { var e *nilErr; return e })
+	tr.HandleConnected("chat", func() error { var e *nilErr; return e })
+	w := serve(t, tr, upstreamRequest{hub: "chat", category: "messages", event: "bad", conn: testConn, body: invokeJSON("1", "bad", "[]")}.build())
+	if want := `{"type":3,"invocationId":"1","error":"` + MethodFailedText + `"}` + "\x1e"; w.Code != 200 || w.Body.String() != want {
+		t.Errorf("invoke: %d %q, want 200 %q", w.Code, w.Body.String(), want)
+	}
+	w = serve(t, tr, upstreamRequest{hub: "chat", category: "connections", event: "connected", conn: testConn}.build())
+	if w.Code != http.StatusForbidden {
+		t.Errorf("connected: %d, want 403", w.Code)
+	}
+}
