@@ -150,6 +150,11 @@ func compileReflect(fv reflect.Value, connection bool, c *compiled) (*compiled, 
 		if c.params != nil && !variadic && len(c.params) != len(typed) {
 			return nil, fmt.Errorf("handler %s: %d parameter names for %d typed parameters", ft, len(c.params), len(typed))
 		}
+		if c.params != nil && variadic && len(c.params) < len(typed)-1 {
+			// Every invocation would fail the count check: exactly len(names) arguments, but
+			// at least len(typed)-1.
+			return nil, fmt.Errorf("handler %s: %d parameter names for at least %d typed parameters", ft, len(c.params), len(typed)-1)
+		}
 		if variadic {
 			c.min = len(typed) - 1
 		} else if c.fixed < 0 {

@@ -419,6 +419,7 @@ func TestTriggerRegistrationErrors(t *testing.T) {
 		{"duplicate names", "chat", "messages", "g", ok, []HandlerOption{ParameterNames("a", "A")}, "ignore case unique"},
 		{"names vs params", "chat", "messages", "h", func(a string) {}, []HandlerOption{ParameterNames("a", "b")}, "parameter names"},
 		{"empty hub", "", "messages", "i", ok, nil, "required"},
+		{"too few names for variadic", "chat", "messages", "j", func(a, b string, rest ...int) {}, []HandlerOption{ParameterNames("a")}, "parameter names"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
