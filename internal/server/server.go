@@ -128,10 +128,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/client/negotiate/", s.negotiate)
 	mux.HandleFunc("/client/", s.connect)
 	mux.HandleFunc("/client", s.connect)
-	if api := s.restAPI(); api != nil {
-		mux.Handle("/api/", api)
+	api := s.restAPI()
+	if api == nil {
+		return cors(mux)
 	}
-	return cors(mux)
+	mux.Handle("/api/", api)
+	return cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The REST API routes on the escaped path itself: a user, group or connection
+		// named "." or ".." is a name there, which the mux would clean and redirect.
+		if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/health" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
