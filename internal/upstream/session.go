@@ -57,6 +57,7 @@ type Session struct {
 	mu            sync.Mutex
 	queue         []item
 	pending       int // invocations in queue
+	pendingBytes  int // their bodies
 	running       int // worker goroutines of this session
 	inflight      int // items being processed
 	eventInFlight bool
@@ -212,12 +213,13 @@ func (s *Session) enqueue(it item) {
 			s.mu.Unlock()
 			return
 		}
-		if s.pending >= s.u.queueSize {
+		if s.pending >= s.u.queueSize || (s.pending > 0 && s.pendingBytes+len(it.body) > s.u.queueBytes) {
 			s.mu.Unlock()
 			s.queueFull(it.id, it.event)
 			return
 		}
 		s.pending++
+		s.pendingBytes += len(it.body)
 		if s.pending <= s.u.queueSize/2 {
 			s.fullLogged = false
 		}
@@ -238,7 +240,7 @@ func (s *Session) spawnLocked() []item {
 				return nil
 			}
 			rejected := s.queue
-			s.queue, s.pending = nil, 0
+			s.queue, s.pending, s.pendingBytes = nil, 0, 0
 			return rejected
 		}
 		if s.running == 0 {
@@ -277,6 +279,7 @@ func (s *Session) work() {
 			s.eventInFlight = true
 		} else {
 			s.pending--
+			s.pendingBytes -= len(it.body)
 		}
 		s.inflight++
 		s.spawnLocked() // more invocations may run beside this one

@@ -29,6 +29,7 @@ const (
 	DefaultTimeout         = 100 * time.Second
 	DefaultParallelism     = 1
 	DefaultQueueSize       = 64
+	DefaultQueueBytes      = 4 << 20
 	DefaultMaxConnsPerHost = 64
 	DefaultRetryAttempts   = 3
 	DefaultRetryMinBackoff = 100 * time.Millisecond
@@ -59,6 +60,10 @@ type Options struct {
 	Parallelism int
 	// QueueSize is how many invocations of one connection may wait for a worker.
 	QueueSize int
+	// QueueBytes bounds the bodies of one connection's waiting invocations (one that
+	// is larger is still queued alone), so that a client sending its largest messages
+	// to a stalled function app does not pin QueueSize of them.
+	QueueBytes int
 	// MaxConnsPerHost bounds the HTTP connections to one upstream host (own client only).
 	MaxConnsPerHost int
 	// Logger receives one Warn line per failed upstream call; nil discards.
@@ -96,6 +101,7 @@ type Upstream struct {
 	timeout    time.Duration
 	par        int
 	queueSize  int
+	queueBytes int
 	attempts   int
 	minBackoff time.Duration
 	maxBackoff time.Duration
@@ -131,6 +137,7 @@ func New(opts Options) (*Upstream, error) {
 		timeout:    opts.Timeout,
 		par:        opts.Parallelism,
 		queueSize:  opts.QueueSize,
+		queueBytes: opts.QueueBytes,
 		attempts:   opts.RetryAttempts,
 		minBackoff: opts.RetryMinBackoff,
 		maxBackoff: opts.RetryMaxBackoff,
@@ -155,6 +162,9 @@ func New(opts Options) (*Upstream, error) {
 	}
 	if u.queueSize <= 0 {
 		u.queueSize = DefaultQueueSize
+	}
+	if u.queueBytes <= 0 {
+		u.queueBytes = DefaultQueueBytes
 	}
 	if u.attempts <= 0 {
 		u.attempts = DefaultRetryAttempts
