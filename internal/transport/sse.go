@@ -64,14 +64,23 @@ func (s *SSE) write(b []byte) error {
 }
 
 // AppendSSEEvent appends payload formatted as one event: "data: <line>\r\n" for every
-// line of the payload (a trailing '\r' of a line is dropped), then an empty "\r\n".
+// line of the payload (a trailing '\r' of a line is dropped), then an empty "\r\n". A
+// '\r' inside a line also starts a new data line: browsers end a line there, and would
+// drop what follows as an unknown field.
 func AppendSSEEvent(dst, payload []byte) []byte {
 	for {
 		line, rest, found := bytes.Cut(payload, []byte{'\n'})
 		line = bytes.TrimSuffix(line, []byte{'\r'})
-		dst = append(dst, "data: "...)
-		dst = append(dst, line...)
-		dst = append(dst, '\r', '\n')
+		for {
+			part, more, cr := bytes.Cut(line, []byte{'\r'})
+			dst = append(dst, "data: "...)
+			dst = append(dst, part...)
+			dst = append(dst, '\r', '\n')
+			if !cr {
+				break
+			}
+			line = more
+		}
 		if !found {
 			break
 		}
