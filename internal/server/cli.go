@@ -94,7 +94,7 @@ type serveFlags struct {
 	fs                                          *flag.FlagSet
 	listen, publicURL, redisURL, nodeID, logLvl string
 	config                                      string
-	accessKeys, upstreams                       multiFlag
+	accessKeys, upstreams, origins              multiFlag
 }
 
 func newServeFlags(stderr io.Writer) *serveFlags {
@@ -110,6 +110,7 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 	fs.StringVar(&f.nodeID, "node-id", "", "node id in a cluster; generated when absent (env "+EnvNodeID+")")
 	fs.StringVar(&f.config, "config", "", "YAML config file; keys are the flag names (env "+EnvConfig+")")
 	fs.StringVar(&f.logLvl, "log-level", d.LogLevel, "debug, info, warn or error (env "+EnvLogLevel+")")
+	fs.Var(&f.origins, "allowed-origin", "browser origin allowed to call the service, repeatable: \"*\", scheme://host[:port] or https://*.example.com (env "+EnvAllowedOrigins+", comma-separated; config key allowed-origins); default any origin")
 	return f
 }
 
@@ -150,6 +151,8 @@ func LoadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 			cfg.NodeID = f.nodeID
 		case "log-level":
 			cfg.LogLevel = f.logLvl
+		case "allowed-origin":
+			cfg.AllowedOrigins = StringList(f.origins)
 		}
 	})
 	if err := cfg.Validate(); err != nil {

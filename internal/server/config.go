@@ -39,6 +39,11 @@ type Config struct {
 	NodeID string `yaml:"node-id"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log-level"`
+	// AllowedOrigins lists the browser origins ("*", scheme://host[:port] or
+	// https://*.example.com) that may call /client/ and /api/. Empty allows any
+	// origin, like Azure SignalR and its emulator. Requests without an Origin
+	// header (non-browser clients) are always allowed.
+	AllowedOrigins StringList `yaml:"allowed-origins"`
 
 	// KeepAliveInterval is how long a connection may go without an outbound frame
 	// before the server sends a Ping.
@@ -187,6 +192,14 @@ func (c *Config) Validate() error {
 	if c.NodeID != "" && !nodeIDPattern.MatchString(c.NodeID) {
 		bad("node-id: %q must be 1-64 letters, digits, '_', '.' or '-'", c.NodeID)
 	}
+	for i, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if _, err := parseOriginPattern(o); err != nil {
+			bad("allowed-origins: entry %d: %v", i+1, err)
+		}
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
 	default:
@@ -312,6 +325,8 @@ const (
 	EnvNodeID    = "SIGNALBOX_NODE_ID"
 	EnvConfig    = "SIGNALBOX_CONFIG"
 	EnvLogLevel  = "SIGNALBOX_LOG_LEVEL"
+
+	EnvAllowedOrigins = "SIGNALBOX_ALLOWED_ORIGINS" // comma-separated
 )
 
 // ApplyEnv overrides c with the variables that getenv reports as set and non-empty.
@@ -342,5 +357,14 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	}
 	if v := getenv(EnvLogLevel); v != "" {
 		c.LogLevel = v
+	}
+	if v := getenv(EnvAllowedOrigins); v != "" {
+		var origins []string
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				origins = append(origins, o)
+			}
+		}
+		c.AllowedOrigins = origins
 	}
 }

@@ -32,6 +32,7 @@ type Server struct {
 	validator *auth.Validator
 	upstream  *upstream.Upstream // nil when no upstream is configured
 	handler   http.Handler
+	origins   originPolicy
 
 	endpoint atomic.Pointer[string] // public base URL, known once listening
 
@@ -90,6 +91,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		}
 		s.upstream = up
 	}
+	origins, err := newOriginPolicy(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("server: allowed-origins: %w", err)
+	}
+	s.origins = origins
 	if cfg.PublicURL != "" {
 		ep := strings.TrimRight(cfg.PublicURL, "/")
 		s.endpoint.Store(&ep)
@@ -130,10 +136,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/client", s.connect)
 	api := s.restAPI()
 	if api == nil {
-		return cors(mux)
+		return cors(s.origins, mux)
 	}
 	mux.Handle("/api/", api)
-	return cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return cors(s.origins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The REST API routes on the escaped path itself: a user, group or connection
 		// named "." or ".." is a name there, which the mux would clean and redirect.
 		if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/health" {
@@ -297,14 +303,23 @@ func GenerateAccessKey() string {
 
 // cors lets browsers call every endpoint cross-origin with credentials, like Azure
 // SignalR and its emulator: the Origin is reflected and every header is allowed.
-func cors(next http.Handler) http.Handler {
+// With allowed-origins set, a request whose Origin is not on the list gets 403
+// before any handler runs. That also guards WebSocket upgrades, which CORS does not
+// cover (cross-site WebSocket hijacking); a request without Origin is not from a
+// browser page and passes.
+func cors(origins originPolicy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/client") && !strings.HasPrefix(r.URL.Path, "/api/") {
 			next.ServeHTTP(w, r)
 			return
 		}
 		h := w.Header()
-		if origin := r.Header.Get("Origin"); origin != "" {
+		origin := r.Header.Get("Origin")
+		if !origins.allows(origin) {
+			textError(w, http.StatusForbidden, "Origin not allowed")
+			return
+		}
+		if origin != "" {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 			h.Add("Vary", "Origin")
