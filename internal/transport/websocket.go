@@ -36,8 +36,9 @@ type WebSocket struct {
 	writeTimeout time.Duration
 }
 
-// AcceptWebSocket upgrades the request. Any Origin is accepted: SignalR clients
-// authenticate with the access token, and browsers call cross-origin by design.
+// AcceptWebSocket upgrades the request without checking Origin: SignalR clients
+// authenticate with the access token, browsers call cross-origin by design, and the
+// server's optional allowed-origins list is enforced before the upgrade reaches here.
 func AcceptWebSocket(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) (*WebSocket, error) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true,
