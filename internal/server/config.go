@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/signalbox-io/signalbox/internal/redact"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 )
 
@@ -182,11 +183,11 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(c.RedisURL)
 		switch {
 		case err != nil:
-			bad("redis-url: %q: %v", redactURL(c.RedisURL), urlErrCause(err))
+			bad("redis-url: %q: %v", redact.URL(c.RedisURL), urlErrCause(err))
 		case u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix":
-			bad("redis-url: %q must start with redis://, rediss:// or unix://", redactURL(c.RedisURL))
+			bad("redis-url: %q must start with redis://, rediss:// or unix://", redact.URL(c.RedisURL))
 		case u.Scheme != "unix" && u.Host == "":
-			bad("redis-url: %q has no host", redactURL(c.RedisURL))
+			bad("redis-url: %q has no host", redact.URL(c.RedisURL))
 		}
 	}
 	if c.NodeID != "" && !nodeIDPattern.MatchString(c.NodeID) {
@@ -238,35 +239,12 @@ func checkTemplate(t string) error {
 	filled := strings.NewReplacer("{hub}", "h", "{category}", "c", "{event}", "e").Replace(t)
 	u, err := url.Parse(filled)
 	if err != nil {
-		return fmt.Errorf("template %q: %w", redactURL(t), urlErrCause(err))
+		return fmt.Errorf("template %q: %w", redact.URL(t), urlErrCause(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("template %q must be an absolute http:// or https:// URL", redactURL(t))
+		return fmt.Errorf("template %q must be an absolute http:// or https:// URL", redact.URL(t))
 	}
 	return nil
-}
-
-// redactURL hides what may hold a secret in a URL (the user info, such as a Redis
-// password, and the query, such as a function key ?code=) so that an error message
-// can still show which URL it is about.
-func redactURL(raw string) string {
-	s, cut := raw, false
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s, cut = s[:i], true
-	}
-	if i := strings.Index(s, "://"); i >= 0 {
-		host := s[i+3:] // the authority: up to the path
-		if j := strings.IndexByte(host, '/'); j >= 0 {
-			host = host[:j]
-		}
-		if at := strings.LastIndexByte(host, '@'); at >= 0 {
-			s = s[:i+3] + "***@" + s[i+3+at+1:]
-		}
-	}
-	if cut {
-		s += "?***"
-	}
-	return s
 }
 
 // urlErrCause drops the *url.Error wrapper, whose text repeats the whole URL.

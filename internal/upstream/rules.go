@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/signalbox-io/signalbox/internal/redact"
 )
 
 // Categories and connection events as the Functions extension names them.
@@ -81,7 +83,7 @@ func compileRule(i int, r Rule) (rule, error) {
 	// Any brace left once the known placeholders are removed is a typo or an unsupported
 	// reference (such as a Key Vault secret); sending it verbatim would only fail later.
 	if rest := placeholderReplacer.Replace(t); strings.ContainsAny(rest, "{}") {
-		return rule{}, fmt.Errorf("upstream rule %d: URL template %q has an unknown placeholder (supported: {hub}, {category}, {event})", i+1, redactTemplate(t))
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q has an unknown placeholder (supported: {hub}, {category}, {event})", i+1, redact.URL(t))
 	}
 	sample := strings.NewReplacer("{hub}", "hub", "{category}", "messages", "{event}", "event").Replace(t)
 	u, err := url.Parse(sample)
@@ -90,13 +92,13 @@ func compileRule(i int, r Rule) (rule, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return rule{}, fmt.Errorf("upstream rule %d: URL template %q is not a valid URL: %w", i+1, redactTemplate(t), err)
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q is not a valid URL: %w", i+1, redact.URL(t), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return rule{}, fmt.Errorf("upstream rule %d: URL template %q must be an absolute http:// or https:// URL", i+1, redactTemplate(t))
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q must be an absolute http:// or https:// URL", i+1, redact.URL(t))
 	}
 	if u.Host == "" {
-		return rule{}, fmt.Errorf("upstream rule %d: URL template %q has no host", i+1, redactTemplate(t))
+		return rule{}, fmt.Errorf("upstream rule %d: URL template %q has no host", i+1, redact.URL(t))
 	}
 	return rule{
 		template: t,
@@ -154,26 +156,4 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment, u.User = "", false, "", "", nil
 	return u.String()
-}
-
-// redactTemplate is a template as written, without what may hold a secret (the query,
-// such as ?code=, and the user info), for error messages.
-func redactTemplate(t string) string {
-	cut := false
-	if i := strings.IndexAny(t, "?#"); i >= 0 {
-		t, cut = t[:i], true
-	}
-	if i := strings.Index(t, "://"); i >= 0 {
-		host := t[i+3:] // the authority: up to the path
-		if j := strings.IndexByte(host, '/'); j >= 0 {
-			host = host[:j]
-		}
-		if at := strings.LastIndexByte(host, '@'); at >= 0 {
-			t = t[:i+3] + "***@" + t[i+3+at+1:]
-		}
-	}
-	if cut {
-		t += "?***"
-	}
-	return t
 }
