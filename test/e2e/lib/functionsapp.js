@@ -1,7 +1,7 @@
 // The Go test function app (test/e2e/functionsapp) as a child process, plus official clients
 // that connect through its negotiate function, and Signalbox on a fixed port (so a test can
 // stop an endpoint and bring it back at the same address).
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,21 +10,11 @@ import { HubConnectionBuilder, LogLevel } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { TestClient, TRANSPORTS } from './clients.js';
 import { signalboxBinary } from './server.js';
-import { freePort, deferred, withTimeout, rand, until } from './util.js';
+import { spawnReady } from './process.js';
+import { freePort, withTimeout, rand, until } from './util.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const live = new Set();
 let builtApp;
-
-process.on('exit', () => {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
 
 /** The function app binary, built once per process with `go build`. */
 export function functionsAppBinary() {
@@ -37,68 +27,6 @@ export function functionsAppBinary() {
   return bin;
 }
 
-/**
- * Spawns `bin args` and resolves once GET `readyUrl` answers 200 (fails fast if the process
- * exits first). Returns { child, logs(), exited, stop() }.
- */
-async function spawnReady(name, bin, args, env, readyUrl, readyTimeout = 15000) {
-  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGNALBOX_')));
-  const child = spawn(bin, args, { env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let output = '';
-  const keep = (chunk) => {
-    output += chunk.toString();
-    if (output.length > 200000) output = output.slice(-100000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = deferred();
-  child.on('exit', (code, signal) => {
-    live.delete(child);
-    exited.resolve({ code, signal });
-  });
-  child.on('error', (err) => {
-    live.delete(child);
-    exited.resolve({ code: null, signal: null, error: err });
-  });
-  const handle = {
-    child,
-    exited: exited.promise,
-    logs: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        try {
-          await withTimeout(exited.promise, 5000, `${name} to exit after SIGTERM`);
-        } catch {
-          child.kill('SIGKILL');
-          await exited.promise;
-        }
-      }
-      return exited.promise;
-    },
-  };
-  const deadline = Date.now() + readyTimeout;
-  let lastErr = 'no answer';
-  for (;;) {
-    const gone = await Promise.race([exited.promise, new Promise((r) => setTimeout(() => r(null), 30))]);
-    if (gone) {
-      throw new Error(`${name} exited before it was ready (code ${gone.code}, signal ${gone.signal})\noutput:\n${output}`);
-    }
-    try {
-      const res = await fetch(readyUrl, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return handle;
-      lastErr = `status ${res.status}`;
-    } catch (err) {
-      lastErr = err.cause?.code ?? err.message;
-    }
-    if (Date.now() > deadline) {
-      await handle.stop();
-      throw new Error(`${name} not ready after ${readyTimeout} ms (${lastErr})\noutput:\n${output}`);
-    }
-  }
-}
 
 /** Signalbox on a given port (same key and upstream on every start). Returns { url, port, key, stop(), logs() }. */
 export async function startSignalboxAt({ port, key, upstream = [] }) {

@@ -1,32 +1,14 @@
 // Starts `signalbox serve` as a black box on a free loopback port and stops it again.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, deferred, withTimeout, rand } from './util.js';
+import { freePort, rand } from './util.js';
+import { spawnReady } from './process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const live = new Set();
 let builtBin;
-
-// No orphans: whatever ends this process takes the servers it started with it.
-function killAllSync() {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killAllSync);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(sig, () => {
-    killAllSync();
-    process.exit(128 + (os.constants.signals[sig] ?? 1));
-  });
-}
 
 /** The signalbox binary: $SIGNALBOX_BIN, else built once per process with `go build` into a temp dir. */
 export function signalboxBinary() {
@@ -73,73 +55,8 @@ export async function startServer({ keys, upstream = [], config, args = [], env 
   }
   argv.push(...args);
 
-  // The environment must not leak SIGNALBOX_* settings of the caller into the black box.
-  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGNALBOX_')));
-  const child = spawn(bin, argv, { env: { ...cleanEnv, ...viaEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let output = '';
-  const keep = (chunk) => {
-    output += chunk.toString();
-    if (output.length > 200000) output = output.slice(-100000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = deferred();
-  child.on('exit', (code, signal) => {
-    live.delete(child);
-    exited.resolve({ code, signal });
-  });
-  child.on('error', (err) => {
-    live.delete(child);
-    exited.resolve({ code: null, signal: null, error: err });
-  });
-
   const url = `http://127.0.0.1:${port}`;
-  const handle = {
-    url,
-    port,
-    key: keys[0],
-    keys,
-    argv,
-    child,
-    exited: exited.promise,
-    logs: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        try {
-          await withTimeout(exited.promise, 5000, 'signalbox to exit after SIGTERM');
-        } catch {
-          child.kill('SIGKILL');
-          await exited.promise;
-        }
-      }
-      if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
-      return exited.promise;
-    },
-  };
-
-  const deadline = Date.now() + readyTimeout;
-  let lastErr = 'no answer';
-  for (;;) {
-    const gone = await Promise.race([exited.promise, new Promise((r) => setTimeout(() => r(null), 30))]);
-    if (gone) {
-      throw new Error(
-        `signalbox exited before it was ready (code ${gone.code}, signal ${gone.signal}${gone.error ? ', ' + gone.error.message : ''})\n` +
-          `command: ${bin} ${argv.join(' ')}\noutput:\n${output}`,
-      );
-    }
-    try {
-      const res = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return handle;
-      lastErr = `status ${res.status}`;
-    } catch (err) {
-      lastErr = err.cause?.code ?? err.message;
-    }
-    if (Date.now() > deadline) {
-      await handle.stop();
-      throw new Error(`signalbox not healthy after ${readyTimeout} ms (${lastErr})\noutput:\n${output}`);
-    }
-  }
+  const onStop = () => configDir && fs.rmSync(configDir, { recursive: true, force: true });
+  const h = await spawnReady('signalbox', bin, argv, { ...viaEnv, ...env }, `${url}/api/health`, { readyTimeout, onStop });
+  return { ...h, url, port, key: keys[0], keys, argv };
 }
