@@ -5,20 +5,11 @@ package hub
 
 // CloseConnection closes one connection with reason; false means there is no such connection.
 func (r *Registry) CloseConnection(hub, id, reason string) bool {
-	h := r.hub(hub, false)
-	if h == nil {
+	var closed *conn
+	if !r.withConn(hub, id, func(h *hubState, cn *conn) { h.removeLocked(cn); closed = cn }) {
 		return false
 	}
-	h.mu.Lock()
-	cn := h.conns[id]
-	if cn != nil {
-		h.removeLocked(cn)
-	}
-	h.mu.Unlock()
-	if cn == nil {
-		return false
-	}
-	cn.c.Close(reason, false)
+	closed.c.Close(reason, false) // outside the lock: Close may call back into the registry
 	return true
 }
 

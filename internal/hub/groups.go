@@ -7,50 +7,39 @@ import (
 
 // AddToGroup adds connection connID to group; false means there is no such connection.
 func (r *Registry) AddToGroup(hub, group, connID string) bool {
-	h := r.hub(hub, false)
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	cn := h.conns[connID]
-	if cn == nil {
-		return false
-	}
-	h.joinLocked(cn, group, joinDirect)
-	return true
+	return r.withConn(hub, connID, func(h *hubState, cn *conn) { h.joinLocked(cn, group, joinDirect) })
 }
 
 // RemoveFromGroup removes connection connID from group; false means there is no such
 // connection (removing a connection that is not in the group succeeds).
 func (r *Registry) RemoveFromGroup(hub, group, connID string) bool {
-	h := r.hub(hub, false)
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	cn := h.conns[connID]
-	if cn == nil {
-		return false
-	}
-	h.leaveLocked(cn, group, joinAny)
-	return true
+	return r.withConn(hub, connID, func(h *hubState, cn *conn) { h.leaveLocked(cn, group, joinAny) })
 }
 
 // RemoveFromAllGroups removes connection connID from every group it is in.
 func (r *Registry) RemoveFromAllGroups(hub, connID string) {
-	h := r.hub(hub, false)
-	if h == nil {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if cn := h.conns[connID]; cn != nil {
+	r.withConn(hub, connID, func(h *hubState, cn *conn) {
 		for group := range cn.groups {
 			h.leaveLocked(cn, group, joinAny)
 		}
+	})
+}
+
+// withConn runs fn on connection id of hub under the hub's write lock; false means
+// there is no such connection.
+func (r *Registry) withConn(hub, id string, fn func(h *hubState, cn *conn)) bool {
+	h := r.hub(hub, false)
+	if h == nil {
+		return false
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cn := h.conns[id]
+	if cn == nil {
+		return false
+	}
+	fn(h, cn)
+	return true
 }
 
 // AddUserToGroup adds user to group. With ttl nil the membership is persistent:
