@@ -134,14 +134,14 @@ var (
 func New(opts Options) (*Upstream, error) {
 	u := &Upstream{
 		keys:       append([]string(nil), opts.AccessKeys...),
-		timeout:    opts.Timeout,
-		par:        opts.Parallelism,
-		queueSize:  opts.QueueSize,
-		queueBytes: opts.QueueBytes,
-		attempts:   opts.RetryAttempts,
-		minBackoff: opts.RetryMinBackoff,
-		maxBackoff: opts.RetryMaxBackoff,
-		maxResp:    opts.MaxResponseSize,
+		timeout:    orDefault(opts.Timeout, DefaultTimeout),
+		par:        orDefault(opts.Parallelism, DefaultParallelism),
+		queueSize:  orDefault(opts.QueueSize, DefaultQueueSize),
+		queueBytes: orDefault(opts.QueueBytes, DefaultQueueBytes),
+		attempts:   orDefault(opts.RetryAttempts, DefaultRetryAttempts),
+		minBackoff: orDefault(opts.RetryMinBackoff, DefaultRetryMinBackoff),
+		maxBackoff: orDefault(opts.RetryMaxBackoff, DefaultRetryMaxBackoff),
+		maxResp:    orDefault(opts.MaxResponseSize, DefaultMaxResponseSize),
 		log:        opts.Logger,
 		client:     opts.HTTPClient,
 		aborted:    make(chan struct{}),
@@ -154,35 +154,8 @@ func New(opts Options) (*Upstream, error) {
 		}
 		u.rules = append(u.rules, cr)
 	}
-	if u.timeout <= 0 {
-		u.timeout = DefaultTimeout
-	}
-	if u.par <= 0 {
-		u.par = DefaultParallelism
-	}
-	if u.queueSize <= 0 {
-		u.queueSize = DefaultQueueSize
-	}
-	if u.queueBytes <= 0 {
-		u.queueBytes = DefaultQueueBytes
-	}
-	if u.attempts <= 0 {
-		u.attempts = DefaultRetryAttempts
-	}
-	if u.minBackoff <= 0 {
-		u.minBackoff = DefaultRetryMinBackoff
-	}
-	if u.maxBackoff <= 0 {
-		u.maxBackoff = DefaultRetryMaxBackoff
-	}
 	u.maxBackoff = max(u.maxBackoff, u.minBackoff)
-	if u.maxResp <= 0 {
-		u.maxResp = DefaultMaxResponseSize
-	}
-	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = DefaultMaxInFlight
-	}
-	u.slots = make(chan struct{}, opts.MaxInFlight)
+	u.slots = make(chan struct{}, orDefault(opts.MaxInFlight, DefaultMaxInFlight))
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -193,10 +166,16 @@ func New(opts Options) (*Upstream, error) {
 	return u, nil
 }
 
-func newHTTPClient(maxConns int) *http.Client {
-	if maxConns <= 0 {
-		maxConns = DefaultMaxConnsPerHost
+// orDefault is v, or def when v is zero or negative (an unset option).
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
+	return v
+}
+
+func newHTTPClient(maxConns int) *http.Client {
+	maxConns = orDefault(maxConns, DefaultMaxConnsPerHost)
 	var t *http.Transport
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = dt.Clone()
