@@ -11,7 +11,7 @@ import (
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/connection"
-	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/restapi"
 	"github.com/signalbox-io/signalbox/management"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -53,9 +53,13 @@ func (c *testConn) take() []string {
 // validation) through the client.
 func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	const key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh"
-	reg := hub.New(nil)
+	node, err := cluster.NewNode(context.Background(), cluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := node.Registry()
 	api := restapi.New(restapi.Options{
-		Registry:  reg,
+		Hubs:      node,
 		Validator: &auth.Validator{Keys: []string{key}},
 		IssueToken: func(hub, userID string, lifetime time.Duration) (string, error) {
 			return auth.NewToken(key, auth.TokenOptions{Audience: "http://x/client/?hub=" + hub, UserID: userID, Lifetime: lifetime})

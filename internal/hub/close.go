@@ -37,11 +37,7 @@ func (r *Registry) closeWhere(hub string, excluded []string, reason string, sele
 	}
 	ex := newIDSet(excluded)
 	buf := r.getBuf()
-	now := r.now()
 	h.mu.Lock()
-	// Expired user-group memberships first, as sends see them: CloseGroup must not
-	// close a connection whose membership ran out.
-	r.sweepLocked(h, now)
 	// Deleting the current entry while ranging is safe in Go; removeLocked
 	// deletes no other entry of the selected map.
 	for id, cn := range selectConns(h) {

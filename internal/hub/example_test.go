@@ -21,18 +21,18 @@ func (c *printClient) Send(frame []byte) bool {
 }
 func (c *printClient) Close(reason string, _ bool) { fmt.Printf("%s closed: %s\n", c.id, reason) }
 
-func ExampleRegistry_AddUserToGroup() {
+func ExampleUserGroups() {
+	ug := hub.NewUserGroups(hub.UserGroupOptions{})
 	r := hub.New(nil)
-	r.AddUserToGroup("chat", "alice", "admins", nil) // persistent: applies to future connections
-	r.Add(&printClient{id: "c1", user: "alice"})
+	ug.Add("chat", "alice", "admins", nil) // persistent: applies to later connections
+	r.Add(&printClient{id: "c1", user: "alice"}, ug.Groups("chat", "alice")...)
 	fmt.Println(r.UserInGroup("chat", "alice", "admins"), r.GroupExists("chat", "admins"))
-
-	ttl := time.Duration(0) // current connections only, nothing remembered
-	r.AddUserToGroup("chat", "bob", "admins", &ttl)
-	fmt.Println(r.UserInGroup("chat", "bob", "admins"))
+	ttl := 10 * time.Minute
+	ug.Add("chat", "bob", "admins", &ttl)
+	fmt.Println(ug.Has("chat", "bob", "admins"), r.UserInGroup("chat", "bob", "admins")) // bob is offline
 	// Output:
 	// true true
-	// false
+	// true false
 }
 
 func ExampleRegistry_SendGroup() {

@@ -83,25 +83,6 @@ func (c *fakeClient) isClosed() (bool, string) {
 	return c.closed, c.closeReason
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func msg(target string) *Payload { return NewPayload(&protocol.Invocation{Target: target}) }
 
 func dur(d time.Duration) *time.Duration { return &d }

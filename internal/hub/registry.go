@@ -3,13 +3,10 @@ package hub
 import (
 	"io"
 	"log/slog"
-	"math"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/signalbox-io/signalbox/protocol"
 )
@@ -36,30 +33,17 @@ type ConnectionInfo struct {
 	UserID       string
 }
 
-// Defaults for persistent user-group memberships added without a ttl.
-const (
-	DefaultUserGroupLifetime  = 365 * 24 * time.Hour
-	DefaultMaxUserGroupsNoTTL = 100
-)
-
 // Options configures a Registry; the zero value is usable.
 type Options struct {
-	Logger *slog.Logger     // nil = discard
-	Now    func() time.Time // clock for user-group expiry; nil = time.Now
-	// UserGroupLifetime is how long a membership added without ttl lasts (default 1 year).
-	UserGroupLifetime time.Duration
-	// MaxUserGroupsNoTTL is how many memberships without ttl one user keeps, most
-	// recently updated first (default 100).
-	MaxUserGroupsNoTTL int
+	Logger *slog.Logger // nil = discard
 }
 
-// Registry holds the connections, users and groups of every hub. It is safe for
-// concurrent use.
+// Registry is the node-local connection index: the connections, users and groups
+// of every hub that this process holds. Persistent user-group records are not here
+// (see UserGroups): callers apply them with Add's userGroups and JoinUser. It is
+// safe for concurrent use.
 type Registry struct {
 	logger       *slog.Logger
-	now          func() time.Time
-	lifetime     time.Duration
-	maxNoTTL     int
 	recipientBuf sync.Pool // *[]Client reused by fan-out snapshots
 
 	mu   sync.RWMutex
@@ -83,35 +67,19 @@ type conn struct {
 	groups map[string]joinKind
 }
 
-type userGroup struct {
-	expires time.Time
-	updated uint64 // hubState.seq when last added; orders the no-ttl cap
-	noTTL   bool
-}
-
 type hubState struct {
-	mu         sync.RWMutex
-	conns      map[string]*conn
-	users      map[string]map[string]*conn
-	groups     map[string]map[string]*conn
-	userGroups map[string]map[string]*userGroup
-	seq        uint64
-	expiries   expiryHeap // persistent records by expiry time, with stale entries
-	records    int        // number of persistent user-group records
-	// nextExpiry is the earliest user-group expiry (unix nanoseconds), read without
-	// the lock so that the hot path pays one atomic load when nothing is due.
-	nextExpiry atomic.Int64
+	mu     sync.RWMutex
+	conns  map[string]*conn
+	users  map[string]map[string]*conn
+	groups map[string]map[string]*conn
 }
 
 func newHubState() *hubState {
-	h := &hubState{
-		conns:      make(map[string]*conn),
-		users:      make(map[string]map[string]*conn),
-		groups:     make(map[string]map[string]*conn),
-		userGroups: make(map[string]map[string]*userGroup),
+	return &hubState{
+		conns:  make(map[string]*conn),
+		users:  make(map[string]map[string]*conn),
+		groups: make(map[string]map[string]*conn),
 	}
-	h.nextExpiry.Store(math.MaxInt64)
-	return h
 }
 
 // New returns an empty registry logging to logger (nil = discard).
@@ -121,24 +89,9 @@ func New(logger *slog.Logger) *Registry {
 
 // NewWithOptions returns an empty registry configured by opts.
 func NewWithOptions(opts Options) *Registry {
-	r := &Registry{
-		logger:   opts.Logger,
-		now:      opts.Now,
-		lifetime: opts.UserGroupLifetime,
-		maxNoTTL: opts.MaxUserGroupsNoTTL,
-		hubs:     make(map[string]*hubState),
-	}
+	r := &Registry{logger: opts.Logger, hubs: make(map[string]*hubState)}
 	if r.logger == nil {
 		r.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	if r.lifetime <= 0 {
-		r.lifetime = DefaultUserGroupLifetime
-	}
-	if r.maxNoTTL <= 0 {
-		r.maxNoTTL = DefaultMaxUserGroupsNoTTL
 	}
 	r.recipientBuf.New = func() any {
 		s := make([]Client, 0, 64)
@@ -166,14 +119,12 @@ func (r *Registry) hub(name string, create bool) *hubState {
 	return h
 }
 
-// Add registers c in its hub and joins it to the groups its user is persistently in.
-// A connection already registered with the same id is replaced.
-func (r *Registry) Add(c Client) {
+// Add registers c in its hub and joins it to userGroups, the groups its user is
+// persistently in. A connection already registered with the same id is replaced.
+func (r *Registry) Add(c Client, userGroups ...string) {
 	h := r.hub(c.Hub(), true)
-	now := r.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r.sweepLocked(h, now)
 	id := c.ID()
 	if old := h.conns[id]; old != nil {
 		h.removeLocked(old)
@@ -189,7 +140,7 @@ func (r *Registry) Add(c Client) {
 		h.users[cn.user] = byID
 	}
 	byID[id] = cn
-	for group := range h.userGroups[cn.user] {
+	for _, group := range userGroups {
 		h.joinLocked(cn, group, joinUser)
 	}
 }
@@ -265,7 +216,6 @@ func (r *Registry) GroupExists(hub, group string) bool {
 	if h == nil {
 		return false
 	}
-	r.sweepIfDue(h)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.groups[group]) > 0
@@ -277,7 +227,6 @@ func (r *Registry) GroupConnections(hub, group string) []ConnectionInfo {
 	if h == nil {
 		return nil
 	}
-	r.sweepIfDue(h)
 	h.mu.RLock()
 	members := h.groups[group]
 	out := make([]ConnectionInfo, 0, len(members))

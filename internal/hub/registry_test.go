@@ -359,7 +359,7 @@ func TestConcurrentUse(t *testing.T) {
 				c := newFake("h", fmt.Sprintf("w%d-%d", w, i), fmt.Sprint("u", i%5), p)
 				r.Add(c)
 				r.AddToGroup("h", "g", c.id)
-				r.AddUserToGroup("h", c.user, fmt.Sprint("ug", i%3), nil)
+				r.JoinUser("h", c.user, fmt.Sprint("ug", i%3))
 				r.SendAll("h", msg("a"), nil)
 				r.SendGroup("h", "ug1", msg("g"), []string{c.id})
 				r.SendUser("h", c.user, msg("u"))

@@ -107,7 +107,6 @@ func (r *Registry) SendGroup(hub, group string, p *Payload, excluded []string) {
 	if h == nil {
 		return
 	}
-	r.sweepIfDue(h)
 	ex := newIDSet(excluded)
 	buf := r.getBuf()
 	h.mu.RLock()

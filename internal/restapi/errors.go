@@ -24,6 +24,7 @@ const (
 	CodeUnsupportedMediaType      = "Error.Request.UnsupportedMediaType"
 	CodeNotImplemented            = "Error.Request.NotImplemented"
 	CodeInternal                  = "Error.Service.Internal"
+	CodeUnavailable               = "Error.Service.Unavailable"
 )
 
 // errKind is the class of an API error; errorTable maps it to the response.
@@ -43,6 +44,7 @@ const (
 	errGroupNotExisted
 	errUserNotInGroup
 	errConnectionNotExistedError
+	errUnavailable
 )
 
 // errorTable is the one place where error classes become HTTP responses.
@@ -63,6 +65,7 @@ var errorTable = map[errKind]struct {
 	errGroupNotExisted:           {http.StatusNotFound, CodeGroupNotExisted},
 	errUserNotInGroup:            {http.StatusNotFound, CodeUserNotInGroup},
 	errConnectionNotExistedError: {http.StatusNotFound, CodeConnectionNotExistedError},
+	errUnavailable:               {http.StatusServiceUnavailable, CodeUnavailable},
 }
 
 // apiError is the error type handlers return; anything else is a 500.
@@ -83,6 +86,16 @@ func (e *apiError) Unwrap() error { return e.err }
 
 func newErr(kind errKind, format string, args ...any) *apiError {
 	return &apiError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// unavailable turns an error of the Hubs into a 503: the operation was not
+// carried out (a message not published is never answered 202). Nil stays nil.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	// The cause (addresses, broker errors) is logged, not sent.
+	return &apiError{kind: errUnavailable, msg: "service unavailable: the operation could not be carried out across the cluster; retry later", err: err}
 }
 
 func invalid(format string, args ...any) *apiError { return newErr(errInvalid, format, args...) }

@@ -1,6 +1,7 @@
 package restapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,7 +9,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
-	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/restapi"
 	"github.com/signalbox-io/signalbox/protocol"
 )
@@ -27,10 +28,10 @@ func (exampleClient) Close(string, bool) {}
 
 func ExampleNew() {
 	const key = "example-access-key-0123456789abcdef"
-	reg := hub.New(nil)
-	reg.Add(exampleClient{})
+	node, _ := cluster.NewNode(context.Background(), cluster.Options{}) // one node, no broker to reach
+	_ = node.Add(context.Background(), exampleClient{})
 	api := restapi.New(restapi.Options{
-		Registry:  reg,
+		Hubs:      node,
 		Validator: &auth.Validator{Keys: []string{key}},
 		IssueToken: func(hub, userID string, lifetime time.Duration) (string, error) {
 			return "", fmt.Errorf("not used here")

@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
-	"github.com/signalbox-io/signalbox/internal/hub"
 )
 
 // Options configures the REST handler.
 type Options struct {
-	Registry  *hub.Registry   // required; without it every hub operation is a 500
+	Hubs      Hubs            // required; without it every hub operation is a 500
 	Validator *auth.Validator // nil rejects every authenticated request
 	// IssueToken signs a client access token for :generateToken; hub is the
 	// effective (lower-case, application-prefixed) hub. Nil makes it 501.
@@ -128,8 +127,8 @@ func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string
 		h.fail(w, r, err)
 		return
 	}
-	if h.opts.Registry == nil {
-		h.fail(w, r, &apiError{kind: errInternal, msg: "no registry", err: errors.New("restapi: Options.Registry is nil")})
+	if h.opts.Hubs == nil {
+		h.fail(w, r, &apiError{kind: errInternal, msg: "no hubs", err: errors.New("restapi: Options.Hubs is nil")})
 		return
 	}
 	req, err := h.buildRequest(r, rawHub, rt, params, legacy)
@@ -239,7 +238,9 @@ func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := writeError(w, r, err)
 	level := slog.LevelDebug
-	if status >= 500 {
+	// A 503 is the cluster being unreachable, which the cluster logs once per
+	// episode; logging every refused call too would flood the log.
+	if status >= 500 && status != http.StatusServiceUnavailable {
 		level = slog.LevelError
 	}
 	h.logger.Log(r.Context(), level, "rest: request failed",

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/hub"
 	"github.com/signalbox-io/signalbox/protocol"
 )
@@ -125,6 +127,7 @@ type issued struct {
 type env struct {
 	t       *testing.T
 	reg     *hub.Registry
+	node    *cluster.Node
 	clock   *fakeClock
 	handler http.Handler
 	issued  []issued
@@ -133,9 +136,16 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, clock: &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	e.reg = hub.NewWithOptions(hub.Options{Now: e.clock.Now})
+	e.reg = hub.New(nil)
+	node, err := cluster.NewNode(context.Background(), cluster.Options{Registry: e.reg,
+		UserGroups: hub.NewUserGroups(hub.UserGroupOptions{Now: e.clock.Now})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	e.node = node
 	e.handler = New(Options{
-		Registry:  e.reg,
+		Hubs:      e.node,
 		Validator: &auth.Validator{Keys: []string{testKey}},
 		IssueToken: func(h, user string, lifetime time.Duration) (string, error) {
 			e.issued = append(e.issued, issued{h, user, lifetime})
@@ -153,7 +163,9 @@ func (e *env) connect(hubName, id, user, proto string) *fakeClient {
 		p = protocol.MessagePack()
 	}
 	c := &fakeClient{id: id, hub: hubName, user: user, proto: p}
-	e.reg.Add(c)
+	if err := e.node.Add(context.Background(), c); err != nil {
+		e.t.Fatal(err)
+	}
 	return c
 }
 

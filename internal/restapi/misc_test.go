@@ -33,7 +33,7 @@ func TestGenerateToken(t *testing.T) {
 		t.Fatal("a rejected request issued a token")
 	}
 
-	noIssuer := New(Options{Registry: e.reg, Validator: &auth.Validator{Keys: []string{testKey}}})
+	noIssuer := New(Options{Hubs: e.node, Validator: &auth.Validator{Keys: []string{testKey}}})
 	r := httptest.NewRequest(http.MethodPost, "http://example.com/api/hubs/chat/:generateToken", nil)
 	r.Header.Set("Authorization", "Bearer "+e.token("/api/hubs/chat/:generateToken"))
 	rw := httptest.NewRecorder()
@@ -166,7 +166,7 @@ func TestAuthentication(t *testing.T) {
 	w := e.do(http.MethodPost, target+"?access_token="+e.token(target), `{"target":"t"}`, noAuth())
 	wantStatus(t, w, http.StatusAccepted)
 	// A nil Validator rejects everything.
-	h := New(Options{Registry: e.reg})
+	h := New(Options{Hubs: e.node})
 	r := httptest.NewRequest(http.MethodPost, "http://example.com"+target, strings.NewReader(`{"target":"t"}`))
 	r.Header.Set("Authorization", "Bearer "+e.token(target))
 	rw := httptest.NewRecorder()

@@ -22,8 +22,7 @@ func opSendAll(h *handler, w http.ResponseWriter, r *http.Request, req *request)
 	if err != nil {
 		return err
 	}
-	h.opts.Registry.SendAll(req.hub, p, excludedIDs(req.query))
-	return nil
+	return unavailable(h.opts.Hubs.SendAll(r.Context(), req.hub, p, excludedIDs(req.query)))
 }
 
 func opSendUser(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
@@ -31,8 +30,7 @@ func opSendUser(h *handler, w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	h.opts.Registry.SendUser(req.hub, req.user, p)
-	return nil
+	return unavailable(h.opts.Hubs.SendUser(r.Context(), req.hub, req.user, p))
 }
 
 // opSendConnection succeeds for an absent connection too, as the service does.
@@ -41,8 +39,7 @@ func opSendConnection(h *handler, w http.ResponseWriter, r *http.Request, req *r
 	if err != nil {
 		return err
 	}
-	h.opts.Registry.SendConnection(req.hub, req.conn, p)
-	return nil
+	return unavailable(h.opts.Hubs.SendConnection(r.Context(), req.hub, req.conn, p))
 }
 
 func opSendGroup(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
@@ -50,62 +47,76 @@ func opSendGroup(h *handler, w http.ResponseWriter, r *http.Request, req *reques
 	if err != nil {
 		return err
 	}
-	h.opts.Registry.SendGroup(req.hub, req.group, p, excludedIDs(req.query))
-	return nil
+	return unavailable(h.opts.Hubs.SendGroup(r.Context(), req.hub, req.group, p, excludedIDs(req.query)))
 }
 
-func opConnectionExists(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	if _, ok := h.opts.Registry.Connection(req.hub, req.conn); !ok {
+func opConnectionExists(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	if ok, err := h.opts.Hubs.ConnectionExists(r.Context(), req.hub, req.conn); err != nil || !ok {
+		if err != nil {
+			return unavailable(err)
+		}
 		return newErr(errConnectionNotExisted, "connection does not exist")
 	}
 	return nil
 }
 
-func opUserExists(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	if !h.opts.Registry.UserExists(req.hub, req.user) {
+func opUserExists(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	if ok, err := h.opts.Hubs.UserExists(r.Context(), req.hub, req.user); err != nil || !ok {
+		if err != nil {
+			return unavailable(err)
+		}
 		return newErr(errUserNotExisted, "user has no connection")
 	}
 	return nil
 }
 
-func opGroupExists(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	if !h.opts.Registry.GroupExists(req.hub, req.group) {
+func opGroupExists(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	if ok, err := h.opts.Hubs.GroupExists(r.Context(), req.hub, req.group); err != nil || !ok {
+		if err != nil {
+			return unavailable(err)
+		}
 		return newErr(errGroupNotExisted, "group has no connection")
 	}
 	return nil
 }
 
-func opUserInGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	if !h.opts.Registry.UserInGroup(req.hub, req.user, req.group) {
+func opUserInGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	if ok, err := h.opts.Hubs.UserInGroup(r.Context(), req.hub, req.user, req.group); err != nil || !ok {
+		if err != nil {
+			return unavailable(err)
+		}
 		return newErr(errUserNotInGroup, "user is not in the group")
 	}
 	return nil
 }
 
-func opCloseConnection(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	if !h.opts.Registry.CloseConnection(req.hub, req.conn, req.query.Get("reason")) {
+func opCloseConnection(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	if ok, err := h.opts.Hubs.CloseConnection(r.Context(), req.hub, req.conn, req.query.Get("reason")); err != nil || !ok {
+		if err != nil {
+			return unavailable(err)
+		}
 		return newErr(errConnectionNotExisted, "connection does not exist")
 	}
 	return nil
 }
 
-func opCloseAll(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.CloseAll(req.hub, excludedIDs(req.query), req.query.Get("reason"))
-	return nil
+func opCloseAll(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.CloseAll(r.Context(), req.hub, excludedIDs(req.query), req.query.Get("reason")))
 }
 
-func opCloseGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.CloseGroup(req.hub, req.group, excludedIDs(req.query), req.query.Get("reason"))
-	return nil
+func opCloseGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.CloseGroup(r.Context(), req.hub, req.group, excludedIDs(req.query), req.query.Get("reason")))
 }
 
-func opCloseUser(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.CloseUser(req.hub, req.user, excludedIDs(req.query), req.query.Get("reason"))
-	return nil
+func opCloseUser(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.CloseUser(r.Context(), req.hub, req.user, excludedIDs(req.query), req.query.Get("reason")))
 }
 
-func opAddConnectionToGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	if !h.opts.Registry.AddToGroup(req.hub, req.group, req.conn) {
+func opAddConnectionToGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	if ok, err := h.opts.Hubs.AddToGroup(r.Context(), req.hub, req.group, req.conn); err != nil || !ok {
+		if err != nil {
+			return unavailable(err)
+		}
 		return newErr(errConnectionNotExistedError, "connection does not exist")
 	}
 	return nil
@@ -113,33 +124,28 @@ func opAddConnectionToGroup(h *handler, _ http.ResponseWriter, _ *http.Request, 
 
 // opRemoveConnectionFromGroup is idempotent: removing a connection that already
 // left (the usual race with a disconnect) is not an error for the SDK to surface.
-func opRemoveConnectionFromGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.RemoveFromGroup(req.hub, req.group, req.conn)
-	return nil
+func opRemoveConnectionFromGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.RemoveFromGroup(r.Context(), req.hub, req.group, req.conn))
 }
 
-func opLeaveAllGroups(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.RemoveFromAllGroups(req.hub, req.conn)
-	return nil
+func opLeaveAllGroups(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.RemoveFromAllGroups(r.Context(), req.hub, req.conn))
 }
 
-func opAddUserToGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
+func opAddUserToGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
 	ttl, err := ttlParam(req.query)
 	if err != nil {
 		return err
 	}
-	h.opts.Registry.AddUserToGroup(req.hub, req.user, req.group, ttl)
-	return nil
+	return unavailable(h.opts.Hubs.AddUserToGroup(r.Context(), req.hub, req.user, req.group, ttl))
 }
 
-func opRemoveUserFromGroup(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.RemoveUserFromGroup(req.hub, req.user, req.group)
-	return nil
+func opRemoveUserFromGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.RemoveUserFromGroup(r.Context(), req.hub, req.user, req.group))
 }
 
-func opRemoveUserFromAllGroups(h *handler, _ http.ResponseWriter, _ *http.Request, req *request) error {
-	h.opts.Registry.RemoveUserFromAllGroups(req.hub, req.user)
-	return nil
+func opRemoveUserFromAllGroups(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
+	return unavailable(h.opts.Hubs.RemoveUserFromAllGroups(r.Context(), req.hub, req.user))
 }
 
 const (
@@ -148,7 +154,7 @@ const (
 	maxTokenMinutes = 10_000_000
 )
 
-func opGenerateToken(h *handler, w http.ResponseWriter, _ *http.Request, req *request) error {
+func opGenerateToken(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
 	minutes, err := intParam(req.query, "minutesToExpire", defaultTokenMinutes, 1, maxTokenMinutes)
 	if err != nil {
 		return err
@@ -200,7 +206,10 @@ func opListGroupConnections(h *handler, w http.ResponseWriter, r *http.Request, 
 		}
 		after = string(b)
 	}
-	all := h.opts.Registry.GroupConnections(req.hub, req.group)
+	all, err := h.opts.Hubs.GroupConnections(r.Context(), req.hub, req.group)
+	if err != nil {
+		return unavailable(err)
+	}
 	start := sort.Search(len(all), func(i int) bool { return all[i].ConnectionID > after })
 	if after == "" {
 		start = 0

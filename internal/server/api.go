@@ -11,7 +11,7 @@ import (
 // restAPI is the data-plane REST API on top of the server's registry.
 func (s *Server) restAPI() http.Handler {
 	return restapi.New(restapi.Options{
-		Registry:   s.registry,
+		Hubs:       s.node,
 		Validator:  s.validator,
 		IssueToken: s.issueClientToken,
 		Logger:     s.log,

@@ -254,7 +254,11 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	// Join the registry before the client can see the handshake response: once its
 	// start() resolves, a REST send to it must reach it. finish() removes it again.
 	c.hsMu.Lock()
-	c.s.registry.Add(c)
+	if err := c.s.node.Add(context.Background(), c); err != nil {
+		// The connection is registered locally whatever the error; the cluster
+		// catches up with it once its broker is back.
+		c.s.log.Warn("connection not registered with the cluster", slog.String("connectionId", c.id), slog.Any("error", err))
+	}
 	queued := c.enqueue(protocol.AppendHandshakeResponse(nil, ""))
 	if h := c.s.afterHandshakeQueued; h != nil {
 		h()

@@ -270,7 +270,7 @@ func (c *conn) finish() {
 	sess := c.session
 	c.inMu.Unlock()
 	c.out.Seal(nil)
-	c.s.registry.Remove(c)
+	c.s.node.Remove(c)
 	c.mu.Lock()
 	reason := c.reason
 	kind := c.kind

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/hub"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 )
@@ -28,7 +29,8 @@ import (
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
-	registry  *hub.Registry
+	registry  *hub.Registry // this node's connections
+	node      *cluster.Node // what the REST API talks to: this node as a member of the service
 	validator *auth.Validator
 	upstream  *upstream.Upstream // nil when no upstream is configured
 	handler   http.Handler
@@ -79,6 +81,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if len(s.validator.Keys) == 0 {
 		return nil, errors.New("server: at least one access key is required")
 	}
+	node, err := cluster.NewNode(context.Background(), cluster.Options{Registry: s.registry, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: cluster node: %w", err)
+	}
+	s.node = node
 	if rules := cfg.Rules(); len(rules) > 0 {
 		up, err := upstream.New(upstream.Options{
 			Rules:      rules,
@@ -106,6 +113,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 
 // Registry returns the hub registry the server's connections live in.
 func (s *Server) Registry() *hub.Registry { return s.registry }
+
+// Node returns the cluster node the REST API talks to.
+func (s *Server) Node() *cluster.Node { return s.node }
 
 // Handler returns the HTTP handler of every endpoint.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -1,0 +1,54 @@
+package cluster
+
+import (
+	"github.com/signalbox-io/signalbox/internal/hub"
+)
+
+// Kind says what a Message asks the receiving nodes to do.
+type Kind uint8
+
+// The kinds of messages. Values are part of the wire format between nodes of
+// one version: append, never renumber.
+const (
+	KindSendAll Kind = iota + 1
+	KindSendUser
+	KindSendConnection
+	KindSendGroup
+	KindCloseConnection
+	KindCloseAll
+	KindCloseGroup
+	KindCloseUser
+	KindAddToGroup
+	KindRemoveFromGroup
+	KindRemoveFromAllGroups
+	KindJoinUser      // a persistent user-group membership was added
+	KindJoinUserNow   // the user's current connections join (ttl <= 0)
+	KindLeaveUser     // a persistent membership ended (expired or capped)
+	KindRemoveUser    // the user left the group however its connections joined
+	KindRemoveUserAll // the user left every group
+	kindEnd           // first unused value
+)
+
+var kindNames = [...]string{"", "sendAll", "sendUser", "sendConnection", "sendGroup", "closeConnection",
+	"closeAll", "closeGroup", "closeUser", "addToGroup", "removeFromGroup", "removeFromAllGroups",
+	"joinUser", "joinUserNow", "leaveUser", "removeUser", "removeUserAll"}
+
+func (k Kind) String() string {
+	if k > 0 && k < kindEnd {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Message is one operation for the nodes that hold the connections it concerns.
+// Fields a kind does not use are empty.
+type Message struct {
+	Kind     Kind
+	Hub      string // effective hub name
+	User     string
+	Group    string
+	Conn     string
+	Reason   string
+	Excluded []string
+	Payload  *hub.Payload // sends only
+}
