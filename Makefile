@@ -8,8 +8,10 @@ RACE_PKGS := ./protocol/... ./auth/... ./internal/... ./connection/... ./managem
 
 all: build
 
+# -buildvcs=true: `signalbox version` reads the git revision from the build
+# information (a git worktree has none: the toolchain stamps only real checkouts).
 build:
-	$(GO) build -o $(BIN) ./cmd/signalbox
+	$(GO) build -buildvcs=true -o $(BIN) ./cmd/signalbox
 
 deps:
 	bash scripts/ensure-deps.sh

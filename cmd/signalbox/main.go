@@ -1,5 +1,6 @@
 // Command signalbox is a self-hosted SignalR service compatible with Azure SignalR
-// Service in serverless mode. See internal/server for everything it does.
+// Service in serverless mode. This package is the command line only: settings come
+// from the table in internal/server, the service itself is internal/server.
 package main
 
 import (
@@ -7,12 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/signalbox-io/signalbox/internal/server"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -20,7 +16,8 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal kills the process during the drain
 	}()
-	code := server.CLI{Version: version, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}.Run(ctx, os.Args[1:])
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := a.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -2,48 +2,61 @@ package bench_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/signalbox-io/signalbox/internal/bench"
-	"github.com/signalbox-io/signalbox/internal/server"
 )
 
-// childEnv makes the test binary act as the signalbox command: the bench starts
-// it as its child server and floor server.
-const childEnv = "SIGNALBOX_BENCH_TEST_CHILD"
+// signalboxBin is the signalbox command, built once for the package: the bench
+// starts it as its child server and floor server.
+var signalboxBin string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := server.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}.Run(ctx, os.Args[1:])
-		stop()
-		os.Exit(code)
+	dir, err := os.MkdirTemp("", "signalbox-bench-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	goleak.VerifyTestMain(m)
+	signalboxBin = filepath.Join(dir, "signalbox")
+	build := exec.Command("go", "build", "-o", signalboxBin, "github.com/signalbox-io/signalbox/cmd/signalbox")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building signalbox:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := 0
+	func() {
+		defer func() { _ = os.RemoveAll(dir) }()
+		code = m.Run()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "goleak:", err)
+				code = 1
+			}
+		}
+	}()
+	os.Exit(code)
 }
 
 func smokeOptions(t *testing.T, scenario string) bench.Options {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	return bench.Options{
 		Scenario:      scenario,
 		Clients:       20,
 		Duration:      500 * time.Millisecond,
 		Warmup:        200 * time.Millisecond,
 		FloorDuration: 300 * time.Millisecond,
-		ServerCmd:     []string{exe},
-		ServerEnv:     []string{childEnv + "=1"},
+		ServerCmd:     []string{signalboxBin},
 		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 }

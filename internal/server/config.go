@@ -1,10 +1,8 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -20,61 +18,63 @@ import (
 )
 
 // Config is everything `signalbox serve` can be told. The same struct is filled, in
-// order of increasing precedence, by Default, a YAML file, the environment and flags.
-// YAML keys are the flag names.
+// order of increasing precedence, by Default, a YAML file, the environment and flags,
+// all through the one table of settings.go (see Load).
 type Config struct {
+	// ConfigFile is the YAML file the configuration was read from, if any.
+	ConfigFile string
 	// Listen is the HOST:PORT the HTTP server binds.
-	Listen string `yaml:"listen"`
+	Listen string
 	// AccessKeys sign and verify tokens: primary first, then secondary. Empty means a
 	// key is generated at start and printed in a connection string.
-	AccessKeys StringList `yaml:"access-key"`
+	AccessKeys StringList
 	// Upstream holds URL templates ({hub}, {category}, {event}) that receive every event.
-	Upstream StringList `yaml:"upstream"`
+	Upstream StringList
 	// Upstreams are full rules, tried after the bare templates of Upstream.
-	Upstreams []UpstreamRule `yaml:"upstreams"`
+	Upstreams []UpstreamRule
 	// PublicURL is the URL clients are told to use (connection string, tokens).
-	PublicURL string `yaml:"public-url"`
+	PublicURL string
 	// RedisURL selects cluster mode (not implemented yet: accepted and validated).
-	RedisURL string `yaml:"redis-url"`
+	RedisURL string
 	// NodeID names this node in a cluster; generated when empty.
-	NodeID string `yaml:"node-id"`
+	NodeID string
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `yaml:"log-level"`
+	LogLevel string
 	// AllowedOrigins lists the browser origins ("*", scheme://host[:port] or
 	// https://*.example.com) that may call /client/ and /api/. Empty allows any
 	// origin, like Azure SignalR and its emulator. Requests without an Origin
 	// header (non-browser clients) are always allowed.
-	AllowedOrigins StringList `yaml:"allowed-origins"`
+	AllowedOrigins StringList
 
 	// KeepAliveInterval is how long a connection may go without an outbound frame
 	// before the server sends a Ping.
-	KeepAliveInterval time.Duration `yaml:"keep-alive-interval"`
+	KeepAliveInterval time.Duration
 	// ClientTimeout closes a connection that sent nothing for this long (long polling:
 	// a pending or recently ended poll counts as activity).
-	ClientTimeout time.Duration `yaml:"client-timeout"`
+	ClientTimeout time.Duration
 	// HandshakeTimeout closes a connection that has not completed the handshake.
-	HandshakeTimeout time.Duration `yaml:"handshake-timeout"`
+	HandshakeTimeout time.Duration
 	// NegotiateTimeout discards a negotiated connection no transport attached to.
-	NegotiateTimeout time.Duration `yaml:"negotiate-timeout"`
+	NegotiateTimeout time.Duration
 	// PollTimeout is how long a long-polling request waits for data before it returns
 	// 200 with an empty body.
-	PollTimeout time.Duration `yaml:"poll-timeout"`
+	PollTimeout time.Duration
 	// WriteTimeout bounds one write to a client; a client that does not read is closed.
-	WriteTimeout time.Duration `yaml:"write-timeout"`
+	WriteTimeout time.Duration
 	// DrainTimeout bounds the graceful drain on SIGTERM/SIGINT.
-	DrainTimeout time.Duration `yaml:"drain-timeout"`
+	DrainTimeout time.Duration
 	// UpstreamTimeout bounds one upstream HTTP call.
-	UpstreamTimeout time.Duration `yaml:"upstream-timeout"`
+	UpstreamTimeout time.Duration
 	// MaxMessageSize is the largest hub message a client may send, and the largest
 	// body of one SSE/long-polling send request.
-	MaxMessageSize int `yaml:"max-message-size"`
+	MaxMessageSize int
 	// SendQueueFrames and SendQueueBytes bound each connection's outbound queue; a
 	// connection whose queue is full is closed as a slow consumer.
-	SendQueueFrames int `yaml:"send-queue-frames"`
-	SendQueueBytes  int `yaml:"send-queue-bytes"`
+	SendQueueFrames int
+	SendQueueBytes  int
 	// MaxConnections caps concurrent client connections (0 = unlimited); negotiate
 	// answers 429 beyond it.
-	MaxConnections int `yaml:"max-connections"`
+	MaxConnections int
 }
 
 // UpstreamRule is one upstream template with its patterns ("*", a comma-separated
@@ -110,23 +110,19 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: expected a string or a list of strings", n.Line)
 }
 
-// Default returns the configuration used when nothing is set.
+// Default returns the configuration used when nothing is set: every setting's
+// default from the table.
 func Default() Config {
-	return Config{
-		Listen:            "localhost:8888",
-		LogLevel:          "info",
-		KeepAliveInterval: 15 * time.Second,
-		ClientTimeout:     30 * time.Second,
-		HandshakeTimeout:  15 * time.Second,
-		NegotiateTimeout:  15 * time.Second,
-		PollTimeout:       90 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		DrainTimeout:      10 * time.Second,
-		UpstreamTimeout:   100 * time.Second,
-		MaxMessageSize:    1 << 20,
-		SendQueueFrames:   1024,
-		SendQueueBytes:    4 << 20,
+	var c Config
+	for _, st := range settings {
+		if st.Default == "" || st.set == nil {
+			continue
+		}
+		if err := st.set(&c, []string{st.Default}); err != nil {
+			panic("server: default of " + st.Key + ": " + err.Error()) // a bad table entry; a test runs this
+		}
 	}
+	return c
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -266,19 +262,116 @@ func (c *Config) Rules() []upstream.Rule {
 }
 
 // ParseFile decodes YAML over c: keys present in the file replace c's values, keys
-// absent keep them. Unknown keys are errors, so that typos do not pass silently.
+// absent keep them. Unknown keys and bad values are errors naming the key and line,
+// so that typos do not pass silently.
 func (c *Config) ParseFile(data []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	next := *c
-	if err := dec.Decode(&next); err != nil {
-		if errors.Is(err, io.EOF) { // empty file
-			return nil
-		}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config: line %d: expected a mapping of setting: value", root.Line)
+	}
+	next := *c
+	seen := map[string]bool{}
+	var errs []error
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		st, ok := LookupSetting(k.Value)
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			errs = append(errs, fmt.Errorf("line %d: a key must be a setting name", k.Line))
+			continue
+		case !ok || st.NoFile:
+			errs = append(errs, fmt.Errorf("line %d: unknown key %q%s", k.Line, k.Value, suggest(k.Value)))
+			continue
+		case seen[k.Value]:
+			errs = append(errs, fmt.Errorf("line %d: %s is given twice", k.Line, k.Value))
+			continue
+		}
+		seen[k.Value] = true
+		if err := decodeSetting(&next, st, v); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %s: %w", v.Line, st.Key, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	*c = next
 	return nil
+}
+
+// decodeSetting applies one YAML value: a scalar, or for a repeated setting a scalar
+// or a list of scalars.
+func decodeSetting(c *Config, st Setting, v *yaml.Node) error {
+	if st.decode != nil {
+		return st.decode(c, v)
+	}
+	switch {
+	case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+		if st.Repeated {
+			return st.set(c, nil)
+		}
+		return st.set(c, []string{""})
+	case v.Kind == yaml.ScalarNode:
+		return st.set(c, []string{v.Value})
+	case v.Kind == yaml.SequenceNode && st.Repeated:
+		vals := make([]string, 0, len(v.Content))
+		for _, item := range v.Content {
+			if item.Kind != yaml.ScalarNode {
+				return errors.New("expected a list of strings")
+			}
+			vals = append(vals, item.Value)
+		}
+		return st.set(c, vals)
+	case st.Repeated:
+		return errors.New("expected a string or a list of strings")
+	}
+	return fmt.Errorf("expected a single %s", st.Type)
+}
+
+// suggest names the closest setting to a mistyped key.
+func suggest(key string) string {
+	best, bestD := "", 3
+	for _, st := range settings {
+		if st.NoFile {
+			continue
+		}
+		if d := editDistance(key, st.Key); d < bestD {
+			best, bestD = st.Key, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // LoadFile reads and decodes the YAML file at path over c.
@@ -293,56 +386,88 @@ func (c *Config) LoadFile(path string) error {
 	return nil
 }
 
-// Environment variables read by ApplyEnv.
-const (
-	EnvListen    = "SIGNALBOX_LISTEN"
-	EnvAccessKey = "SIGNALBOX_ACCESS_KEY" // comma-separated
-	EnvUpstream  = "SIGNALBOX_UPSTREAM"   // space-separated
-	EnvPublicURL = "SIGNALBOX_PUBLIC_URL"
-	EnvRedisURL  = "SIGNALBOX_REDIS_URL"
-	EnvNodeID    = "SIGNALBOX_NODE_ID"
-	EnvConfig    = "SIGNALBOX_CONFIG"
-	EnvLogLevel  = "SIGNALBOX_LOG_LEVEL"
-
-	EnvAllowedOrigins = "SIGNALBOX_ALLOWED_ORIGINS" // comma-separated
-)
-
-// ApplyEnv overrides c with the variables that getenv reports as set and non-empty.
-func (c *Config) ApplyEnv(getenv func(string) string) {
-	if v := getenv(EnvListen); v != "" {
-		c.Listen = v
-	}
-	if v := getenv(EnvAccessKey); v != "" {
-		var keys []string
-		for _, k := range strings.Split(v, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				keys = append(keys, k)
-			}
+// ApplyEnv overrides c with the settings' environment variables that getenv reports
+// as set and non-empty.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	var errs []error
+	for _, st := range settings {
+		name := st.Env()
+		if name == "" || st.NoFile {
+			continue
 		}
-		c.AccessKeys = keys
-	}
-	if v := getenv(EnvUpstream); v != "" {
-		c.Upstream = strings.Fields(v)
-	}
-	if v := getenv(EnvPublicURL); v != "" {
-		c.PublicURL = v
-	}
-	if v := getenv(EnvRedisURL); v != "" {
-		c.RedisURL = v
-	}
-	if v := getenv(EnvNodeID); v != "" {
-		c.NodeID = v
-	}
-	if v := getenv(EnvLogLevel); v != "" {
-		c.LogLevel = v
-	}
-	if v := getenv(EnvAllowedOrigins); v != "" {
-		var origins []string
-		for _, o := range strings.Split(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				origins = append(origins, o)
-			}
+		v := getenv(name)
+		if v == "" {
+			continue
 		}
-		c.AllowedOrigins = origins
+		vals := []string{v}
+		if st.Repeated {
+			vals = splitList(v, st.EnvSep)
+		}
+		if err := st.set(c, vals); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", st.Key, name, err))
+		}
 	}
+	return errors.Join(errs...)
+}
+
+// splitList splits an environment list and drops empty entries.
+func splitList(v, sep string) []string {
+	var parts []string
+	if sep == " " {
+		parts = strings.Fields(v)
+	} else {
+		parts = strings.Split(v, sep)
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Load builds the serve configuration with precedence flag > environment > config
+// file > default. flags holds the values given on the command line, by setting key;
+// getenv nil means an empty environment. The file is the config setting (flag, then
+// SIGNALBOX_CONFIG). Every problem is reported, each naming its setting and source.
+func Load(getenv func(string) string, flags map[string][]string) (Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	for key := range flags {
+		if _, ok := LookupSetting(key); !ok {
+			return Config{}, fmt.Errorf("unknown setting %q", key)
+		}
+	}
+	cfg := Default()
+	cfg.ConfigFile = getenv("SIGNALBOX_CONFIG")
+	if v := flags["config"]; len(v) > 0 {
+		cfg.ConfigFile = v[len(v)-1]
+	}
+	if cfg.ConfigFile != "" {
+		if err := cfg.LoadFile(cfg.ConfigFile); err != nil {
+			return Config{}, err
+		}
+	}
+	var errs []error
+	if err := cfg.ApplyEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	for _, st := range settings {
+		vals, ok := flags[st.Key]
+		if !ok || st.NoFile {
+			continue
+		}
+		if err := st.Set(&cfg, vals); err != nil {
+			errs = append(errs, fmt.Errorf("%s (--%s): %w", st.Key, st.FlagName(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
 }

@@ -1,19 +1,15 @@
 package server
 
 import (
-	"bytes"
-	"context"
-	"io"
-	"net/http"
+	"flag"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/signalbox-io/signalbox/auth"
 )
+
+var update = flag.Bool("update", false, "rewrite docs/configuration.md from the settings table")
 
 func envMap(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -45,7 +41,7 @@ keep-alive-interval: 5s
 `)
 	cases := []struct {
 		name  string
-		args  []string
+		flags map[string][]string
 		env   map[string]string
 		check func(t *testing.T, c Config)
 	}{
@@ -54,7 +50,7 @@ keep-alive-interval: 5s
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"file over default", []string{"--config", file}, nil, func(t *testing.T, c Config) {
+		{"file over default", map[string][]string{"config": {file}}, nil, func(t *testing.T, c Config) {
 			if c.Listen != "file:1" || len(c.AccessKeys) != 2 || c.AccessKeys[1] != "file-secondary" || c.NodeID != "file-node" ||
 				c.KeepAliveInterval != 5*time.Second || c.ClientTimeout != 30*time.Second {
 				t.Fatalf("%+v", c)
@@ -65,34 +61,38 @@ keep-alive-interval: 5s
 				t.Fatalf("rules %+v", rules)
 			}
 		}},
-		{"config file from the environment", nil, map[string]string{EnvConfig: file}, func(t *testing.T, c Config) {
+		{"config file from the environment", nil, map[string]string{"SIGNALBOX_CONFIG": file}, func(t *testing.T, c Config) {
 			if c.Listen != "file:1" {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"env over file", []string{"--config", file}, map[string]string{
-			EnvListen: "env:2", EnvAccessKey: "k1, k2", EnvUpstream: "http://e1/{hub} http://e2/x",
-			EnvPublicURL: "http://env.example", EnvRedisURL: "redis://env:1/2", EnvNodeID: "env-node",
+		{"env over file", map[string][]string{"config": {file}}, map[string]string{
+			"SIGNALBOX_LISTEN": "env:2", "SIGNALBOX_ACCESS_KEY": "k1, k2", "SIGNALBOX_UPSTREAM": "http://e1/{hub} http://e2/x",
+			"SIGNALBOX_PUBLIC_URL": "http://env.example", "SIGNALBOX_REDIS_URL": "redis://env:1/2", "SIGNALBOX_NODE_ID": "env-node",
+			"SIGNALBOX_CLIENT_TIMEOUT": "7s",
 		}, func(t *testing.T, c Config) {
 			if c.Listen != "env:2" || strings.Join(c.AccessKeys, "|") != "k1|k2" || strings.Join(c.Upstream, "|") != "http://e1/{hub}|http://e2/x" ||
-				c.PublicURL != "http://env.example" || c.RedisURL != "redis://env:1/2" || c.NodeID != "env-node" {
+				c.PublicURL != "http://env.example" || c.RedisURL != "redis://env:1/2" || c.NodeID != "env-node" ||
+				c.ClientTimeout != 7*time.Second || c.KeepAliveInterval != 5*time.Second {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"flag over env", []string{"--config", file, "--listen", "flag:3", "--access-key", "f1", "--access-key", "f2",
-			"--upstream", "http://flag/{hub}", "--public-url", "http://flag.example", "--redis-url", "redis://flag:1",
-			"--node-id", "flag-node"},
-			map[string]string{EnvListen: "env:2", EnvAccessKey: "k1", EnvUpstream: "http://e1/", EnvNodeID: "env-node"},
+		{"flag over env", map[string][]string{"config": {file}, "listen": {"flag:3"}, "access-key": {"f1", "f2"},
+			"upstream": {"http://flag/{hub}"}, "public-url": {"http://flag.example"}, "redis-url": {"redis://flag:1"},
+			"node-id": {"flag-node"}, "client-timeout": {"9s"}},
+			map[string]string{"SIGNALBOX_LISTEN": "env:2", "SIGNALBOX_ACCESS_KEY": "k1", "SIGNALBOX_UPSTREAM": "http://e1/", "SIGNALBOX_NODE_ID": "env-node",
+				"SIGNALBOX_CLIENT_TIMEOUT": "7s"},
 			func(t *testing.T, c Config) {
 				if c.Listen != "flag:3" || strings.Join(c.AccessKeys, "|") != "f1|f2" || strings.Join(c.Upstream, "|") != "http://flag/{hub}" ||
-					c.PublicURL != "http://flag.example" || c.RedisURL != "redis://flag:1" || c.NodeID != "flag-node" {
+					c.PublicURL != "http://flag.example" || c.RedisURL != "redis://flag:1" || c.NodeID != "flag-node" ||
+					c.ClientTimeout != 9*time.Second || c.KeepAliveInterval != 5*time.Second {
 					t.Fatalf("%+v", c)
 				}
 			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg, err := LoadConfig(c.args, envMap(c.env), io.Discard)
+			cfg, err := Load(envMap(c.env), c.flags)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,45 +103,100 @@ keep-alive-interval: 5s
 
 func TestConfigErrors(t *testing.T) {
 	cases := []struct {
-		name string
-		args []string
-		file string
-		want string
+		name  string
+		flags map[string][]string
+		env   map[string]string
+		file  string
+		want  []string
 	}{
-		{"bad listen", []string{"--listen", "nope"}, "", "listen"},
-		{"bad port", []string{"--listen", "h:99999"}, "", "listen"},
-		{"bad upstream", []string{"--upstream", "not a url {hub}"}, "", "upstream"},
-		{"relative upstream", []string{"--upstream", "/runtime/webhooks/signalr"}, "", "upstream"},
-		{"bad public url", []string{"--public-url", "ftp://x"}, "", "public-url"},
-		{"bad redis url", []string{"--redis-url", "http://x"}, "", "redis-url"},
-		{"bad node id", []string{"--node-id", "a b"}, "", "node-id"},
-		{"empty key", []string{"--access-key", ""}, "", "access-key"},
-		{"unknown file key", nil, "lisen: x\n", "lisen"},
-		{"bad duration", nil, "client-timeout: soon\n", "line 1: cannot unmarshal !!str `soon` into time.Duration"},
-		{"negative duration", nil, "poll-timeout: -1s\n", "poll-timeout"},
-		{"rule without url", nil, "upstreams: [{hub: chat}]\n", "url is required"},
-		{"not yaml", nil, "listen: [\n", "config"},
-		{"unknown flag", []string{"--bogus"}, "", "bogus"},
-		{"stray argument", []string{"extra"}, "", "extra"},
+		{"bad listen", map[string][]string{"listen": {"nope"}}, nil, "", []string{"listen"}},
+		{"bad port", map[string][]string{"listen": {"h:99999"}}, nil, "", []string{"listen"}},
+		{"bad upstream", map[string][]string{"upstream": {"not a url {hub}"}}, nil, "", []string{"upstream"}},
+		{"relative upstream", map[string][]string{"upstream": {"/runtime/webhooks/signalr"}}, nil, "", []string{"upstream"}},
+		{"bad public url", map[string][]string{"public-url": {"ftp://x"}}, nil, "", []string{"public-url"}},
+		{"bad redis url", map[string][]string{"redis-url": {"http://x"}}, nil, "", []string{"redis-url"}},
+		{"bad node id", map[string][]string{"node-id": {"a b"}}, nil, "", []string{"node-id"}},
+		{"empty key", map[string][]string{"access-key": {""}}, nil, "", []string{"access-key"}},
+		{"bad flag duration", map[string][]string{"client-timeout": {"soon"}}, nil, "", []string{"client-timeout (--client-timeout)", `"soon" is not a duration`}},
+		{"bad env duration", nil, map[string]string{"SIGNALBOX_CLIENT_TIMEOUT": "soon"}, "", []string{"client-timeout (SIGNALBOX_CLIENT_TIMEOUT)", `"soon"`}},
+		{"bad env number", nil, map[string]string{"SIGNALBOX_MAX_CONNECTIONS": "many"}, "", []string{"max-connections (SIGNALBOX_MAX_CONNECTIONS)", `"many" is not a whole number`}},
+		{"unknown file key", nil, nil, "lisen: x\n", []string{`line 1: unknown key "lisen" (did you mean "listen"?)`}},
+		{"config is not a file key", nil, nil, "config: other.yaml\n", []string{`unknown key "config"`}},
+		{"bad file duration", nil, nil, "listen: a:1\nclient-timeout: soon\n", []string{`line 2: client-timeout: "soon" is not a duration`}},
+		{"list for a scalar", nil, nil, "listen: [a, b]\n", []string{"line 1: listen: expected a single string"}},
+		{"twice", nil, nil, "listen: a:1\nlisten: b:2\n", []string{"listen"}},
+		{"negative duration", nil, nil, "poll-timeout: -1s\n", []string{"poll-timeout"}},
+		{"rule without url", nil, nil, "upstreams: [{hub: chat}]\n", []string{"url is required"}},
+		{"rule with a typo", nil, nil, "upstreams: [{url: \"http://x\", hbu: chat}]\n", []string{`unknown key "hbu"`}},
+		{"not yaml", nil, nil, "listen: [\n", []string{"config"}},
+		{"not a mapping", nil, nil, "- a\n", []string{"expected a mapping"}},
+		{"every problem at once", map[string][]string{"client-timeout": {"x"}}, map[string]string{"SIGNALBOX_POLL_TIMEOUT": "y"}, "",
+			[]string{"--client-timeout", "SIGNALBOX_POLL_TIMEOUT"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := c.args
-			if c.file != "" {
-				args = append(args, "--config", writeFile(t, c.file))
+			flags := map[string][]string{}
+			for k, v := range c.flags {
+				flags[k] = v
 			}
-			var stderr bytes.Buffer
-			_, err := LoadConfig(args, envMap(nil), &stderr)
+			if c.file != "" {
+				flags["config"] = []string{writeFile(t, c.file)}
+			}
+			_, err := Load(envMap(c.env), flags)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if msg := err.Error() + stderr.String(); !strings.Contains(msg, c.want) {
-				t.Fatalf("error %q does not name %q", msg, c.want)
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
 			}
 		})
 	}
-	if _, err := LoadConfig([]string{"--config", filepath.Join(t.TempDir(), "missing.yaml")}, envMap(nil), io.Discard); err == nil {
+	if _, err := Load(nil, map[string][]string{"config": {filepath.Join(t.TempDir(), "missing.yaml")}}); err == nil {
 		t.Fatal("a missing config file is not an error")
+	}
+}
+
+// TestSettingsTable checks the table: defaults parse, Default equals the documented
+// defaults, names are unique, and docs/configuration.md is generated from it.
+func TestSettingsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Settings() {
+		for _, name := range []string{"key " + s.Key, "flag " + s.FlagName(), "env " + s.Env()} {
+			if !strings.HasSuffix(name, " ") && seen[name] {
+				t.Errorf("%s declared twice", name)
+			}
+			seen[name] = true
+		}
+		if s.Doc == "" || s.Type == "" {
+			t.Errorf("%s has no doc or type", s.Key)
+		}
+	}
+	d := Default()
+	if d.Listen != "localhost:8888" || d.LogLevel != "info" || d.KeepAliveInterval != 15*time.Second ||
+		d.MaxMessageSize != 1<<20 || d.SendQueueBytes != 4<<20 || d.UpstreamTimeout != 100*time.Second {
+		t.Fatalf("defaults: %+v", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatalf("the defaults do not validate: %v", err)
+	}
+}
+
+func TestConfigurationDoc(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "configuration.md")
+	want := ConfigurationDoc()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatal("docs/configuration.md is not what the settings table generates: run go test ./internal/server -run TestConfigurationDoc -update")
 	}
 }
 
@@ -160,107 +215,4 @@ func FuzzParseFile(f *testing.F) {
 		}
 		_ = c.Validate() // must not panic on anything the parser accepted
 	})
-}
-
-func TestCLI(t *testing.T) {
-	run := func(args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		code := CLI{Version: "1.2.3", Stdout: &out, Stderr: &errb, Getenv: envMap(nil)}.Run(context.Background(), args)
-		return code, out.String(), errb.String()
-	}
-	if code, out, _ := run("version"); code != 0 || strings.TrimSpace(out) != "signalbox 1.2.3" {
-		t.Fatalf("version: %d %q", code, out)
-	}
-	if code, _, _ := run(); code != ExitConfig {
-		t.Fatalf("no command: %d", code)
-	}
-	if code, _, errs := run("serve", "-h"); code != ExitOK || !strings.Contains(errs, "-access-key") {
-		t.Fatalf("serve -h: %d %q", code, errs)
-	}
-	if code, _, _ := run("frobnicate"); code != ExitConfig {
-		t.Fatalf("unknown command: %d", code)
-	}
-	if code, _, errs := run("serve", "--listen", "bad"); code != ExitConfig || !strings.Contains(errs, "listen") {
-		t.Fatalf("bad config: %d %q", code, errs)
-	}
-	code, out, _ := run("token", "--access-key", testKey, "--hub", "Chat", "--user", "u1", "--endpoint", "http://h:1")
-	if code != 0 {
-		t.Fatalf("token: %d", code)
-	}
-	v := &auth.Validator{Keys: []string{testKey}}
-	p, err := v.ValidateClient(strings.TrimSpace(out), "chat")
-	if err != nil || p.UserID != "u1" {
-		t.Fatalf("token does not validate: %v %+v", err, p)
-	}
-	code, out, _ = run("token", "--access-key", testKey, "--rest", "/api/hubs/chat/:send", "--endpoint", "http://h:1")
-	if _, err := v.ValidateREST(strings.TrimSpace(out), "/api/hubs/chat/:send"); code != 0 || err != nil {
-		t.Fatalf("REST token: %d %v", code, err)
-	}
-	if code, _, _ := run("token", "--hub", "chat"); code != ExitConfig {
-		t.Fatalf("token without key: %d", code)
-	}
-}
-
-func TestServeGeneratesKeyAndDrainsOnCancel(t *testing.T) {
-	var out, errb bytes.Buffer
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	cli := CLI{Stdout: &out, Stderr: &errb, Getenv: envMap(map[string]string{EnvNodeID: "n1"}),
-		Ready: func(ep string) { ready <- ep }}
-	go func() {
-		done <- cli.Run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1/0"})
-	}()
-	var endpoint string
-	select {
-	case endpoint = <-ready:
-	case code := <-done:
-		t.Fatalf("exited %d: %s", code, errb.String())
-	case <-time.After(5 * time.Second):
-		t.Fatal("not ready")
-	}
-	m := regexp.MustCompile(`^Endpoint=(http://127\.0\.0\.1:\d+);AccessKey=([A-Za-z0-9+/]{44});Version=1\.0;\n$`).FindStringSubmatch(out.String())
-	if m == nil || m[1] != endpoint {
-		t.Fatalf("stdout %q (endpoint %s)", out.String(), endpoint)
-	}
-	resp, err := http.Get(endpoint + "/api/health")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("health: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not stop")
-	}
-	logs := errb.String()
-	if !strings.Contains(logs, "cluster mode is not implemented") || !strings.Contains(logs, endpoint) || strings.Contains(logs, m[2]) {
-		t.Fatalf("logs: %s", logs)
-	}
-}
-
-func TestServeNeverLogsASuppliedKey(t *testing.T) {
-	var out, errb bytes.Buffer
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	cli := CLI{Stdout: &out, Stderr: &errb, Ready: func(ep string) { ready <- ep }}
-	go func() {
-		done <- cli.Run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--access-key", testKey, "--log-level", "debug"})
-	}()
-	select {
-	case <-ready:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not ready")
-	}
-	cancel()
-	<-done
-	if out.Len() != 0 || strings.Contains(errb.String(), testKey) {
-		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
-	}
 }

@@ -18,6 +18,9 @@ const maxNegotiateVersion = 1
 // hubPattern is the Azure hub name rule.
 var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
 
+// ValidHubName reports whether name is a hub name the service accepts.
+func ValidHubName(name string) bool { return hubPattern.MatchString(name) }
+
 type transportInfo struct {
 	Transport       string   `json:"transport"`
 	TransferFormats []string `json:"transferFormats"`

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -237,25 +236,25 @@ func restToken(t *testing.T, ts *testServer, path string) string {
 
 func TestAllowedOriginsConfig(t *testing.T) {
 	file := writeFile(t, "allowed-origins: [\"https://file.test\", \"https://*.file.test\"]\n")
-	env := map[string]string{EnvConfig: file}
-	cfg, err := LoadConfig(nil, envMap(env), io.Discard)
+	env := map[string]string{"SIGNALBOX_CONFIG": file}
+	cfg, err := Load(envMap(env), nil)
 	if err != nil || len(cfg.AllowedOrigins) != 2 || cfg.AllowedOrigins[1] != "https://*.file.test" {
 		t.Fatalf("file: %v %q", err, cfg.AllowedOrigins)
 	}
-	env[EnvAllowedOrigins] = " https://env.test , http://localhost:3000,"
-	cfg, err = LoadConfig(nil, envMap(env), io.Discard)
+	env["SIGNALBOX_ALLOWED_ORIGINS"] = " https://env.test , http://localhost:3000,"
+	cfg, err = Load(envMap(env), nil)
 	if err != nil || len(cfg.AllowedOrigins) != 2 || cfg.AllowedOrigins[0] != "https://env.test" || cfg.AllowedOrigins[1] != "http://localhost:3000" {
 		t.Fatalf("env over file: %v %q", err, cfg.AllowedOrigins)
 	}
-	cfg, err = LoadConfig([]string{"--allowed-origin", "https://flag.test", "--allowed-origin", "*"}, envMap(env), io.Discard)
+	cfg, err = Load(envMap(env), map[string][]string{"allowed-origins": {"https://flag.test", "*"}})
 	if err != nil || len(cfg.AllowedOrigins) != 2 || cfg.AllowedOrigins[0] != "https://flag.test" || cfg.AllowedOrigins[1] != "*" {
 		t.Fatalf("flag over env: %v %q", err, cfg.AllowedOrigins)
 	}
-	cfg, err = LoadConfig(nil, envMap(nil), io.Discard)
+	cfg, err = Load(nil, nil)
 	if err != nil || len(cfg.AllowedOrigins) != 0 {
 		t.Fatalf("default: %v %q", err, cfg.AllowedOrigins)
 	}
-	_, err = LoadConfig([]string{"--allowed-origin", "https://ok.test", "--allowed-origin", "example.com/path"}, envMap(nil), io.Discard)
+	_, err = Load(nil, map[string][]string{"allowed-origins": {"https://ok.test", "example.com/path"}})
 	if err == nil || !strings.Contains(err.Error(), "allowed-origins: entry 2:") || !strings.Contains(err.Error(), `"example.com/path"`) {
 		t.Fatalf("bad entry: %v", err)
 	}

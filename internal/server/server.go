@@ -205,6 +205,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// EndpointFor is the connection-string endpoint of a server configured with cfg that
+// listens on addr: the public URL, or http:// and the listen address as typed (port 0
+// replaced by the port bound).
+func EndpointFor(cfg Config, addr net.Addr) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/")
+	}
+	return "http://" + listenEndpoint(cfg.Listen, addr)
+}
+
 // listenEndpoint is the listen address as the user typed it, except that an empty
 // host becomes localhost and port 0 becomes the port actually bound.
 func listenEndpoint(listen string, addr net.Addr) string {
@@ -302,13 +312,6 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// GenerateAccessKey returns a random 44-character key.
-func GenerateAccessKey() string {
-	var b [33]byte
-	_, _ = rand.Read(b[:])
-	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // cors lets browsers call every endpoint cross-origin with credentials, like Azure

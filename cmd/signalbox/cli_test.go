@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/client"
+	"github.com/signalbox-io/signalbox/internal/server"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+const testKey = "cli-test-access-key-0123456789abcdefghijklmnop"
+
+// result is one run of the command line.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(ctx context.Context, stdin string, env map[string]string, args ...string) result {
+	var out, errb bytes.Buffer
+	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
+	code := a.run(ctx, args)
+	return result{code, out.String(), errb.String()}
+}
+
+// service is an in-process server on a loopback port.
+func service(t *testing.T) string {
+	t.Helper()
+	cfg := server.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AccessKeys = server.StringList{testKey}
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// listener is a connected client of hub chat as user.
+type listener struct {
+	c    *client.Conn
+	msgs <-chan *protocol.Invocation
+}
+
+func listen(ctx context.Context, t *testing.T, endpoint, user string) *listener {
+	t.Helper()
+	c, err := client.Dial(ctx, auth.ClientURL(endpoint, "chat"), &client.Options{
+		AccessToken: func(context.Context) (string, error) {
+			return auth.NewToken(testKey, auth.TokenOptions{Audience: auth.ClientAudience(endpoint, "chat"), UserID: user})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &listener{c: c, msgs: c.Messages()}
+}
+
+// next is the next invocation the listener receives, as target and JSON arguments.
+func (l *listener) next(ctx context.Context, t *testing.T) (string, string) {
+	t.Helper()
+	select {
+	case inv := <-l.msgs:
+		var args []any
+		for _, a := range inv.Arguments {
+			var v any
+			if err := a.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, v)
+		}
+		b, _ := json.Marshal(args)
+		return inv.Target, string(b)
+	case <-ctx.Done():
+		t.Fatal("no message within the timeout")
+		return "", ""
+	}
+}
+
+// ready sends to user until one message arrives: Dial returns at the handshake
+// answer and the connection is registered just after.
+func ready(ctx context.Context, t *testing.T, endpoint string, l *listener, user string) {
+	t.Helper()
+	for {
+		r := runCLI(ctx, "", nil, "send", "--endpoint", endpoint, "--access-key", testKey, "--hub", "chat", "--target", "ready", "--user", user)
+		if r.code != 0 {
+			t.Fatalf("send: %+v", r)
+		}
+		select {
+		case <-l.msgs:
+			return
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the listener never became reachable")
+		}
+	}
+}
+
+// TestSendFlagsAnywhere is the regression test of issue 10: flags after the first
+// message argument were taken as arguments and the message was broadcast.
+func TestSendFlagsAnywhere(t *testing.T) {
+	endpoint := service(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bob := listen(ctx, t, endpoint, "bob")
+	eve := listen(ctx, t, endpoint, "eve")
+	ready(ctx, t, endpoint, bob, "bob")
+	ready(ctx, t, endpoint, eve, "eve")
+	conn := []string{"--endpoint", endpoint, "--access-key", testKey}
+	for i, args := range [][]string{
+		append([]string{"send", "--hub", "chat", "--target", "newMessage", "--user", "bob", "hi", "42"}, conn...),
+		append([]string{"send", "--hub", "chat", "--target", "newMessage", "hi", "42", "--user", "bob"}, conn...),
+		append(append([]string{"send"}, conn...), "hi", "--hub", "chat", "42", "--target=newMessage", "--user", "bob", "--timeout", "3s"),
+	} {
+		r := runCLI(ctx, "", nil, args...)
+		if r.code != 0 {
+			t.Fatalf("%d: %v: %+v", i, args, r)
+		}
+		if want := `sent newMessage("hi", 42) to user "bob" in hub "chat"`; !strings.Contains(r.stdout, want) {
+			t.Errorf("%d: stdout %q does not say %q", i, r.stdout, want)
+		}
+		if target, got := bob.next(ctx, t); target != "newMessage" || got != `["hi",42]` {
+			t.Fatalf("%d: bob received %s%s", i, target, got)
+		}
+	}
+	// Eve was never a recipient: the first thing she receives is a marker sent to her now.
+	if r := runCLI(ctx, "", nil, append([]string{"send", "--hub", "chat", "--target", "marker", "--user", "eve"}, conn...)...); r.code != 0 {
+		t.Fatal(r)
+	}
+	if target, _ := eve.next(ctx, t); target != "marker" {
+		t.Fatalf("eve received %q before the marker: a message to bob was broadcast", target)
+	}
+	// A trailing flag is honoured, not dropped: an invalid --timeout after the arguments fails.
+	if r := runCLI(ctx, "", nil, append([]string{"send", "--hub", "chat", "--target", "t", "hi"}, append(conn, "--timeout", "0s")...)...); r.code != exitConfig || !strings.Contains(r.stderr, "--timeout must be positive") {
+		t.Fatalf("trailing --timeout 0s: %+v", r)
+	}
+}
+
+// TestMisplacedFlagIsNeverAnArgument: a mistyped flag fails before anything is sent;
+// a word starting with '-' is an argument only after "--".
+func TestMisplacedFlagIsNeverAnArgument(t *testing.T) {
+	endpoint := service(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eve := listen(ctx, t, endpoint, "eve")
+	ready(ctx, t, endpoint, eve, "eve")
+	conn := []string{"--endpoint", endpoint, "--access-key", testKey, "--hub", "chat"}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--target", "newMessage", "hi", "--usr", "bob"}, "unknown flag: --usr"},
+		{[]string{"--target", "newMessage", "hi", "-5"}, `put "--" before arguments`},
+		{[]string{"--target", "newMessage", "hi", "--user"}, "flag needs an argument"},
+	} {
+		r := runCLI(ctx, "", nil, append(append([]string{"send"}, conn...), bad.args...)...)
+		if r.code != exitConfig || !strings.Contains(r.stderr, bad.want) || r.stdout != "" {
+			t.Errorf("send %v: %+v, want exit %d and %q", bad.args, r, exitConfig, bad.want)
+		}
+	}
+	r := runCLI(ctx, "", nil, append(append([]string{"send"}, conn...), "--target", "literal", "--", "--user", "-5")...)
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	// Nothing of the failed commands reached eve: the first message is the one after "--".
+	if target, args := eve.next(ctx, t); target != "literal" || args != `["--user",-5]` {
+		t.Fatalf("eve received %s%s", target, args)
+	}
+}
+
+func TestSendArgumentsFromStdinAndFile(t *testing.T) {
+	endpoint := service(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ann := listen(ctx, t, endpoint, "ann")
+	ready(ctx, t, endpoint, ann, "ann")
+	env := map[string]string{"SIGNALBOX_ACCESS_KEY": testKey, "SIGNALBOX_PUBLIC_URL": endpoint}
+	r := runCLI(ctx, "[\"hello\",\n {\"a\": [1, 2]}, 3, null]\n", env, "send", "--hub", "chat", "--target", "fromStdin", "--user", "ann", "--arguments-file", "-")
+	if r.code != 0 || !strings.Contains(r.stdout, `sent fromStdin("hello", {"a":[1,2]}, 3, null) to user "ann"`) {
+		t.Fatal(r)
+	}
+	if target, args := ann.next(ctx, t); target != "fromStdin" || args != `["hello",{"a":[1,2]},3,null]` {
+		t.Fatalf("received %s%s", target, args)
+	}
+	file := filepath.Join(t.TempDir(), "args.json")
+	if err := os.WriteFile(file, []byte(`["from a file"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(ctx, "", env, "send", "--hub", "chat", "--target", "fromFile", "--user", "ann", "--arguments-file", file); r.code != 0 {
+		t.Fatal(r)
+	}
+	if target, args := ann.next(ctx, t); target != "fromFile" || args != `["from a file"]` {
+		t.Fatalf("received %s%s", target, args)
+	}
+	for _, bad := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{`"not an array"`, []string{"--arguments-file", "-"}, "one JSON array"},
+		{`[1] [2]`, []string{"--arguments-file", "-"}, "found more"},
+		{`[1]`, []string{"--arguments-file", "-", "extra"}, "not both"},
+		{``, []string{"--arguments-file", filepath.Join(t.TempDir(), "missing.json")}, "no such file"},
+	} {
+		r := runCLI(ctx, bad.stdin, env, append([]string{"send", "--hub", "chat", "--target", "t"}, bad.args...)...)
+		if r.code != exitConfig || !strings.Contains(r.stderr, bad.want) {
+			t.Errorf("%v with stdin %q: %+v, want %q", bad.args, bad.stdin, r, bad.want)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	ctx := context.Background()
+	if r := runCLI(ctx, "", nil); r.code != exitConfig || !strings.Contains(r.stderr, "serve") {
+		t.Fatalf("no command: %+v", r)
+	}
+	if r := runCLI(ctx, "", nil, "frobnicate"); r.code != exitConfig || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %+v", r)
+	}
+	r := runCLI(ctx, "", nil, "serve", "--help")
+	if r.code != 0 {
+		t.Fatalf("serve --help: %+v", r)
+	}
+	// The help lists every setting of the table with its environment variable.
+	for _, st := range server.Settings() {
+		if st.FlagName() != "" && (!strings.Contains(r.stdout, "--"+st.FlagName()) || !strings.Contains(r.stdout, st.Env())) {
+			t.Errorf("serve --help does not show --%s and %s", st.FlagName(), st.Env())
+		}
+	}
+	if r := runCLI(ctx, "", nil, "serve", "--listen", "bad"); r.code != exitConfig || !strings.Contains(r.stderr, "listen") {
+		t.Fatalf("bad config: %+v", r)
+	}
+	if r := runCLI(ctx, "", nil, "serve", "--client-timeout", "soon"); r.code != exitConfig || !strings.Contains(r.stderr, `"soon" is not a duration`) || !strings.Contains(r.stderr, "--client-timeout") {
+		t.Fatalf("bad duration: %+v", r)
+	}
+	if r := runCLI(ctx, "", nil, "serve", "stray"); r.code != exitConfig || !strings.Contains(r.stderr, `unexpected argument "stray"`) {
+		t.Fatalf("stray argument: %+v", r)
+	}
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		if r := runCLI(ctx, "", nil, "completion", shell); r.code != 0 || !strings.Contains(r.stdout, "signalbox") {
+			t.Fatalf("completion %s: exit %d", shell, r.code)
+		}
+	}
+
+	r = runCLI(ctx, "", nil, "token", "--hub", "Chat", "--access-key", testKey, "--user", "u1", "--endpoint", "http://h:1")
+	if r.code != 0 {
+		t.Fatalf("token: %+v", r)
+	}
+	v := &auth.Validator{Keys: []string{testKey}}
+	if p, err := v.ValidateClient(strings.TrimSpace(r.stdout), "chat"); err != nil || p.UserID != "u1" {
+		t.Fatalf("token does not validate: %v %+v", err, p)
+	}
+	r = runCLI(ctx, "", map[string]string{"SIGNALBOX_ACCESS_KEY": testKey + ",second"}, "token", "--rest", "/api/hubs/chat/:send", "--endpoint", "http://h:1")
+	if _, err := v.ValidateREST(strings.TrimSpace(r.stdout), "/api/hubs/chat/:send"); r.code != 0 || err != nil {
+		t.Fatalf("REST token with the key from the environment: %+v %v", r, err)
+	}
+	if r := runCLI(ctx, "", nil, "token", "--hub", "chat"); r.code != exitConfig || !strings.Contains(r.stderr, "--access-key") {
+		t.Fatalf("token without key: %+v", r)
+	}
+}
+
+func TestFormatVersion(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-12-03T08:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := formatVersion(info), "v1.2.3 (revision 0123abcd (modified), 2026-12-03T08:00:00Z, go1.26.8)"; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+	if got, want := formatVersion(&debug.BuildInfo{GoVersion: "go1.26.8"}), "(devel) (no VCS revision recorded, go1.26.8)"; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}
+
+// TestVersionShowsRevision builds the command from a git clone of the committed tree
+// (a plain `go build`, no -ldflags) and checks that `version` names the commit. A
+// clone, because the Go toolchain does not stamp VCS information in a git worktree.
+func TestVersionShowsRevision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	root, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Fatalf("git: %v", err)
+	}
+	dir := t.TempDir()
+	sh := func(d string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = d
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	sh(dir, "git", "init", "-q")
+	sh(dir, "git", "fetch", "-q", "--depth=1", strings.TrimSpace(string(root)), "HEAD")
+	sh(dir, "git", "checkout", "-q", "FETCH_HEAD")
+	rev := sh(dir, "git", "rev-parse", "HEAD")
+	bin := filepath.Join(t.TempDir(), "signalbox")
+	sh(dir, "go", "build", "-buildvcs=true", "-trimpath", "-o", bin, "./cmd/signalbox")
+	out := sh(dir, bin, "version")
+	if !regexp.MustCompile(`^signalbox \S+ \(revision ` + rev + `, `).MatchString(out) {
+		t.Fatalf("version printed %q, want revision %s", out, rev)
+	}
+	if flagOut := sh(dir, bin, "--version"); flagOut != out {
+		t.Fatalf("--version printed %q, version %q", flagOut, out)
+	}
+}
+
+func TestServeGeneratesKeyAndDrainsOnCancel(t *testing.T) {
+	var out, errb bytes.Buffer
+	readyc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	a := &app{stdout: &out, stderr: &errb, getenv: func(k string) string { return map[string]string{"SIGNALBOX_NODE_ID": "n1"}[k] },
+		ready: func(ep string) { readyc <- ep }}
+	go func() {
+		done <- a.run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1/0"})
+	}()
+	var endpoint string
+	select {
+	case endpoint = <-readyc:
+	case code := <-done:
+		t.Fatalf("exited %d: %s", code, errb.String())
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
+	}
+	m := regexp.MustCompile(`^Endpoint=(http://127\.0\.0\.1:\d+);AccessKey=([A-Za-z0-9+/]{44});Version=1\.0;\n$`).FindStringSubmatch(out.String())
+	if m == nil || m[1] != endpoint {
+		t.Fatalf("stdout %q (endpoint %s)", out.String(), endpoint)
+	}
+	resp, err := http.Get(endpoint + "/api/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	logs := errb.String()
+	if !strings.Contains(logs, "cluster mode is not implemented") || !strings.Contains(logs, endpoint) || strings.Contains(logs, m[2]) {
+		t.Fatalf("logs: %s", logs)
+	}
+}
+
+func TestServeNeverLogsASuppliedKey(t *testing.T) {
+	var out, errb bytes.Buffer
+	readyc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	a := &app{stdout: &out, stderr: &errb, ready: func(ep string) { readyc <- ep }}
+	go func() {
+		done <- a.run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--log-level", "debug", "--access-key", testKey})
+	}()
+	select {
+	case <-readyc:
+	case code := <-done:
+		t.Fatalf("exited %d: %s", code, errb.String())
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
+	}
+	cancel()
+	<-done
+	if out.Len() != 0 || strings.Contains(errb.String(), testKey) {
+		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	}
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/signalbox-io/signalbox/internal/server"
+)
+
+// settingFlag binds one row of the settings table to a flag. Values are checked as
+// they are parsed, so `--client-timeout soon` fails at once and names the flag.
+type settingFlag struct {
+	st   server.Setting
+	vals []string
+}
+
+func (f *settingFlag) String() string {
+	if len(f.vals) == 0 {
+		return f.st.Default
+	}
+	return strings.Join(f.vals, ",")
+}
+
+func (f *settingFlag) Set(v string) error {
+	var scratch server.Config
+	if err := f.st.Set(&scratch, []string{v}); err != nil {
+		return err
+	}
+	if f.st.Repeated {
+		f.vals = append(f.vals, v)
+	} else {
+		f.vals = []string{v}
+	}
+	return nil
+}
+
+func (f *settingFlag) Type() string {
+	if f.st.Repeated {
+		return "string"
+	}
+	return f.st.Type
+}
+
+// bindSettings adds a flag for every setting of the table to fs and returns a
+// function that reports the ones given, by setting key.
+func bindSettings(fs *pflag.FlagSet) func() map[string][]string {
+	var bound []*settingFlag
+	for _, st := range server.Settings() {
+		name := st.FlagName()
+		if name == "" {
+			continue
+		}
+		f := &settingFlag{st: st}
+		usage := st.Doc + " (env " + st.Env()
+		if st.Repeated {
+			usage = st.Doc + " (repeatable; env " + st.Env() + ", " + map[string]string{",": "comma", " ": "space"}[st.EnvSep] + "-separated"
+		}
+		fs.Var(f, name, usage+")")
+		bound = append(bound, f)
+	}
+	return func() map[string][]string {
+		given := map[string][]string{}
+		for _, f := range bound {
+			if fs.Changed(f.st.FlagName()) {
+				given[f.st.Key] = f.vals
+			}
+		}
+		return given
+	}
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the service",
+		Long: `Run the service. Every setting is a flag, an environment variable and a key of the
+--config YAML file; precedence flag > environment > file > default (docs/configuration.md).`,
+		Args: noArgs,
+	}
+	given := bindSettings(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := server.Load(a.getenv, given())
+		if err != nil {
+			return err // a configuration error: exit 2
+		}
+		return a.serve(cmd.Context(), cfg)
+	}
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, cfg server.Config) error {
+	log := newLogger(a.stderr, cfg.LogLevel)
+	generated := len(cfg.AccessKeys) == 0
+	if generated {
+		cfg.AccessKeys = server.StringList{generateAccessKey()}
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = "node-" + randomID(6)
+	}
+	if cfg.RedisURL != "" {
+		log.Warn("cluster mode is not implemented yet: redis-url is ignored and this node runs alone",
+			slog.String("node", cfg.NodeID))
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return failed("%w", err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	endpoint := server.EndpointFor(cfg, ln.Addr())
+	if generated {
+		fmt.Fprintf(a.stdout, "Endpoint=%s;AccessKey=%s;Version=1.0;\n", endpoint, cfg.AccessKeys[0])
+	}
+	log.Info("signalbox listening", slog.String("endpoint", endpoint), slog.String("listen", ln.Addr().String()), slog.String("node", cfg.NodeID),
+		slog.Int("accessKeys", len(cfg.AccessKeys)), slog.Int("upstreamRules", len(cfg.Rules())))
+	if a.ready != nil {
+		a.ready(endpoint)
+	}
+
+	select {
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			_ = srv.Shutdown(context.Background())
+			return failed("%w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info("draining", slog.Duration("timeout", cfg.DrainTimeout))
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil {
+		log.Warn("drain incomplete", slog.Any("error", err))
+	}
+	<-serveErr
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn", "warning":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// generateAccessKey returns a random 44-character key.
+func generateAccessKey() string {
+	var b [33]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// randomID returns n random bytes as unpadded base64url.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,196 @@
+package server
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Setting is one serve setting declared once: its config-file key, command-line flag,
+// environment variable, default and documentation. The command line binds its flags
+// from Settings, Load reads the file and the environment through it, Default applies
+// its defaults, and docs/configuration.md is generated from it (see ConfigurationDoc).
+//
+// Adding a setting is a field in Config plus one line in the settings table.
+type Setting struct {
+	// Key is the YAML key; the flag is --Key unless Flag says otherwise, and the
+	// environment variable is SIGNALBOX_ followed by Key in upper case with '_'
+	// for '-'.
+	Key string
+	// Flag is the flag name when it differs from Key; "-" means the setting has no
+	// flag and no environment variable (structured, file only).
+	Flag string
+	// Default is the value as it would be typed on the command line.
+	Default string
+	Doc     string
+	// Type names the value in help and docs: string, duration, int, bool, list.
+	Type string
+	// Repeated settings take the flag several times, a YAML list, and an environment
+	// value split at EnvSep.
+	Repeated bool
+	EnvSep   string
+	// NoFile marks a setting that is not a config-file key (the --config path itself).
+	NoFile bool
+
+	set    func(c *Config, vals []string) error
+	decode func(c *Config, n *yaml.Node) error // structured file value; nil: scalars through set
+}
+
+// FlagName is the command-line flag, without dashes ("" when there is none).
+func (s Setting) FlagName() string {
+	switch s.Flag {
+	case "-":
+		return ""
+	case "":
+		return s.Key
+	}
+	return s.Flag
+}
+
+// Env is the environment variable ("" when there is none).
+func (s Setting) Env() string {
+	if s.Flag == "-" {
+		return ""
+	}
+	return "SIGNALBOX_" + strings.ToUpper(strings.ReplaceAll(s.Key, "-", "_"))
+}
+
+// Set parses vals (one value unless Repeated) into c.
+func (s Setting) Set(c *Config, vals []string) error {
+	if s.set == nil {
+		return fmt.Errorf("%s cannot be set from text", s.Key)
+	}
+	return s.set(c, vals)
+}
+
+// settings is the table. Keep it in the order the documentation lists them.
+var settings = []Setting{
+	text("config", "", "YAML configuration file; its keys are the setting names below", func(c *Config) *string { return &c.ConfigFile }).noFile(),
+	text("listen", "localhost:8888", "HOST:PORT to listen on", func(c *Config) *string { return &c.Listen }),
+	list("access-key", ",", "access key, repeatable: primary then secondary; when absent a stable key is kept in a local state file", func(c *Config) *StringList { return &c.AccessKeys }),
+	list("upstream", " ", "upstream URL template with {hub} {category} {event} that receives every event, repeatable", func(c *Config) *StringList { return &c.Upstream }),
+	rules("upstreams", "upstream rules (file only): a list of {url, hub, category, event}; patterns are \"*\", a name or a comma-separated list; tried after the bare upstream templates"),
+	text("public-url", "", "URL clients are told to use (connection string, tokens); default http://LISTEN", func(c *Config) *string { return &c.PublicURL }),
+	text("redis-url", "", "redis://HOST:PORT/DB: run as one node of a cluster", func(c *Config) *string { return &c.RedisURL }),
+	text("node-id", "", "this node's id in a cluster; generated when absent", func(c *Config) *string { return &c.NodeID }),
+	text("log-level", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+	list("allowed-origins", ",", "browser origin allowed to call the service, repeatable: \"*\", scheme://host[:port] or https://*.example.com; default any origin", func(c *Config) *StringList { return &c.AllowedOrigins }).flag("allowed-origin"),
+	duration("keep-alive-interval", "15s", "a connection that sent nothing for this long gets a Ping", func(c *Config) *time.Duration { return &c.KeepAliveInterval }),
+	duration("client-timeout", "30s", "a client that sent nothing for this long is closed", func(c *Config) *time.Duration { return &c.ClientTimeout }),
+	duration("handshake-timeout", "15s", "a connection that has not completed the handshake by then is closed", func(c *Config) *time.Duration { return &c.HandshakeTimeout }),
+	duration("negotiate-timeout", "15s", "a negotiated connection no transport attached to is forgotten after this", func(c *Config) *time.Duration { return &c.NegotiateTimeout }),
+	duration("poll-timeout", "90s", "how long a long-polling request waits for data", func(c *Config) *time.Duration { return &c.PollTimeout }),
+	duration("write-timeout", "10s", "a client that does not read one write within this is closed", func(c *Config) *time.Duration { return &c.WriteTimeout }),
+	duration("drain-timeout", "10s", "bound of the graceful drain on SIGTERM/SIGINT", func(c *Config) *time.Duration { return &c.DrainTimeout }),
+	duration("upstream-timeout", "100s", "bound of one upstream HTTP call", func(c *Config) *time.Duration { return &c.UpstreamTimeout }),
+	integer("max-message-size", "1048576", "largest hub message (bytes) a client may send", func(c *Config) *int { return &c.MaxMessageSize }),
+	integer("send-queue-frames", "1024", "frames queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueFrames }),
+	integer("send-queue-bytes", "4194304", "bytes queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueBytes }),
+	integer("max-connections", "0", "concurrent client connections (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnections }),
+}
+
+// Settings returns the table of every serve setting.
+func Settings() []Setting { return append([]Setting(nil), settings...) }
+
+// LookupSetting returns the setting with key.
+func LookupSetting(key string) (Setting, bool) {
+	for _, s := range settings {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+func (s Setting) flag(name string) Setting { s.Flag = name; return s }
+func (s Setting) noFile() Setting          { s.NoFile = true; return s }
+
+// scalar builds a single-valued setting from a parser.
+func scalar[T any](typ, key, def, doc string, parse func(string) (T, error), field func(*Config) *T) Setting {
+	return Setting{Key: key, Default: def, Doc: doc, Type: typ, set: func(c *Config, vals []string) error {
+		v, err := parse(vals[len(vals)-1])
+		if err != nil {
+			return err
+		}
+		*field(c) = v
+		return nil
+	}}
+}
+
+func text(key, def, doc string, field func(*Config) *string) Setting {
+	return scalar("string", key, def, doc, func(s string) (string, error) { return s, nil }, field)
+}
+
+func duration(key, def, doc string, field func(*Config) *time.Duration) Setting {
+	return scalar("duration", key, def, doc, func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as 15s or 1m30s", s)
+		}
+		return d, nil
+	}, field)
+}
+
+func integer(key, def, doc string, field func(*Config) *int) Setting {
+	return scalar("int", key, def, doc, func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number", s)
+		}
+		return n, nil
+	}, field)
+}
+
+// list is a repeatable setting; the environment variable separates values with sep.
+func list(key, sep, doc string, field func(*Config) *StringList) Setting {
+	return Setting{Key: key, Doc: doc, Type: "list", Repeated: true, EnvSep: sep, set: func(c *Config, vals []string) error {
+		*field(c) = append(StringList(nil), vals...)
+		return nil
+	}}
+}
+
+// rules is the structured upstreams list of the file.
+func rules(key, doc string) Setting {
+	return Setting{Key: key, Flag: "-", Doc: doc, Type: "list of rules", decode: func(c *Config, n *yaml.Node) error {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			c.Upstreams = nil
+			return nil
+		}
+		if n.Kind != yaml.SequenceNode {
+			return fmt.Errorf("line %d: expected a list of {url, hub, category, event}", n.Line)
+		}
+		var out []UpstreamRule
+		for _, item := range n.Content {
+			if item.Kind != yaml.MappingNode {
+				return fmt.Errorf("line %d: expected {url, hub, category, event}", item.Line)
+			}
+			var r UpstreamRule
+			for i := 0; i+1 < len(item.Content); i += 2 {
+				k, v := item.Content[i], item.Content[i+1]
+				var dst *string
+				switch k.Value {
+				case "url":
+					dst = &r.URL
+				case "hub":
+					dst = &r.Hub
+				case "category":
+					dst = &r.Category
+				case "event":
+					dst = &r.Event
+				default:
+					return fmt.Errorf("line %d: unknown key %q in an upstream rule (url, hub, category, event)", k.Line, k.Value)
+				}
+				if v.Kind != yaml.ScalarNode {
+					return fmt.Errorf("line %d: %s must be a string", v.Line, k.Value)
+				}
+				*dst = v.Value
+			}
+			out = append(out, r)
+		}
+		c.Upstreams = out
+		return nil
+	}}
+}
