@@ -44,8 +44,15 @@ const Scope = "https://signalr.azure.com/.default"
 var (
 	// ErrNotConnected is returned by PickEndpoint when no endpoint is online.
 	ErrNotConnected = errors.New("Azure SignalR Service is not connected yet, please try again later.")
-	// ErrNoOnlineEndpoint is returned by an operation whose every target endpoint is offline.
+	// ErrNoOnlineEndpoint matches (errors.Is) the error of an operation whose every target
+	// endpoint is offline.
 	ErrNoOnlineEndpoint = errors.New("management: every target endpoint is offline")
+	// ErrEndpointOffline is the EndpointFailure.Err of a target endpoint that was skipped
+	// because it is known to be offline.
+	ErrEndpointOffline = errors.New("endpoint is offline, skipped")
+	// ErrNoEndpoint is returned by an operation whose Endpoints option matches no configured
+	// endpoint (an empty non-nil list included): nothing was sent.
+	ErrNoEndpoint = errors.New("the operation's Endpoints match no configured endpoint; nothing was sent")
 	// ErrClosed is returned by Start after Close.
 	ErrClosed = errors.New("management: client closed")
 )
@@ -69,14 +76,37 @@ type RetryOptions struct {
 	Mode       RetryMode
 }
 
-// HealthOptions configures the background health checks (HEAD /api/health) that run
-// when the client has more than one endpoint.
+// HealthOptions configures the background health checks (HEAD /api/health) that run,
+// once Start is called, when the client has more than one endpoint. Each endpoint is checked
+// on its own every Interval.
+//
+// Worst case: an endpoint that stops answering is marked offline (negotiations move to
+// another endpoint, sends skip it) at most Interval + (Retries+1)×Timeout +
+// Retries×RetryDelay after it stopped: 9.5 s with the defaults (5 s + 2×2 s + 0.5 s), less
+// when the connection is refused rather than left unanswered (then each attempt fails at
+// once: about 5.5 s). Sooner still when a REST call fails on it with a transport error or a
+// 5xx status: that marks it offline at once (passive health) and starts a check, which
+// confirms it or brings it back. An endpoint that answers again is marked online at most
+// Interval + Timeout after that.
+//
+// The Azure SDK checks every 2 minutes (Interval 2 min, Timeout 2 s, Retries 2, RetryDelay
+// 3 s, 2 min 12 s in the worst case); set those values to behave as it does. The app settings
+// AzureSignalRHealthCheck:Interval, :Timeout, :MaxRetries and :RetryDelay set them too (see
+// OptionsFromSettings).
 type HealthOptions struct {
-	Interval   time.Duration // default 2 min
+	Interval   time.Duration // default 5 s
 	Timeout    time.Duration // per request, default 2 s
-	Retries    int           // extra attempts before an endpoint is marked offline, default 2; <0 = none
-	RetryDelay time.Duration // default 3 s
+	Retries    int           // extra attempts before an endpoint is marked offline, default 1; <0 = none
+	RetryDelay time.Duration // default 500 ms
 }
+
+// Health check defaults (see HealthOptions).
+const (
+	DefaultHealthInterval   = 5 * time.Second
+	DefaultHealthTimeout    = 2 * time.Second
+	DefaultHealthRetries    = 1
+	DefaultHealthRetryDelay = 500 * time.Millisecond
+)
 
 // ClientOptions configures NewClient; nil means defaults.
 type ClientOptions struct {
@@ -130,6 +160,10 @@ type Client struct {
 	now        func() time.Time
 	nameID     string // nameid claim of REST tokens, fixed per client as the SDK does per process
 
+	// watching is set while the health loops run: only then may a failed call mark an
+	// endpoint offline, since only they bring it back.
+	watching atomic.Bool
+
 	mu      sync.Mutex // guards the lifecycle fields below
 	started bool
 	closed  bool
@@ -140,6 +174,9 @@ type Client struct {
 type endpointState struct {
 	ep     connection.Endpoint
 	online atomic.Bool
+	// recheck asks the endpoint's health loop for a check now (passive health: a failed
+	// call marked the endpoint offline and the check confirms or undoes that).
+	recheck chan struct{}
 
 	tokSem chan struct{} // guards tok, the cached Entra bearer; a channel so waiting honours ctx
 	tok    azcore.AccessToken
@@ -186,18 +223,18 @@ func NewClient(endpoints []connection.Endpoint, opts *ClientOptions) (*Client, e
 		o.Retry.MaxDelay = time.Minute
 	}
 	if o.Health.Interval <= 0 {
-		o.Health.Interval = 2 * time.Minute
+		o.Health.Interval = DefaultHealthInterval
 	}
 	if o.Health.Timeout <= 0 {
-		o.Health.Timeout = 2 * time.Second
+		o.Health.Timeout = DefaultHealthTimeout
 	}
 	if o.Health.Retries == 0 {
-		o.Health.Retries = 2
+		o.Health.Retries = DefaultHealthRetries
 	} else if o.Health.Retries < 0 {
 		o.Health.Retries = 0
 	}
 	if o.Health.RetryDelay <= 0 {
-		o.Health.RetryDelay = 3 * time.Second
+		o.Health.RetryDelay = DefaultHealthRetryDelay
 	}
 	c := &Client{
 		hc: o.HTTPClient, timeout: o.Timeout, log: o.Logger, retry: o.Retry, health: o.Health,
@@ -208,7 +245,7 @@ func NewClient(endpoints []connection.Endpoint, opts *ClientOptions) (*Client, e
 		if err != nil {
 			return nil, fmt.Errorf("management: endpoint %d %s: %w", i, ep, err)
 		}
-		es := &endpointState{ep: ep, keySem: make(chan struct{}, 1), tokSem: make(chan struct{}, 1)}
+		es := &endpointState{ep: ep, keySem: make(chan struct{}, 1), tokSem: make(chan struct{}, 1), recheck: make(chan struct{}, 1)}
 		es.online.Store(true) // as the SDK: online until a health check says otherwise
 		c.eps = append(c.eps, es)
 	}

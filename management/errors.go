@@ -1,6 +1,12 @@
 package management
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/signalbox-io/signalbox/connection"
+)
 
 // Known x-ms-error-code values of 404 responses that mean "false" or "nothing to do".
 const (
@@ -29,4 +35,84 @@ func (e *ResponseError) Error() string {
 		s += ": " + e.Message
 	}
 	return s
+}
+
+// EndpointFailure is what went wrong on one endpoint of an operation on several endpoints.
+type EndpointFailure struct {
+	Endpoint connection.Endpoint
+	// Err is the endpoint's error: a *ResponseError, a transport error, or ErrEndpointOffline
+	// when the endpoint was skipped because it is known to be offline.
+	Err error
+}
+
+func (f EndpointFailure) Error() string { return "endpoint " + f.Endpoint.String() + ": " + f.Err.Error() }
+
+// Unwrap returns the endpoint's error.
+func (f EndpointFailure) Unwrap() error { return f.Err }
+
+// DeliveryError reports an operation on several endpoints that did not succeed on all of
+// the endpoints it was meant for. Find it with errors.As.
+//
+// Delivered names the endpoints that accepted the operation. When it is not empty the
+// operation took effect there (the clients of those endpoints got the message, the group
+// changed): repeating the whole operation would repeat it on those endpoints too, so a caller
+// that must not duplicate retries only Failed, or not at all (see Delivered).
+type DeliveryError struct {
+	Op        string // e.g. "send to all"
+	Delivered []connection.Endpoint
+	Failed    []EndpointFailure
+}
+
+func (e *DeliveryError) Error() string {
+	var b strings.Builder
+	b.WriteString("management: ")
+	b.WriteString(e.Op)
+	if len(e.Delivered) > 0 {
+		fmt.Fprintf(&b, ": delivered to %d of %d endpoints, failed on ", len(e.Delivered), len(e.Delivered)+len(e.Failed))
+	} else {
+		b.WriteString(": failed on every endpoint: ")
+	}
+	for i, f := range e.Failed {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the endpoints' errors, so errors.As finds a *ResponseError of any of them.
+func (e *DeliveryError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		out[i] = f
+	}
+	return out
+}
+
+// Is matches ErrNoOnlineEndpoint when every target endpoint was skipped as offline.
+func (e *DeliveryError) Is(target error) bool {
+	if target != ErrNoOnlineEndpoint || len(e.Delivered) > 0 || len(e.Failed) == 0 {
+		return false
+	}
+	for _, f := range e.Failed {
+		if !errors.Is(f.Err, ErrEndpointOffline) {
+			return false
+		}
+	}
+	return true
+}
+
+// Partial reports whether some endpoint accepted the operation.
+func (e *DeliveryError) Partial() bool { return len(e.Delivered) > 0 }
+
+// Delivered reports whether an operation took effect: err is nil, or a *DeliveryError
+// (possibly wrapped) with at least one endpoint that accepted it. A function whose output
+// was delivered should not fail its invocation, or the host's retry sends it twice.
+func Delivered(err error) bool {
+	if err == nil {
+		return true
+	}
+	var de *DeliveryError
+	return errors.As(err, &de) && de.Partial()
 }

@@ -29,7 +29,10 @@ func (c *Client) Start(ctx context.Context) error {
 	c.started = true
 	var loops []func(context.Context)
 	if len(c.eps) > 1 {
-		loops = append(loops, c.healthLoop)
+		for _, es := range c.eps {
+			loops = append(loops, func(ctx context.Context) { c.healthLoop(ctx, es) })
+		}
+		c.watching.Store(true)
 	}
 	for _, es := range c.eps {
 		if es.ep.AccessKey == "" {
@@ -64,6 +67,7 @@ func (c *Client) Close() error {
 	cancel, done := c.cancel, c.done
 	c.cancel = nil
 	c.mu.Unlock()
+	c.watching.Store(false)
 	if cancel != nil {
 		cancel()
 		<-done
@@ -71,7 +75,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
-func (c *Client) healthLoop(ctx context.Context) {
+// healthLoop checks one endpoint every Interval (measured from the start of the previous
+// check, so a slow check does not stretch the worst case) and at once when a failed call
+// asks for it.
+func (c *Client) healthLoop(ctx context.Context, es *endpointState) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -79,9 +86,33 @@ func (c *Client) healthLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-es.recheck:
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
 		}
-		c.CheckHealth(ctx)
-		t.Reset(c.health.Interval)
+		start := time.Now()
+		c.checkOne(ctx, es)
+		t.Reset(max(c.health.Interval-time.Since(start), 0))
+	}
+}
+
+// suspect marks es offline after a failed call and asks its health loop to check it. Only
+// while the loops run (Start was called, several endpoints): a lone endpoint is always used,
+// and without the loops nothing would bring it back.
+func (c *Client) suspect(es *endpointState, cause error) {
+	if !c.watching.Load() {
+		return
+	}
+	if es.online.Swap(false) {
+		c.log.Warn("SignalR endpoint marked offline after a failed call; a health check follows", "endpoint", es.ep.String(), "error", cause)
+	}
+	select {
+	case es.recheck <- struct{}{}:
+	default:
 	}
 }
 
@@ -115,20 +146,25 @@ func (c *Client) CheckHealth(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			online := c.probe(ctx, es)
-			if ctx.Err() != nil {
-				return // cancelled, not an answer about the endpoint
-			}
-			if was := es.online.Swap(online); was != online {
-				if online {
-					c.log.Info("SignalR endpoint is online", "endpoint", es.ep.String())
-				} else {
-					c.log.Warn("SignalR endpoint is offline", "endpoint", es.ep.String())
-				}
-			}
+			c.checkOne(ctx, es)
 		}()
 	}
 	wg.Wait()
+}
+
+// checkOne probes es and records the answer.
+func (c *Client) checkOne(ctx context.Context, es *endpointState) {
+	online := c.probe(ctx, es)
+	if ctx.Err() != nil {
+		return // cancelled, not an answer about the endpoint
+	}
+	if was := es.online.Swap(online); was != online {
+		if online {
+			c.log.Info("SignalR endpoint is online", "endpoint", es.ep.String())
+		} else {
+			c.log.Warn("SignalR endpoint is offline", "endpoint", es.ep.String())
+		}
+	}
 }
 
 // probe reports whether es answers its health check, retrying as configured.

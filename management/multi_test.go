@@ -44,12 +44,13 @@ func TestFanOut(t *testing.T) {
 	if len(a.requests()) != 0 || len(b.requests()) != 1 {
 		t.Errorf("filter: a %d, b %d requests", len(a.requests()), len(b.requests()))
 	}
-	if err := c.SendToUser(ctx, "chat", "u", "t", nil, &SendOptions{Endpoints: []connection.Endpoint{}}); err != nil {
+	// An empty or unmatched filter sends nothing and says so (it used to succeed silently).
+	if err := c.SendToUser(ctx, "chat", "u", "t", nil, &SendOptions{Endpoints: []connection.Endpoint{}}); !errors.Is(err, ErrNoEndpoint) {
 		t.Fatalf("empty filter: %v", err)
 	}
 	other := epB
 	other.Name = "someone-else"
-	if err := c.RemoveUserFromAllGroups(ctx, "chat", "u", &GroupOptions{Endpoints: []connection.Endpoint{other}}); err != nil {
+	if err := c.RemoveUserFromAllGroups(ctx, "chat", "u", &GroupOptions{Endpoints: []connection.Endpoint{other}}); !errors.Is(err, ErrNoEndpoint) {
 		t.Fatalf("unmatched filter: %v", err)
 	}
 	if len(a.requests()) != 0 || len(b.requests()) != 1 {
@@ -96,8 +97,15 @@ func TestOfflineEndpointsSkipped(t *testing.T) {
 	ctx := context.Background()
 	b.healthy.Store(false)
 	c.CheckHealth(ctx)
-	if err := c.SendToAll(ctx, "chat", "t", nil, nil); err != nil {
-		t.Fatal(err)
+	// Delivered to a; b is named as failed (skipped as offline).
+	err := c.SendToAll(ctx, "chat", "t", nil, nil)
+	var de *DeliveryError
+	if !errors.As(err, &de) || !Delivered(err) || len(de.Delivered) != 1 || de.Delivered[0].Name != "a" ||
+		len(de.Failed) != 1 || de.Failed[0].Endpoint.Name != "b" || !errors.Is(de.Failed[0].Err, ErrEndpointOffline) {
+		t.Fatalf("one endpoint offline: %v", err)
+	}
+	if errors.Is(err, ErrNoOnlineEndpoint) {
+		t.Error("a partial delivery matches ErrNoOnlineEndpoint")
 	}
 	if len(a.requests()) != 1 || len(b.requests()) != 0 {
 		t.Errorf("a %d, b %d requests", len(a.requests()), len(b.requests()))

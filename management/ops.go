@@ -135,10 +135,11 @@ func (c *Client) exec(ctx context.Context, op string, cl call, filter []connecti
 		_, _, err := c.do(ctx, es, cl)
 		return err
 	})
-	if err != nil {
+	var de *DeliveryError
+	if err != nil && !errors.As(err, &de) {
 		return fmt.Errorf("management: %s: %w", op, err)
 	}
-	return nil
+	return err
 }
 
 // check runs a HEAD/GET existence check: 2xx = true, 404 with one of codes = false.
@@ -152,10 +153,26 @@ func (c *Client) check(ctx context.Context, op, method, path string, codes []str
 		_, found, err := c.do(ctx, es, cl)
 		return found, err
 	})
-	if err != nil {
+	var de *DeliveryError
+	if errors.As(err, &de) && de.Partial() && onlySkipped(de) {
+		// Every endpoint that was asked answered "no"; the offline ones cannot be asked, as
+		// before they went offline.
+		return false, nil
+	}
+	if err != nil && de == nil {
 		return false, fmt.Errorf("management: %s: %w", op, err)
 	}
-	return ok, nil
+	return ok, err
+}
+
+// onlySkipped reports whether every failure of de is an offline endpoint that was skipped.
+func onlySkipped(de *DeliveryError) bool {
+	for _, f := range de.Failed {
+		if !errors.Is(f.Err, ErrEndpointOffline) {
+			return false
+		}
+	}
+	return true
 }
 
 // SendToAll sends target(args...) to every connection of hub (POST /:send).

@@ -162,6 +162,7 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 			}
 			lastErr = fmt.Errorf("An error happened when making request to %s: %w", plain, err)
 			retryable = !cl.message
+			c.suspect(es, lastErr)
 		} else {
 			data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
@@ -189,6 +190,9 @@ func (c *Client) do(ctx context.Context, es *endpointState, cl call) (body []byt
 				}
 				attempt--
 				continue
+			}
+			if resp.StatusCode >= 500 {
+				c.suspect(es, lastErr)
 			}
 			if cl.message {
 				retryable = resp.StatusCode > 500
@@ -247,8 +251,10 @@ func (c *Client) targets(filter []connection.Endpoint) []*endpointState {
 	return out
 }
 
-// fanout runs fn for every online target concurrently and joins the errors, each
-// wrapped with its endpoint when there are several.
+// fanout runs fn on every target endpoint. With one configured endpoint its error is
+// returned as is; with several, the targets known to be offline are skipped (and count as
+// failed), the others run concurrently, and any failure gives a *DeliveryError naming the
+// endpoints that accepted and the ones that failed.
 func (c *Client) fanout(ctx context.Context, op string, filter []connection.Endpoint, fn func(context.Context, *endpointState) error) error {
 	_, err := c.fanoutBool(ctx, op, filter, func(ctx context.Context, es *endpointState) (bool, error) {
 		return false, fn(ctx, es)
@@ -256,40 +262,29 @@ func (c *Client) fanout(ctx context.Context, op string, filter []connection.Endp
 	return err
 }
 
-// fanoutBool is fanout for checks: the result is true when any endpoint says true, and
-// then errors of other endpoints are only logged.
+// fanoutBool is fanout for checks as well: the result is true when any endpoint says
+// true, and then errors of other endpoints are only logged.
 func (c *Client) fanoutBool(ctx context.Context, op string, filter []connection.Endpoint, fn func(context.Context, *endpointState) (bool, error)) (bool, error) {
 	targets := c.targets(filter)
 	if len(targets) == 0 {
-		c.log.Warn("SignalR operation matches no configured endpoint; nothing sent", "op", op)
-		return false, nil
+		return false, ErrNoEndpoint
 	}
+	if len(c.eps) == 1 { // a lone endpoint is always tried, as for negotiation
+		return fn(ctx, targets[0])
+	}
+	de := &DeliveryError{Op: op}
 	var online []*endpointState
 	for _, e := range targets {
-		if e.online.Load() || len(c.eps) == 1 { // a lone endpoint is always tried, as for negotiation
+		if e.online.Load() {
 			online = append(online, e)
 		} else {
-			c.log.Warn("SignalR endpoint is offline; skipped", "op", op, "endpoint", e.ep.String())
+			de.Failed = append(de.Failed, EndpointFailure{Endpoint: e.ep, Err: ErrEndpointOffline})
 		}
-	}
-	if len(online) == 0 {
-		return false, fmt.Errorf("management: %s: %w", op, ErrNoOnlineEndpoint)
-	}
-	wrap := func(es *endpointState, err error) error {
-		if err == nil || len(c.eps) == 1 {
-			return err
-		}
-		return fmt.Errorf("endpoint %s: %w", es.ep.String(), err)
-	}
-	if len(online) == 1 {
-		ok, err := fn(ctx, online[0])
-		return ok, wrap(online[0], err)
 	}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		anyTrue bool
-		errs    []error
 	)
 	for _, es := range online {
 		wg.Add(1)
@@ -300,14 +295,32 @@ func (c *Client) fanoutBool(ctx context.Context, op string, filter []connection.
 			defer mu.Unlock()
 			anyTrue = anyTrue || ok
 			if err != nil {
-				errs = append(errs, wrap(es, err))
+				de.Failed = append(de.Failed, EndpointFailure{Endpoint: es.ep, Err: err})
+			} else {
+				de.Delivered = append(de.Delivered, es.ep)
 			}
 		}()
 	}
 	wg.Wait()
-	if anyTrue && len(errs) > 0 {
-		c.log.Warn("SignalR check failed on some endpoints", "op", op, "error", errors.Join(errs...))
+	if len(de.Failed) == 0 {
+		return anyTrue, nil
+	}
+	// Keep the configured order, so that messages and tests read the same every time.
+	slices.SortStableFunc(de.Failed, func(a, b EndpointFailure) int { return c.index(a.Endpoint) - c.index(b.Endpoint) })
+	slices.SortStableFunc(de.Delivered, func(a, b connection.Endpoint) int { return c.index(a) - c.index(b) })
+	if anyTrue {
+		c.log.Warn("SignalR check failed on some endpoints", "op", op, "error", de)
 		return true, nil
 	}
-	return anyTrue, errors.Join(errs...)
+	return false, de
+}
+
+// index is the position of a configured endpoint.
+func (c *Client) index(ep connection.Endpoint) int {
+	for i, e := range c.eps {
+		if sameEndpoint(e.ep, ep) {
+			return i
+		}
+	}
+	return len(c.eps)
 }

@@ -15,15 +15,25 @@ import (
 const (
 	SettingRetry         = "AzureSignalRRetry"             // section: Mode, MaxRetries, Delay, MaxDelay
 	SettingClientTimeout = "AzureSignalRHttpClientTimeout" // TimeSpan, default 00:01:40
+	// SettingHealthCheck is Signalbox's own section (the extension has no such setting):
+	// Interval, Timeout, RetryDelay (TimeSpans or Go durations) and MaxRetries (an integer,
+	// 0 = one attempt) of HealthOptions.
+	SettingHealthCheck = "AzureSignalRHealthCheck"
 )
 
 // OptionsFromSettings reads the retry and timeout app settings of the extension:
 // AzureSignalRRetry:Mode (Fixed|Exponential), :MaxRetries, :Delay, :MaxDelay — retries are
 // on (defaults Fixed, 3, 00:00:00.8, 00:01:00) as soon as any of them is set — and
-// AzureSignalRHttpClientTimeout. Durations are .NET TimeSpans ("00:01:40", "1.00:00:00")
-// or Go durations ("100s"). Other ClientOptions fields are left zero.
+// AzureSignalRHttpClientTimeout; and the health checks of several endpoints:
+// AzureSignalRHealthCheck:Interval, :Timeout, :RetryDelay and :MaxRetries (see
+// HealthOptions for the defaults and the worst case they give). Durations are .NET
+// TimeSpans ("00:01:40", "1.00:00:00") or Go durations ("100s"). Other ClientOptions fields
+// are left zero.
 func OptionsFromSettings(s *connection.Settings) (*ClientOptions, error) {
 	o := &ClientOptions{}
+	if err := healthFromSettings(s, &o.Health); err != nil {
+		return nil, err
+	}
 	if v, ok := s.Get(SettingClientTimeout); ok && strings.TrimSpace(v) != "" {
 		d, err := parseTimeSpan(v)
 		if err != nil || d <= 0 {
@@ -73,6 +83,35 @@ func OptionsFromSettings(s *connection.Settings) (*ClientOptions, error) {
 		*f.dst = d
 	}
 	return o, nil
+}
+
+// healthFromSettings fills h from the AzureSignalRHealthCheck section.
+func healthFromSettings(s *connection.Settings, h *HealthOptions) error {
+	for _, f := range []struct {
+		key string
+		dst *time.Duration
+	}{{"Interval", &h.Interval}, {"Timeout", &h.Timeout}, {"RetryDelay", &h.RetryDelay}} {
+		v, _ := s.Get(SettingHealthCheck + ":" + f.key)
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		d, err := parseTimeSpan(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("setting %s:%s: invalid value %q, want a positive TimeSpan such as 00:00:05 or a duration such as 5s", SettingHealthCheck, f.key, v)
+		}
+		*f.dst = d
+	}
+	if v, _ := s.Get(SettingHealthCheck + ":MaxRetries"); strings.TrimSpace(v) != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			return fmt.Errorf("setting %s:MaxRetries: invalid value %q, want a non-negative integer", SettingHealthCheck, v)
+		}
+		h.Retries = n
+		if n == 0 {
+			h.Retries = -1 // HealthOptions: 0 is the default, <0 is none
+		}
+	}
+	return nil
 }
 
 // parseTimeSpan parses the .NET TimeSpan forms [-][d.]hh:mm[:ss[.fffffff]] and d (days),
