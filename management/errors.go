@@ -45,7 +45,9 @@ type EndpointFailure struct {
 	Err error
 }
 
-func (f EndpointFailure) Error() string { return "endpoint " + f.Endpoint.String() + ": " + f.Err.Error() }
+func (f EndpointFailure) Error() string {
+	return "endpoint " + f.Endpoint.String() + ": " + f.Err.Error()
+}
 
 // Unwrap returns the endpoint's error.
 func (f EndpointFailure) Unwrap() error { return f.Err }
