@@ -2,7 +2,6 @@ package connection
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"regexp"
@@ -40,14 +39,6 @@ type ConnectionString struct {
 
 var versionPattern = regexp.MustCompile(`^1\.\d+(?:[\w\-.]+)?$`)
 
-// Error texts follow the Azure SignalR SDK's ConnectionStringParser.
-const (
-	errMissingEndpoint = "Connection string missing required properties endpoint."
-	errInvalidEndpoint = "Invalid value for endpoint property, it must be a valid URI."
-	errInvalidPort     = "Invalid value for port property, it must be an positive integer between (0, 65536)"
-	errMissingKey      = "accesskey is required."
-)
-
 // ParseConnectionString parses "Key=Value;..." as the SDK does: keys are
 // case-insensitive, each value is split at its first '=', whitespace is trimmed, parts
 // without '=' are ignored. Errors never contain the secret values.
@@ -59,7 +50,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		}
 	}
 	if len(parts) < 2 {
-		return nil, errors.New(errMissingEndpoint)
+		return nil, ErrMissingEndpoint
 	}
 	props := make(map[string]string, len(parts))
 	for _, p := range parts {
@@ -69,7 +60,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		if _, dup := props[k]; dup {
-			return nil, fmt.Errorf("Duplicate properties found in connection string: %s.", k)
+			return nil, errorWithValue(ErrDuplicateProperty, "Duplicate properties found in connection string: %s.", k)
 		}
 		props[k] = strings.TrimSpace(v)
 	}
@@ -77,16 +68,16 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 	cs := &ConnectionString{Version: "1.0"}
 	raw, ok := props["endpoint"]
 	if !ok || raw == "" {
-		return nil, errors.New(errMissingEndpoint)
+		return nil, ErrMissingEndpoint
 	}
 	u, err := parseHTTPURL(raw)
 	if err != nil {
-		return nil, errors.New(errInvalidEndpoint)
+		return nil, ErrInvalidEndpoint
 	}
 	if v, ok := props["port"]; ok {
 		port, err := strconv.Atoi(v)
 		if err != nil || port <= 0 || port >= 65536 {
-			return nil, errors.New(errInvalidPort)
+			return nil, ErrInvalidPort
 		}
 		cs.Port = port
 		u.Host = joinHostPort(u.Hostname(), strconv.Itoa(port))
@@ -95,7 +86,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 
 	if v, ok := props["version"]; ok {
 		if !versionPattern.MatchString(v) {
-			return nil, fmt.Errorf("Version %s is not supported.", v)
+			return nil, errorWithValue(ErrUnsupportedVersion, "Version %s is not supported.", v)
 		}
 		cs.Version = v
 	}
@@ -109,7 +100,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		}
 		eu, err := parseHTTPURL(v)
 		if err != nil {
-			return nil, fmt.Errorf("Invalid value for %s property, it must be a valid URI.", f.name)
+			return nil, errorWithValue(ErrInvalidURI, "Invalid value for %s property, it must be a valid URI.", f.name)
 		}
 		*f.dst = baseURL(eu)
 	}
@@ -125,21 +116,21 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 	case AuthTypeAzureApp:
 		cs.AuthType = at
 		if cs.ClientID == "" {
-			return nil, errors.New("Connection string missing required properties clientId.")
+			return nil, ErrMissingClientID
 		}
 		if cs.TenantID == "" {
-			return nil, errors.New("Connection string missing required properties tenantId.")
+			return nil, ErrMissingTenantID
 		}
 		if cs.ClientSecret == "" && cs.ClientCert == "" {
-			return nil, errors.New("Connection string missing required properties clientSecret or clientCert.")
+			return nil, ErrMissingClientSecret
 		}
 	default:
 		if cs.AccessKey == "" {
-			return nil, errors.New(errMissingKey)
+			return nil, ErrMissingAccessKey
 		}
 	}
 	if cs.AuthType == AuthTypeAAD && cs.ClientID != "" && cs.TenantID != "" && cs.ClientSecret == "" && cs.ClientCert == "" {
-		return nil, errors.New("Connection string missing required properties clientSecret or clientCert.")
+		return nil, ErrMissingClientSecret
 	}
 	return cs, nil
 }

@@ -48,7 +48,7 @@ func ParseEndpointType(s string) (EndpointType, error) {
 	case "secondary":
 		return Secondary, nil
 	}
-	return Primary, fmt.Errorf("invalid endpoint type %q: must be Primary or Secondary", s)
+	return Primary, errorWithValue(ErrInvalidEndpointType, "Invalid endpoint type %q, it must be Primary or Secondary.", s)
 }
 
 // Endpoint is one SignalR Service endpoint, resolved and ready to use. Exactly one of

@@ -39,5 +39,5 @@ func ExampleSettings_Resolve() {
 func ExampleSettings_Resolve_notConfigured() {
 	_, err := connection.FromMap(nil).Resolve("", nil)
 	fmt.Println(err)
-	// Output: The SignalR Service connection string or endpoints are not set.
+	// Output: setting AzureSignalRConnectionString: The SignalR Service connection string or endpoints are not set.
 }

@@ -1,7 +1,6 @@
 package connection
 
 import (
-	"errors"
 	"strings"
 )
 
@@ -41,33 +40,60 @@ type IdentitySettings struct {
 }
 
 // Validate applies the rules of Microsoft.Extensions.Azure's credential factory that do
-// not depend on the environment, so configuration mistakes fail at start.
+// not depend on the environment, in its order, so configuration mistakes fail at start with
+// its texts (the sentinels ErrManagedIdentityIDs, ErrFederatedIdentityIDs,
+// ErrFederatedIdentityNoID, ErrFederatedIdentitySettings, ErrAzurePipelinesSettings,
+// ErrObjectIDNeedsManagedIdentity, ErrClientIDAndResourceID). Workload identity is checked
+// by the credential factory, since its settings may come from the environment.
 func (s IdentitySettings) Validate() error {
-	if s.Credential == CredentialManagedIdentity {
-		if s.ClientID != "" && s.ManagedIdentityResourceID != "" {
-			return errors.New("Cannot specify both 'clientId' and 'managedIdentityResourceId'")
-		}
+	count := func(ids ...string) int {
 		n := 0
-		for _, v := range []string{s.ClientID, s.ManagedIdentityClientID, s.ManagedIdentityResourceID, s.ManagedIdentityObjectID} {
+		for _, v := range ids {
 			if v != "" {
 				n++
 			}
 		}
-		if n > 1 {
-			return errors.New("Only one of [clientId, managedIdentityClientId, managedIdentityResourceId, managedIdentityObjectId] can be specified for managed identity.")
+		return n
+	}
+	switch s.Credential {
+	case CredentialManagedIdentity:
+		// None means the system-assigned identity (the released behaviour; the newest factory
+		// asks for exactly one).
+		if count(s.ClientID, s.ManagedIdentityClientID, s.ManagedIdentityResourceID, s.ManagedIdentityObjectID) > 1 {
+			return ErrManagedIdentityIDs
+		}
+		return nil
+	case CredentialWorkloadIdentity:
+		return nil
+	case CredentialManagedIdentityAsFederatedIdentity:
+		switch n := count(s.ManagedIdentityClientID, s.ManagedIdentityResourceID, s.ManagedIdentityObjectID); {
+		case n > 1:
+			return ErrFederatedIdentityIDs
+		case n == 0:
+			return ErrFederatedIdentityNoID
+		}
+		if s.TenantID == "" || s.ClientID == "" || s.AzureCloud == "" {
+			return ErrFederatedIdentitySettings
+		}
+		return nil
+	case CredentialAzurePipelines:
+		if s.TenantID == "" || s.ClientID == "" || s.ServiceConnectionID == "" || s.SystemAccessToken == "" {
+			return ErrAzurePipelinesSettings
 		}
 		return nil
 	}
-	if s.ManagedIdentityObjectID != "" {
-		return errors.New("'managedIdentityObjectId' is only supported when the credential type is 'managedidentity'.")
+	// Application credentials come next and use neither managed identity setting.
+	if s.TenantID != "" && s.ClientID != "" && (s.ClientSecret != "" || s.ClientCertificate != "" || s.ClientCertificatePath != "") {
+		return nil
 	}
-	// Without a credential type and without application credentials, clientId and
-	// managedIdentityResourceId both select the managed identity of DefaultAzureCredential,
-	// which Azure.Identity refuses to guess between.
-	appCredential := s.TenantID != "" && s.ClientID != "" &&
-		(s.ClientSecret != "" || s.ClientCertificate != "" || s.ClientCertificatePath != "")
-	if s.Credential == "" && !appCredential && s.ClientID != "" && s.ManagedIdentityResourceID != "" {
-		return errors.New("Cannot specify both 'clientId' and 'managedIdentityResourceId'")
+	if s.ManagedIdentityObjectID != "" {
+		return ErrObjectIDNeedsManagedIdentity
+	}
+	// DefaultAzureCredential: clientId (or managedIdentityClientId) and
+	// managedIdentityResourceId both select its managed identity, which Azure.Identity
+	// refuses to guess between.
+	if (s.ClientID != "" || s.ManagedIdentityClientID != "") && s.ManagedIdentityResourceID != "" {
+		return ErrClientIDAndResourceID
 	}
 	return nil
 }

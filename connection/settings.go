@@ -2,7 +2,6 @@ package connection
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -116,6 +115,9 @@ func (s *Settings) Resolve(name string, opts *Options) ([]Endpoint, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	if err := s.checkTransportType(); err != nil {
+		return nil, err
+	}
 	var eps []Endpoint
 	key, cs := "ConnectionStrings:"+name, s.value("ConnectionStrings:"+name)
 	if cs == "" {
@@ -125,7 +127,7 @@ func (s *Settings) Resolve(name string, opts *Options) ([]Endpoint, error) {
 	case cs != "":
 		ep, err := NewEndpoint("", Primary, cs, opts)
 		if err != nil {
-			return nil, fmt.Errorf("setting %s: %w", key, err)
+			return nil, settingError(key, err)
 		}
 		eps = append(eps, ep)
 	case s.value(name+":serviceUri") != "":
@@ -141,7 +143,7 @@ func (s *Settings) Resolve(name string, opts *Options) ([]Endpoint, error) {
 	}
 	eps = dedupe(append(eps, list...))
 	if len(eps) == 0 {
-		return nil, ErrNotConfigured
+		return nil, &SettingError{Key: name, Err: ErrNotConfigured}
 	}
 	for _, ep := range eps {
 		if ep.Type == Primary {
@@ -149,6 +151,19 @@ func (s *Settings) Resolve(name string, opts *Options) ([]Endpoint, error) {
 		}
 	}
 	return nil, ErrNoPrimaryEndpoint
+}
+
+// SettingTransportType selects the extension's transport: Transient (the default) or
+// Persistent. This package's clients always use the REST API (and send to every endpoint, as
+// Persistent does), so both are accepted; any other value fails as in the extension.
+const SettingTransportType = "AzureSignalRServiceTransportType"
+
+func (s *Settings) checkTransportType() error {
+	v := s.value(SettingTransportType)
+	if v == "" || strings.EqualFold(v, "Transient") || strings.EqualFold(v, "Persistent") {
+		return nil
+	}
+	return settingError(SettingTransportType, errorWithValue(ErrInvalidTransportType, "Invalid service transport type: %s.", v))
 }
 
 // NewEndpoint builds an endpoint from a connection string.
@@ -159,7 +174,7 @@ func NewEndpoint(name string, typ EndpointType, connectionString string, opts *O
 	}
 	u, err := parseHTTPURL(cs.Endpoint)
 	if err != nil { // cannot happen: cs.Endpoint was produced from a valid URL
-		return Endpoint{}, errors.New(errInvalidEndpoint)
+		return Endpoint{}, ErrInvalidEndpoint
 	}
 	ep := Endpoint{
 		Name: name, Type: typ, Endpoint: cs.Endpoint, ServiceURL: cs.Endpoint + "/",
@@ -196,10 +211,10 @@ func newCredential(id IdentitySettings, opts *Options) (azcore.TokenCredential, 
 	}
 	cred, err := opts.NewCredential(id)
 	if err != nil {
-		return nil, fmt.Errorf("creating credential: %w", err)
+		return nil, err // the factory's text says what is wrong; SettingError names the key
 	}
 	if cred == nil {
-		return nil, errors.New("creating credential: NewCredential returned nil")
+		return nil, errors.New("Options.NewCredential returned no credential")
 	}
 	return cred, nil
 }
@@ -209,11 +224,11 @@ func (s *Settings) identityEndpoint(prefix, name string, opts *Options) (Endpoin
 	get := func(k string) string { return s.value(prefix + ":" + k) }
 	u, err := parseHTTPURL(get("serviceUri"))
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("setting %s:serviceUri: invalid value, it must be an absolute http or https URI", prefix)
+		return Endpoint{}, settingError(prefix+":serviceUri", errorWithValue(ErrInvalidURI, "Invalid value for serviceUri property, it must be a valid URI."))
 	}
 	typ, err := ParseEndpointType(get("type"))
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("setting %s:type: %w", prefix, err)
+		return Endpoint{}, settingError(prefix+":type", err)
 	}
 	ep := Endpoint{
 		Name: name, Type: typ, Endpoint: endpointID(u), AudienceBase: audienceBase(u), Version: "1.0",
@@ -226,7 +241,7 @@ func (s *Settings) identityEndpoint(prefix, name string, opts *Options) (Endpoin
 		if v := get(f.key); v != "" {
 			eu, err := parseHTTPURL(v)
 			if err != nil {
-				return Endpoint{}, fmt.Errorf("setting %s:%s: invalid value, it must be an absolute http or https URI", prefix, f.key)
+				return Endpoint{}, settingError(prefix+":"+f.key, errorWithValue(ErrInvalidURI, "Invalid value for %s property, it must be a valid URI.", f.key))
 			}
 			*f.dst = baseURL(eu)
 		}
@@ -250,7 +265,7 @@ func (s *Settings) identityEndpoint(prefix, name string, opts *Options) (Endpoin
 	}
 	ep.Credential, err = newCredential(id, opts)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("setting %s: %w", prefix, err)
+		return Endpoint{}, settingError(prefix, err)
 	}
 	return ep, nil
 }
@@ -299,7 +314,7 @@ func (s *Settings) listEndpoints(opts *Options) ([]Endpoint, error) {
 			}
 			ep, err := NewEndpoint(name, f.typ, cs, opts)
 			if err != nil {
-				return nil, fmt.Errorf("setting %s: %w", f.key, err)
+				return nil, settingError(f.key, err)
 			}
 			eps = append(eps, ep)
 		}

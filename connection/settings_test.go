@@ -217,20 +217,20 @@ func TestResolveErrors(t *testing.T) {
 		want     string
 		is       error
 	}{
-		{"nothing", map[string]string{"Other": "x"}, nil, "The SignalR Service connection string or endpoints are not set.", ErrNotConfigured},
-		{"blank", map[string]string{"AzureSignalRConnectionString": " "}, nil, "The SignalR Service connection string or endpoints are not set.", ErrNotConfigured},
+		{"nothing", map[string]string{"Other": "x"}, nil, "setting AzureSignalRConnectionString: The SignalR Service connection string or endpoints are not set.", ErrNotConfigured},
+		{"blank", map[string]string{"AzureSignalRConnectionString": " "}, nil, "setting AzureSignalRConnectionString: The SignalR Service connection string or endpoints are not set.", ErrNotConfigured},
 		{"only secondary", map[string]string{"Azure:SignalR:Endpoints:a:secondary": cs1}, nil, "No primary endpoint defined.", ErrNoPrimaryEndpoint},
 		{"only secondary identity", map[string]string{"Azure:SignalR:Endpoints:a:serviceUri": "https://x", "Azure:SignalR:Endpoints:a:type": "Secondary"}, opts, "No primary endpoint defined.", ErrNoPrimaryEndpoint},
 		{"bad connection string", map[string]string{"AzureSignalRConnectionString": "Endpoint=https://x;AccessKey=SECRET;Port=0"},
-			nil, "setting AzureSignalRConnectionString: Invalid value for port property, it must be an positive integer between (0, 65536)", nil},
+			nil, "setting AzureSignalRConnectionString: Invalid value for port property, it must be an positive integer between (0, 65536).", ErrInvalidPort},
 		{"bad list entry", map[string]string{"Azure:SignalR:Endpoints:e:primary": "Endpoint=https://x;Version=1.0"},
 			nil, "setting Azure:SignalR:Endpoints:e:primary: accesskey is required.", nil},
 		{"no credential factory", map[string]string{"AzureSignalRConnectionString:serviceUri": "https://x"}, nil, "", ErrNoCredentialFactory},
 		{"no credential factory for AuthType", map[string]string{"AzureSignalRConnectionString": "Endpoint=https://x;AuthType=azure"}, nil, "", ErrNoCredentialFactory},
 		{"bad serviceUri", map[string]string{"AzureSignalRConnectionString:serviceUri": "not a uri"}, opts,
-			"setting AzureSignalRConnectionString:serviceUri: invalid value, it must be an absolute http or https URI", nil},
+			"setting AzureSignalRConnectionString:serviceUri: Invalid value for serviceUri property, it must be a valid URI.", ErrInvalidURI},
 		{"bad type", map[string]string{"Azure:SignalR:Endpoints:a:serviceUri": "https://x", "Azure:SignalR:Endpoints:a:type": "tertiary"}, opts,
-			`setting Azure:SignalR:Endpoints:a:type: invalid endpoint type "tertiary": must be Primary or Secondary`, nil},
+			`setting Azure:SignalR:Endpoints:a:type: Invalid endpoint type "tertiary", it must be Primary or Secondary.`, ErrInvalidEndpointType},
 		{"bad identity clientEndpoint", map[string]string{"K:serviceUri": "https://x", "K:clientEndpoint": "x"}, opts,
 			"", nil},
 		{"client id and resource id", map[string]string{
@@ -238,7 +238,7 @@ func TestResolveErrors(t *testing.T) {
 			"AzureSignalRConnectionString:credential":                "managedidentity",
 			"AzureSignalRConnectionString:clientId":                  "c",
 			"AzureSignalRConnectionString:managedIdentityResourceId": "r",
-		}, opts, "setting AzureSignalRConnectionString: Cannot specify both 'clientId' and 'managedIdentityResourceId'", nil},
+		}, opts, "setting AzureSignalRConnectionString: " + ErrManagedIdentityIDs.Error(), ErrManagedIdentityIDs},
 		{"client id and resource id without credential", map[string]string{
 			"AzureSignalRConnectionString:serviceUri":                "https://x",
 			"AzureSignalRConnectionString:clientId":                  "c",
@@ -249,17 +249,17 @@ func TestResolveErrors(t *testing.T) {
 			"AzureSignalRConnectionString:credential":              "managedidentity",
 			"AzureSignalRConnectionString:managedIdentityObjectId": "o",
 			"AzureSignalRConnectionString:managedIdentityClientId": "c",
-		}, opts, "setting AzureSignalRConnectionString: Only one of [clientId, managedIdentityClientId, managedIdentityResourceId, managedIdentityObjectId] can be specified for managed identity.", nil},
+		}, opts, "setting AzureSignalRConnectionString: Only one of ['clientId', 'managedIdentityClientId', 'managedIdentityResourceId', or 'managedIdentityObjectId'] can be specified for managed identity.", ErrManagedIdentityIDs},
 		{"object id without managed identity", map[string]string{
 			"AzureSignalRConnectionString:serviceUri":              "https://x",
 			"AzureSignalRConnectionString:managedIdentityObjectId": "o",
 		}, opts, "setting AzureSignalRConnectionString: 'managedIdentityObjectId' is only supported when the credential type is 'managedidentity'.", nil},
 		{"factory error", map[string]string{"AzureSignalRConnectionString:serviceUri": "https://x"},
 			&Options{NewCredential: func(IdentitySettings) (azcore.TokenCredential, error) { return nil, errors.New("boom") }},
-			"setting AzureSignalRConnectionString: creating credential: boom", nil},
+			"setting AzureSignalRConnectionString: boom", nil},
 		{"factory returns nil", map[string]string{"AzureSignalRConnectionString:serviceUri": "https://x"},
 			&Options{NewCredential: func(IdentitySettings) (azcore.TokenCredential, error) { return nil, nil }},
-			"setting AzureSignalRConnectionString: creating credential: NewCredential returned nil", nil},
+			"setting AzureSignalRConnectionString: Options.NewCredential returned no credential", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

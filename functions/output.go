@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/signalbox-io/signalbox/management"
 	"strings"
 )
 
@@ -37,7 +38,8 @@ type Message struct {
 	// ConnectionID sends to one connection.
 	ConnectionID string `json:"connectionId,omitempty"`
 	// Endpoints restricts the endpoints the message goes to: nil means all configured
-	// endpoints, an empty non-nil slice means none (the message is dropped and logged).
+	// endpoints; a list that names none of them (an empty non-nil slice included) sends
+	// nothing and is ErrNoEndpoint.
 	Endpoints []EndpointInfo `json:"endpoints"`
 }
 
@@ -115,6 +117,10 @@ var (
 	ErrNoTarget = errors.New("target cannot be null or empty")
 	// ErrNoConnectionOrUser: a group action naming neither a connection nor a user.
 	ErrNoConnectionOrUser = errors.New("ConnectionId and UserId cannot be null or empty together")
+	// ErrNoEndpoint: an item whose "endpoints" names no configured endpoint (an empty list
+	// included); it is sent nowhere. The extension only logs this; here it fails, so that a
+	// message does not vanish unnoticed.
+	ErrNoEndpoint = management.ErrNoEndpoint
 )
 
 // Validate reports the error the extension would raise before sending m.

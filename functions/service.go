@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,6 +24,9 @@ type Options struct {
 	// an error, so programs using access keys do not link azidentity.
 	NewCredential func(connection.IdentitySettings) (azcore.TokenCredential, error)
 	// Client configures the REST client (timeouts, retries, health checks, HTTP client).
+	// New first reads the app settings of management.OptionsFromSettings
+	// (AzureSignalRHttpClientTimeout, AzureSignalRRetry:*, AzureSignalRHealthCheck:*); the
+	// fields set here win over them.
 	Client *management.ClientOptions
 	// Logger receives diagnostics; nil discards. Tokens and keys are never logged.
 	Logger *slog.Logger
@@ -48,13 +52,55 @@ func New(settings *connection.Settings, opts *Options) (*Service, error) {
 	}
 	eps, err := settings.Resolve(opts.ConnectionStringSetting, &connection.Options{NewCredential: opts.NewCredential})
 	if err != nil {
-		name := opts.ConnectionStringSetting
-		if name == "" {
-			name = connection.DefaultSetting
-		}
-		return nil, fmt.Errorf("functions: settings %s: %w", name, err)
+		return nil, err // a *connection.SettingError naming the key, or ErrNoPrimaryEndpoint
 	}
-	return NewFromEndpoints(eps, opts)
+	fromSettings, err := management.OptionsFromSettings(settings)
+	if err != nil {
+		return nil, err
+	}
+	o := *opts
+	o.Client = mergeClientOptions(fromSettings, opts.Client)
+	return NewFromEndpoints(eps, &o)
+}
+
+// mergeClientOptions lays the fields set in code over the ones read from app settings.
+func mergeClientOptions(settings, code *management.ClientOptions) *management.ClientOptions {
+	out := *settings
+	if code == nil {
+		return &out
+	}
+	if code.HTTPClient != nil {
+		out.HTTPClient = code.HTTPClient
+	}
+	if code.Timeout != 0 {
+		out.Timeout = code.Timeout
+	}
+	if code.Retry != (management.RetryOptions{}) {
+		out.Retry = code.Retry
+	}
+	h := code.Health
+	if h.Interval != 0 {
+		out.Health.Interval = h.Interval
+	}
+	if h.Timeout != 0 {
+		out.Health.Timeout = h.Timeout
+	}
+	if h.Retries != 0 {
+		out.Health.Retries = h.Retries
+	}
+	if h.RetryDelay != 0 {
+		out.Health.RetryDelay = h.RetryDelay
+	}
+	if code.Logger != nil {
+		out.Logger = code.Logger
+	}
+	if code.KeyRefreshInterval != 0 {
+		out.KeyRefreshInterval = code.KeyRefreshInterval
+	}
+	if code.Now != nil {
+		out.Now = code.Now
+	}
+	return &out
 }
 
 // NewFromMap is New over a map of settings (keys as in app settings or local.settings.json).
@@ -133,36 +179,49 @@ func (s *Service) AccessKeys() []string {
 // NewTrigger builds the signalRTrigger handler for this setting. Its signature keys are the
 // access keys of every endpoint; as in the extension, validation is turned off when any
 // endpoint has no access key (identity-based), which is logged once here. opts may set Code,
-// MaxBodySize and Logger; its AccessKeys and SkipSignatureValidation are ignored.
+// MaxBodySize, Logger and SkipSignatureValidation (to turn validation off, e.g. behind a
+// gateway that checks it); setting AccessKeys is an error, since the keys come from the
+// endpoints (use the package-level NewTrigger to give keys by hand).
 func (s *Service) NewTrigger(opts *TriggerOptions) (*Trigger, error) {
 	var o TriggerOptions
 	if opts != nil {
 		o = *opts
 	}
+	if len(o.AccessKeys) > 0 {
+		return nil, ErrTriggerAccessKeys
+	}
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
-	o.AccessKeys, o.SkipSignatureValidation = nil, false
-	for _, ep := range s.endpoints {
-		if ep.AccessKey == "" {
-			o.SkipSignatureValidation = true
-			o.Logger.Warn("signalr trigger: an endpoint has no access key (identity-based), so upstream signatures cannot be validated", "endpoint", ep.String())
-			break
+	if !o.SkipSignatureValidation {
+		for _, ep := range s.endpoints {
+			if ep.AccessKey == "" {
+				o.SkipSignatureValidation = true
+				o.Logger.Warn("signalr trigger: an endpoint has no access key (identity-based), so upstream signatures cannot be validated", "endpoint", ep.String())
+				break
+			}
+			o.AccessKeys = append(o.AccessKeys, ep.AccessKey)
 		}
-		o.AccessKeys = append(o.AccessKeys, ep.AccessKey)
 	}
 	if o.SkipSignatureValidation {
 		o.AccessKeys = nil
 	}
-	t, err := NewTrigger(o)
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return NewTrigger(o)
 }
+
+// ErrTriggerAccessKeys is returned by Service.NewTrigger when TriggerOptions.AccessKeys is
+// set: the service's endpoints give the keys.
+var ErrTriggerAccessKeys = errors.New("functions: Service.NewTrigger takes the access keys from the configured endpoints; leave TriggerOptions.AccessKeys empty")
 
 // Send delivers one message: to ConnectionID if set, else UserID, else GroupName, else to
 // every connection of hub; on every endpoint (or the ones m.Endpoints names).
+//
+// With several endpoints, a failure on some of them is a *management.DeliveryError naming
+// the endpoints that accepted the message (Delivered) and the ones that failed; when any
+// accepted it, management.Delivered(err) is true and the message must not be sent again,
+// or the clients of those endpoints get it twice. Output does that check itself. An
+// Endpoints list that names no configured endpoint sends nothing and returns
+// management.ErrNoEndpoint.
 func (s *Service) Send(ctx context.Context, hub string, m Message) error {
 	if err := m.Validate(); err != nil {
 		return err
@@ -174,58 +233,56 @@ func (s *Service) Send(ctx context.Context, hub string, m Message) error {
 	opts := &management.SendOptions{Endpoints: s.selectEndpoints(m.Endpoints)}
 	switch {
 	case m.ConnectionID != "":
-		err = s.client.SendToConnection(ctx, hub, m.ConnectionID, m.Target, args, opts)
+		return s.client.SendToConnection(ctx, hub, m.ConnectionID, m.Target, args, opts)
 	case m.UserID != "":
-		err = s.client.SendToUser(ctx, hub, m.UserID, m.Target, args, opts)
+		return s.client.SendToUser(ctx, hub, m.UserID, m.Target, args, opts)
 	case m.GroupName != "":
-		err = s.client.SendToGroup(ctx, hub, m.GroupName, m.Target, args, opts)
+		return s.client.SendToGroup(ctx, hub, m.GroupName, m.Target, args, opts)
 	default:
-		err = s.client.SendToAll(ctx, hub, m.Target, args, opts)
+		return s.client.SendToAll(ctx, hub, m.Target, args, opts)
 	}
-	if err != nil {
-		return fmt.Errorf("functions: send %s to hub %s: %w", m.Target, hub, err)
-	}
-	return nil
 }
 
-// Apply performs one group action (see GroupAction for the rules).
+// Apply performs one group action (see GroupAction for the rules). Failures on some of
+// several endpoints are reported as for Send.
 func (s *Service) Apply(ctx context.Context, hub string, a GroupAction) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
 	gopts := &management.GroupOptions{Endpoints: s.selectEndpoints(a.Endpoints)}
-	var err error
 	switch {
 	case a.ConnectionID != "":
 		switch a.Action {
 		case GroupAdd:
-			err = s.client.AddConnectionToGroup(ctx, hub, a.GroupName, a.ConnectionID, gopts)
+			return s.client.AddConnectionToGroup(ctx, hub, a.GroupName, a.ConnectionID, gopts)
 		case GroupRemove:
-			err = s.client.RemoveConnectionFromGroup(ctx, hub, a.GroupName, a.ConnectionID, gopts)
+			return s.client.RemoveConnectionFromGroup(ctx, hub, a.GroupName, a.ConnectionID, gopts)
 		default:
 			// The extension's switch has no case for removeAll on a connection: nothing happens.
 			s.log.Debug("signalr output: removeAll with a connectionId is ignored", "hub", hub)
+			return nil
 		}
 	default:
 		switch a.Action {
 		case GroupAdd:
-			err = s.client.AddUserToGroup(ctx, hub, a.GroupName, a.UserID, &management.AddUserToGroupOptions{Endpoints: gopts.Endpoints})
+			return s.client.AddUserToGroup(ctx, hub, a.GroupName, a.UserID, &management.AddUserToGroupOptions{Endpoints: gopts.Endpoints})
 		case GroupRemove:
-			err = s.client.RemoveUserFromGroup(ctx, hub, a.GroupName, a.UserID, gopts)
+			return s.client.RemoveUserFromGroup(ctx, hub, a.GroupName, a.UserID, gopts)
 		default:
-			err = s.client.RemoveUserFromAllGroups(ctx, hub, a.UserID, gopts)
+			return s.client.RemoveUserFromAllGroups(ctx, hub, a.UserID, gopts)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("functions: group action %s on hub %s: %w", a.Action, hub, err)
-	}
-	return nil
 }
 
 // Output processes the items of a signalR output binding in order, stopping at the first
 // failure. An item is a Message or GroupAction (or a pointer to one), a JSON object or array
 // of objects (json.RawMessage, []byte or string, discriminated as ParseOutput does), a
 // map[string]any, or a []any / []Message / []GroupAction of those.
+//
+// Output is what a function returns through: an item that reached at least one of its
+// endpoints counts as done (the endpoints that failed are logged), so that the invocation
+// succeeds and the Functions host does not run it again, which would deliver the item twice
+// to the endpoints that accepted it. Use Send and Apply to see such partial failures.
 func (s *Service) Output(ctx context.Context, hub string, items ...any) error {
 	list, err := expandItems(items)
 	if err != nil {
@@ -238,6 +295,7 @@ func (s *Service) Output(ctx context.Context, hub string, items ...any) error {
 		case *GroupAction:
 			err = s.Apply(ctx, hub, *v)
 		}
+		err = s.delivered(hub, err)
 		if err != nil {
 			if len(list) == 1 {
 				return err
@@ -245,6 +303,20 @@ func (s *Service) Output(ctx context.Context, hub string, items ...any) error {
 			return fmt.Errorf("functions: output item %d: %w", i, err)
 		}
 	}
+	return nil
+}
+
+// delivered turns a partial delivery into success, logging the endpoints that failed.
+func (s *Service) delivered(hub string, err error) error {
+	var de *management.DeliveryError
+	if err == nil || !errors.As(err, &de) || !de.Partial() {
+		return err
+	}
+	failed := make([]string, len(de.Failed))
+	for i, f := range de.Failed {
+		failed[i] = f.Error()
+	}
+	s.log.Warn("signalr output: delivered, but not on every endpoint", "hub", hub, "op", de.Op, "failed", failed)
 	return nil
 }
 
@@ -262,9 +334,6 @@ func (s *Service) selectEndpoints(list []EndpointInfo) []connection.Endpoint {
 			continue
 		}
 		out = append(out, connection.Endpoint{Name: e.Name, Type: typ, Endpoint: e.Endpoint})
-	}
-	if len(out) == 0 {
-		s.log.Info("signalr output: the item names no known endpoint; it is sent nowhere")
 	}
 	return out
 }

@@ -111,8 +111,17 @@ func TestMultiEndpointFanOut(t *testing.T) {
 	if len(east.takeCalls()) != 0 || len(west.takeCalls()) != 1 {
 		t.Fatal("endpoints in an item must restrict the fan-out")
 	}
-	if err := s.Send(ctx, "chat", Message{Target: "t", Endpoints: []EndpointInfo{}}); err != nil {
-		t.Fatal(err)
+	// Issue 11 item 5: an empty endpoint list sent nowhere and said nothing; it is an error
+	// now, for Send and for the output binding alike.
+	if err := s.Send(ctx, "chat", Message{Target: "t", Endpoints: []EndpointInfo{}}); !errors.Is(err, ErrNoEndpoint) {
+		t.Fatalf("empty endpoints: %v", err)
+	}
+	if err := s.Output(ctx, "chat", json.RawMessage(`{"target":"t","endpoints":[]}`)); !errors.Is(err, ErrNoEndpoint) {
+		t.Fatalf("output with empty endpoints: %v", err)
+	}
+	if err := s.Apply(ctx, "chat", GroupAction{Action: GroupAdd, UserID: "u", GroupName: "g",
+		Endpoints: []EndpointInfo{{EndpointType: "Primary", Name: "nobody", Endpoint: west.URL}}}); !errors.Is(err, ErrNoEndpoint) {
+		t.Fatalf("unknown endpoint: %v", err)
 	}
 	if len(east.takeCalls())+len(west.takeCalls()) != 0 {
 		t.Fatal("an empty endpoint list sends nowhere")

@@ -34,10 +34,17 @@ func NewCredential(s connection.IdentitySettings) (azcore.TokenCredential, error
 	case connection.CredentialManagedIdentity:
 		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: managedID(s)})
 	case connection.CredentialWorkloadIdentity:
-		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientID: s.ClientID, TenantID: s.TenantID, TokenFilePath: s.TokenFilePath,
+		// As the extension: the settings, else the environment variables that workload
+		// identity webhooks set; all three are needed.
+		o := &azidentity.WorkloadIdentityCredentialOptions{
+			ClientID: orEnv(s.ClientID, "AZURE_CLIENT_ID"), TenantID: orEnv(s.TenantID, "AZURE_TENANT_ID"),
+			TokenFilePath:              orEnv(s.TokenFilePath, "AZURE_FEDERATED_TOKEN_FILE"),
 			AdditionallyAllowedTenants: s.AdditionallyAllowedTenants,
-		})
+		}
+		if o.ClientID == "" || o.TenantID == "" || o.TokenFilePath == "" {
+			return nil, connection.ErrWorkloadIdentitySettings
+		}
+		return azidentity.NewWorkloadIdentityCredential(o)
 	case connection.CredentialAzurePipelines:
 		return azidentity.NewAzurePipelinesCredential(s.TenantID, s.ClientID, s.ServiceConnectionID, s.SystemAccessToken,
 			&azidentity.AzurePipelinesCredentialOptions{AdditionallyAllowedTenants: s.AdditionallyAllowedTenants})
@@ -63,7 +70,7 @@ func NewCredential(s connection.IdentitySettings) (azcore.TokenCredential, error
 		}
 		if s.ClientCertificate != "" {
 			// Go has no portable certificate store to look a thumbprint up in.
-			return nil, fmt.Errorf("Unable to find a certificate with thumbprint '%s': certificate stores are not supported, use a certificate file", s.ClientCertificate)
+			return nil, &thumbprintError{s.ClientCertificate}
 		}
 	}
 	def, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
@@ -82,6 +89,13 @@ func NewCredential(s connection.IdentitySettings) (azcore.TokenCredential, error
 	return def, nil
 }
 
+func orEnv(v, env string) string {
+	if v != "" {
+		return v
+	}
+	return os.Getenv(env)
+}
+
 func managedID(s connection.IdentitySettings) azidentity.ManagedIDKind {
 	switch {
 	case s.ManagedIdentityResourceID != "":
@@ -95,3 +109,13 @@ func managedID(s connection.IdentitySettings) azidentity.ManagedIDKind {
 	}
 	return nil
 }
+
+// thumbprintError is the extension's text for a certificate it cannot find; Go has no
+// portable certificate store to look a thumbprint up in, so the text says what to do.
+type thumbprintError struct{ thumbprint string }
+
+func (e *thumbprintError) Error() string {
+	return fmt.Sprintf("Unable to find a certificate with thumbprint '%s' (certificate stores are not supported: use a certificate file)", e.thumbprint)
+}
+
+func (e *thumbprintError) Is(target error) bool { return target == connection.ErrCertificateNotFound }

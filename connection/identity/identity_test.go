@@ -55,8 +55,8 @@ func TestNewCredentialErrors(t *testing.T) {
 		want string
 	}{
 		{"both ids", connection.IdentitySettings{Credential: "managedidentity", ClientID: "c", ManagedIdentityResourceID: "r"},
-			"Cannot specify both 'clientId' and 'managedIdentityResourceId'"},
-		{"federated", connection.IdentitySettings{Credential: "managedidentityasfederatedidentity"}, "not supported"},
+			connection.ErrManagedIdentityIDs.Error()},
+		{"federated", connection.IdentitySettings{Credential: "managedidentityasfederatedidentity", TenantID: "t", ClientID: "c", AzureCloud: "public", ManagedIdentityClientID: "m"}, "not supported"},
 		{"thumbprint", connection.IdentitySettings{TenantID: "t", ClientID: "c", ClientCertificate: "ABC"}, "Unable to find a certificate with thumbprint 'ABC'"},
 		{"missing cert file", connection.IdentitySettings{TenantID: "t", ClientID: "c", ClientCertificatePath: filepath.Join(dir, "none.pem")}, "reading client certificate"},
 		{"bad cert file", connection.IdentitySettings{TenantID: "t", ClientID: "c", ClientCertificatePath: bad}, "parsing client certificate"},
