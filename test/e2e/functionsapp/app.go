@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/functions"
+	"github.com/signalbox-io/signalbox/management"
 )
 
 // hubName is the hub the trigger serves and the outputs address.
@@ -181,11 +182,7 @@ func (a *app) send(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := a.svc.Send(r.Context(), hubName, m); err != nil {
-		a.fail(w, http.StatusBadGateway, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	a.result(w, a.svc.Send(r.Context(), hubName, m))
 }
 
 func (a *app) group(w http.ResponseWriter, r *http.Request) {
@@ -197,11 +194,44 @@ func (a *app) group(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := a.svc.Apply(r.Context(), hubName, act); err != nil {
+	a.result(w, a.svc.Apply(r.Context(), hubName, act))
+}
+
+// endpointReport is one endpoint in the answer of /api/send and /api/group.
+type endpointReport struct {
+	Name         string `json:"name"`
+	EndpointType string `json:"endpointType"`
+	Endpoint     string `json:"endpoint"`
+	Error        string `json:"error,omitempty"`
+}
+
+// result answers a send or group action: 204 when every endpoint accepted it; 200 with
+// {"delivered":[…],"failed":[…]} when some did (a Functions host must not retry that: the
+// endpoints that accepted would apply it twice); 422 when its endpoints name none
+// configured; 502 when none accepted it.
+func (a *app) result(w http.ResponseWriter, err error) {
+	var de *management.DeliveryError
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.As(err, &de) && de.Partial():
+		rep := struct {
+			Delivered []endpointReport `json:"delivered"`
+			Failed    []endpointReport `json:"failed"`
+		}{Delivered: []endpointReport{}, Failed: []endpointReport{}}
+		for _, ep := range de.Delivered {
+			rep.Delivered = append(rep.Delivered, endpointReport{Name: ep.Name, EndpointType: ep.Type.String(), Endpoint: ep.Endpoint})
+		}
+		for _, f := range de.Failed {
+			rep.Failed = append(rep.Failed, endpointReport{Name: f.Endpoint.Name, EndpointType: f.Endpoint.Type.String(), Endpoint: f.Endpoint.Endpoint, Error: f.Err.Error()})
+		}
+		a.log.Warn("delivered, but not on every endpoint", "error", err)
+		writeJSON(w, http.StatusOK, rep)
+	case errors.Is(err, functions.ErrNoEndpoint):
+		a.fail(w, http.StatusUnprocessableEntity, err)
+	default:
 		a.fail(w, http.StatusBadGateway, err)
-		return
 	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // output takes the JSON a non-Go worker would return for a signalR output binding.
@@ -230,11 +260,8 @@ func (a *app) output(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.svc.Output(r.Context(), hubName, items...); err != nil {
-		a.fail(w, http.StatusBadGateway, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	// Output succeeds for items delivered to some of their endpoints (see result).
+	a.result(w, a.svc.Output(r.Context(), hubName, items...))
 }
 
 func (a *app) decode(w http.ResponseWriter, r *http.Request, dst any) bool {

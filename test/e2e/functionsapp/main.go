@@ -7,7 +7,7 @@
 //
 //	AzureSignalRConnectionString or Azure__SignalR__Endpoints__*   the service endpoints
 //	FUNCTIONS_CUSTOMHANDLER_PORT   port on 127.0.0.1 (default 7071)
-//	FUNCTIONSAPP_HEALTH_INTERVAL   endpoint health-check interval (Go duration, default 2m)
+//	AzureSignalRHealthCheck__*     endpoint health checks (see management.OptionsFromSettings)
 //
 // Endpoints (hub "chat"):
 //
@@ -18,6 +18,8 @@
 //	POST /api/send          {kind: all|user|group|connection, target, args, userId, groupName, connectionId}
 //	POST /api/group         {action, userId, connectionId, groupName}
 //	POST /api/output        a raw signalR output binding value (object or array), as a worker returns it
+//	                        (these three: 204 done; 200 {delivered, failed} done on some endpoints;
+//	                        422 endpoints name none configured; 502 not done)
 //	GET  /api/events        trigger events seen so far (?connectionId= filters)
 //	GET  /api/ready         200 once serving
 //	/runtime/webhooks/signalr  the trigger: connected, disconnected, echo(x), add(a, b), fail()
@@ -38,7 +40,6 @@ import (
 
 	"github.com/signalbox-io/signalbox/connection"
 	"github.com/signalbox-io/signalbox/functions"
-	"github.com/signalbox-io/signalbox/management"
 )
 
 func main() {
@@ -53,21 +54,9 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	settings := connection.FromEnviron()
-	copts, err := management.OptionsFromSettings(settings)
-	if err != nil {
-		return fmt.Errorf("client options: %w", err)
-	}
-	copts.Logger = log
-	// Short, single-attempt health checks so failover is observable within a test's time.
-	copts.Health = management.HealthOptions{Interval: 2 * time.Minute, Timeout: time.Second, Retries: -1}
-	if v, ok := settings.Get("FUNCTIONSAPP_HEALTH_INTERVAL"); ok && v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("FUNCTIONSAPP_HEALTH_INTERVAL: invalid duration %q", v)
-		}
-		copts.Health.Interval = d
-	}
-	svc, err := functions.New(settings, &functions.Options{Client: copts, Logger: log})
+	// functions.New reads the retry, timeout and health-check app settings itself
+	// (AzureSignalRHealthCheck__Interval etc.); the tests set them as a user would.
+	svc, err := functions.New(settings, &functions.Options{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Issue 4, "what it must show" item 3: two Signalbox instances as two endpoints of one function
 // app (Azure__SignalR__Endpoints__east__primary, ..__west__secondary). Messages and group
 // actions reach the clients of both; negotiate moves to the secondary while the primary is
-// stopped and back when it returns (the app checks endpoint health every 250 ms).
+// stopped and back when it returns (the app checks endpoint health every 250 ms, set by the
+// AzureSignalRHealthCheck app settings).
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../lib/clients.js';
@@ -31,7 +32,9 @@ before(async () => {
     env: {
       Azure__SignalR__Endpoints__east__primary: connectionString(primary),
       Azure__SignalR__Endpoints__west__secondary: connectionString(secondary),
-      FUNCTIONSAPP_HEALTH_INTERVAL: `${HEALTH_INTERVAL_MS}ms`,
+      AzureSignalRHealthCheck__Interval: `${HEALTH_INTERVAL_MS}ms`,
+      AzureSignalRHealthCheck__Timeout: '00:00:01',
+      AzureSignalRHealthCheck__MaxRetries: '0',
     },
   });
   await bothOnline();
@@ -159,8 +162,11 @@ test('messages and group actions reach clients of both endpoints; the trigger se
   await cw.waitText(t);
   await fence(primary, ce);
   assert.equal(ce.got(t), false, 'an item for the west endpoint must not reach the east client');
+  // An empty endpoints list goes nowhere, and says so (issue 11: it used to succeed silently).
   t = rand('nowhere-');
-  await ok(await app.output({ target: 'msg', arguments: [t], endpoints: [] }));
+  const nowhere = await app.output({ target: 'msg', arguments: [t], endpoints: [] });
+  assert.equal(nowhere.status, 422, nowhere.describe());
+  assert.match(nowhere.text, /match no configured endpoint/);
   await fence(primary, ce);
   await fence(secondary, cw);
   assert.equal(ce.got(t) || cw.got(t), false, 'an item with an empty endpoints list goes nowhere');
@@ -192,9 +198,12 @@ test('negotiate moves to the secondary while the primary is stopped and back whe
   const c0 = track(await connectViaApp(app, { userId: rand('fo-') }));
   assert.ok(await isOn(secondary, c0), 'a client negotiated during the outage is on the secondary');
   assert.equal(await withTimeout(c0.conn.invoke('echo', 'via west'), 10000, 'echo on the secondary'), 'via west');
-  // Sends skip the offline endpoint and still reach the online one.
+  // Sends skip the offline endpoint, still reach the online one, and name the skipped one.
   let t = rand('during-');
-  await ok(await app.send({ kind: 'all', target: 'msg', args: [t] }));
+  const during = await app.send({ kind: 'all', target: 'msg', args: [t] });
+  assert.equal(during.status, 200, during.describe());
+  assert.deepEqual(during.json().failed.map((f) => f.name), ['east']);
+  assert.deepEqual(during.json().delivered.map((d) => d.name), ['west']);
   await Promise.all([c0.waitText(t), onWest.waitText(t)]);
 
   // With both endpoints down, negotiate answers 503 (the extension's text).
