@@ -1,0 +1,120 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
+)
+
+// ErrLocalAuthDisabled: an access-key token was presented while local auth is off.
+var ErrLocalAuthDisabled = fmt.Errorf("%w: access-key tokens are refused (local auth is disabled)", auth.ErrBadSignature)
+
+// ErrIdentityRequired: an operation that only a Microsoft Entra identity may call got
+// another kind of token (or the service trusts no issuer).
+var ErrIdentityRequired = fmt.Errorf("%w: a Microsoft Entra bearer token of a trusted issuer is required", auth.ErrBadSignature)
+
+// Gate sends each token to the check that applies to it: access-key tokens to Local
+// (unless local auth is disabled), client tokens whose kid is a KeyId of Keys to those
+// keys, and RS256/ES256 bearer tokens on the REST API to the Verifier. Its fields must
+// not change while it is in use.
+type Gate struct {
+	// Local validates access-key tokens (required; its Keys may be the generated key).
+	Local *auth.Validator
+	// DisableLocalAuth refuses access-key tokens, as Azure's disableLocalAuth does;
+	// tokens signed with derived keys and identity tokens still pass.
+	DisableLocalAuth bool
+	// Verifier checks identity tokens; nil when no issuer is trusted.
+	Verifier *Verifier
+	// Keys are the derived signing keys; nil when no issuer is trusted.
+	Keys *Keys
+}
+
+// ValidateClient validates a client token for hub.
+func (g *Gate) ValidateClient(token, hub string) (*auth.Principal, error) {
+	_, kid := peekHeader(token)
+	if g.Keys != nil && IsKeyID(kid) {
+		keys, err := g.Keys.Lookup(kid)
+		if err != nil {
+			if errors.Is(err, ErrKeyExpired) {
+				return nil, fmt.Errorf("auth: client token: %w: %w", auth.ErrExpired, err)
+			}
+			return nil, fmt.Errorf("auth: client token: %w: %w", auth.ErrBadSignature, err)
+		}
+		v := g.local()
+		v.Keys = keys
+		return v.ValidateClient(token, hub)
+	}
+	if g.DisableLocalAuth {
+		return nil, fmt.Errorf("auth: client token: %w", ErrLocalAuthDisabled)
+	}
+	return g.Local.ValidateClient(token, hub)
+}
+
+// AuthenticateREST checks the bearer token of a REST request for path.
+func (g *Gate) AuthenticateREST(ctx context.Context, token, path string) error {
+	alg, _ := peekHeader(token)
+	if g.Verifier != nil && !strings.HasPrefix(alg, "HS") {
+		_, err := g.Verifier.Verify(ctx, token)
+		return err
+	}
+	if g.DisableLocalAuth {
+		return ErrLocalAuthDisabled
+	}
+	_, err := g.Local.ValidateREST(token, path)
+	return err
+}
+
+// AccessKey answers GET /api/v1/auth/accessKey: the caller's identity token is verified
+// and a key derived for its identity is returned.
+func (g *Gate) AccessKey(ctx context.Context, token string) (keyID, key string, expires time.Time, err error) {
+	if g.Verifier == nil || g.Keys == nil {
+		return "", "", time.Time{}, ErrIdentityRequired
+	}
+	if alg, _ := peekHeader(token); strings.HasPrefix(alg, "HS") {
+		return "", "", time.Time{}, ErrIdentityRequired
+	}
+	id, err := g.Verifier.Verify(ctx, token)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	keyID, key, expires = g.Keys.Issue(id.ObjectID)
+	return keyID, key, expires, nil
+}
+
+// SigningKey returns the key and kid that tokens the service mints itself
+// (:generateToken) are signed with: the primary access key, or a derived key of the
+// service when local auth is disabled (an access-key token would then be refused).
+func (g *Gate) SigningKey() (key, kid string) {
+	if g.DisableLocalAuth && g.Keys != nil {
+		kid, key, _ = g.Keys.Issue("signalbox")
+		return key, kid
+	}
+	return g.Local.Keys[0], ""
+}
+
+func (g *Gate) local() auth.Validator {
+	if g.Local == nil {
+		return auth.Validator{}
+	}
+	return *g.Local
+}
+
+// peekHeader returns the alg and kid of a JWT's header without verifying anything.
+func peekHeader(token string) (alg, kid string) {
+	i := strings.IndexByte(token, '.')
+	if i <= 0 || len(token) > auth.MaxTokenLength {
+		return "", ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	if !decodeSegment(token[:i], &h) {
+		return "", ""
+	}
+	return h.Alg, h.Kid
+}
