@@ -90,7 +90,7 @@ Flags may stand anywhere on the command line; "--" ends them.`,
 	}
 	root.SetVersionTemplate("signalbox {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.sendCommand(), a.benchCommand(), a.versionCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.sendCommand(), a.benchCommand(), a.identityCommand(), a.versionCommand())
 	return root
 }
 

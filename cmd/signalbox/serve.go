@@ -66,6 +66,9 @@ func bindSettings(fs *pflag.FlagSet) func() map[string][]string {
 			usage = st.Doc + " (repeatable; env " + st.Env() + ", " + map[string]string{",": "comma", " ": "space"}[st.EnvSep] + "-separated"
 		}
 		fs.Var(f, name, usage+")")
+		if st.Type == "bool" {
+			fs.Lookup(name).NoOptDefVal = "true" // --disable-local-auth alone means true
+		}
 		bound = append(bound, f)
 	}
 	return func() map[string][]string {

@@ -24,6 +24,8 @@ type RunOptions struct {
 	Header string
 	// Algorithm is RS256 (default) or ES256.
 	Algorithm string
+	// TokenLifetime defaults to DefaultTokenLifetime.
+	TokenLifetime time.Duration
 	// Logger nil discards.
 	Logger *slog.Logger
 }
@@ -51,7 +53,7 @@ func Run(ctx context.Context, opts RunOptions, stdout io.Writer) error {
 		return fmt.Errorf("identity: listen: %w", err)
 	}
 	issuer := "http://" + hostPort(listen, ln.Addr())
-	p, err := NewProvider(issuer, header, &ProviderOptions{Algorithm: opts.Algorithm, Logger: log})
+	p, err := NewProvider(issuer, header, &ProviderOptions{Algorithm: opts.Algorithm, TokenLifetime: opts.TokenLifetime, Logger: log})
 	if err != nil {
 		_ = ln.Close()
 		return err

@@ -18,6 +18,7 @@ const (
 	CodeConnectionNotExistedError = "Error.Connection.NotExisted"
 	CodeInvalidRequest            = "Error.Request.Invalid"
 	CodeUnauthorized              = "Error.Request.Unauthorized"
+	CodeForbidden                 = "Error.Request.Forbidden"
 	CodeNotFound                  = "Error.Request.NotFound"
 	CodeMethodNotAllowed          = "Error.Request.MethodNotAllowed"
 	CodeTooLarge                  = "Error.Request.TooLarge"
@@ -34,6 +35,7 @@ const (
 	errInternal errKind = iota
 	errInvalid
 	errUnauthorized
+	errForbidden
 	errRouteNotFound
 	errMethodNotAllowed
 	errTooLarge
@@ -55,6 +57,7 @@ var errorTable = map[errKind]struct {
 	errInternal:                  {http.StatusInternalServerError, CodeInternal},
 	errInvalid:                   {http.StatusBadRequest, CodeInvalidRequest},
 	errUnauthorized:              {http.StatusUnauthorized, CodeUnauthorized},
+	errForbidden:                 {http.StatusForbidden, CodeForbidden},
 	errRouteNotFound:             {http.StatusNotFound, CodeNotFound},
 	errMethodNotAllowed:          {http.StatusMethodNotAllowed, CodeMethodNotAllowed},
 	errTooLarge:                  {http.StatusRequestEntityTooLarge, CodeTooLarge},

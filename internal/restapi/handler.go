@@ -17,6 +17,11 @@ import (
 type Options struct {
 	Hubs      Hubs            // required; without it every hub operation is a 500
 	Validator *auth.Validator // nil rejects every authenticated request
+	// Authenticator, when set, checks bearer tokens instead of Validator (identity-based
+	// access: Microsoft Entra-style tokens besides access-key tokens).
+	Authenticator Authenticator
+	// AccessKey, when set, serves GET /api/auth/accessKey and /api/v1/auth/accessKey.
+	AccessKey AccessKeyFunc
 	// IssueToken signs a client access token for :generateToken; hub is the
 	// effective (lower-case, application-prefixed) hub. Nil makes it 501.
 	IssueToken   func(hub, userID string, lifetime time.Duration) (string, error)
@@ -102,6 +107,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(rest) == 1 && strings.EqualFold(rest[0], "health") {
 		serveHealth(w, r)
+		return
+	}
+	if len(rest) == 2 && strings.EqualFold(rest[0], "auth") && strings.EqualFold(rest[1], "accessKey") {
+		h.serveAccessKey(w, r)
 		return
 	}
 	if len(rest) < 2 || !strings.EqualFold(rest[0], "hubs") {
@@ -191,6 +200,12 @@ func (h *handler) authenticate(r *http.Request) error {
 	token := auth.TokenFromRequest(r)
 	if token == "" {
 		return newErr(errUnauthorized, "missing bearer token")
+	}
+	if h.opts.Authenticator != nil {
+		if err := h.opts.Authenticator.AuthenticateREST(r.Context(), token, r.URL.EscapedPath()); err != nil {
+			return authError(err)
+		}
+		return nil
 	}
 	if h.opts.Validator == nil {
 		return newErr(errUnauthorized, "no access keys configured")

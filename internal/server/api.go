@@ -11,17 +11,22 @@ import (
 // restAPI is the data-plane REST API on top of the server's registry.
 func (s *Server) restAPI() http.Handler {
 	return restapi.New(restapi.Options{
-		Hubs:       s.node,
-		Validator:  s.validator,
-		IssueToken: s.issueClientToken,
-		Logger:     s.log,
+		Hubs:      s.node,
+		Validator: s.validator,
+		// The gate checks identity tokens besides access-key tokens.
+		Authenticator: s.gate,
+		AccessKey:     s.accessKey(),
+		IssueToken:    s.issueClientToken,
+		Logger:        s.log,
 	})
 }
 
 // issueClientToken mints a client token whose audience is the public client URL of
 // hub, signed with the primary key.
 func (s *Server) issueClientToken(hubName, userID string, lifetime time.Duration) (string, error) {
-	return auth.NewToken(s.cfg.AccessKeys[0], auth.TokenOptions{
+	key, kid := s.gate.SigningKey()
+	return auth.NewToken(key, auth.TokenOptions{
+		KeyID:    kid,
 		Audience: auth.ClientAudience(s.Endpoint(), hubName),
 		Lifetime: lifetime,
 		UserID:   userID,

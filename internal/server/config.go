@@ -46,6 +46,18 @@ type Config struct {
 	// header (non-browser clients) are always allowed.
 	AllowedOrigins StringList
 
+	// IdentityIssuer is the URL of an OIDC issuer whose Microsoft Entra-style bearer
+	// tokens are accepted on the REST API and GET /api/v1/auth/accessKey.
+	IdentityIssuer string
+	// IdentityAudience is the audience those tokens must carry (default
+	// https://signalr.azure.com).
+	IdentityAudience string
+	// IdentityAllow lists the identities (object or client ids) allowed in; empty
+	// allows every identity of the issuer. Others get 403.
+	IdentityAllow StringList
+	// DisableLocalAuth refuses access-key tokens, as Azure's disableLocalAuth does.
+	DisableLocalAuth bool
+
 	// KeepAliveInterval is how long a connection may go without an outbound frame
 	// before the server sends a Ping.
 	KeepAliveInterval time.Duration
@@ -197,6 +209,7 @@ func (c *Config) Validate() error {
 			bad("allowed-origins: entry %d: %v", i+1, err)
 		}
 	}
+	c.validateIdentity(bad)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
 	default:

@@ -81,7 +81,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName strin
 		textError(w, http.StatusUnauthorized, "An access token is required.")
 		return nil, false
 	}
-	p, err := s.validator.ValidateClient(tok, hubName)
+	p, err := s.gate.ValidateClient(tok, hubName)
 	if err != nil {
 		if errors.Is(err, auth.ErrTokenTooLong) {
 			textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")

@@ -21,6 +21,7 @@ import (
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/identity"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 )
 
@@ -32,6 +33,7 @@ type Server struct {
 	registry  *hub.Registry // this node's connections
 	node      *cluster.Node // what the REST API talks to: this node as a member of the service
 	validator *auth.Validator
+	gate      *identity.Gate     // every token check goes through it
 	upstream  *upstream.Upstream // nil when no upstream is configured
 	handler   http.Handler
 	origins   originPolicy
@@ -86,6 +88,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: cluster node: %w", err)
 	}
 	s.node = node
+	gate, err := newGate(cfg, s.validator, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.gate = gate
 	if rules := cfg.Rules(); len(rules) > 0 {
 		up, err := upstream.New(upstream.Options{
 			Rules:      rules,

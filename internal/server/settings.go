@@ -89,6 +89,10 @@ var settings = []Setting{
 	integer("max-message-size", "1048576", "largest hub message (bytes) a client may send", func(c *Config) *int { return &c.MaxMessageSize }),
 	integer("send-queue-frames", "1024", "frames queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueFrames }),
 	integer("send-queue-bytes", "4194304", "bytes queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueBytes }),
+	text("identity-issuer", "", "OIDC issuer URL whose Microsoft Entra-style bearer tokens are trusted on the REST API and GET /api/v1/auth/accessKey (see docs/identity.md)", func(c *Config) *string { return &c.IdentityIssuer }),
+	text("identity-audience", "", "audience identity tokens must carry; default https://signalr.azure.com", func(c *Config) *string { return &c.IdentityAudience }),
+	list("identity-allow", ",", "identity (object id or client id) allowed in, repeatable; others get 403; default every identity of the issuer", func(c *Config) *StringList { return &c.IdentityAllow }),
+	boolean("disable-local-auth", "false", "refuse access-key tokens, as Azure's disableLocalAuth does; only identities get in (needs identity-issuer)", func(c *Config) *bool { return &c.DisableLocalAuth }),
 	integer("max-connections", "0", "concurrent client connections (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnections }),
 }
 
@@ -141,6 +145,16 @@ func integer(key, def, doc string, field func(*Config) *int) Setting {
 			return 0, fmt.Errorf("%q is not a whole number", s)
 		}
 		return n, nil
+	}, field)
+}
+
+func boolean(key, def, doc string, field func(*Config) *bool) Setting {
+	return scalar("bool", key, def, doc, func(s string) (bool, error) {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return false, fmt.Errorf("%q is not true or false", s)
+		}
+		return b, nil
 	}, field)
 }
 

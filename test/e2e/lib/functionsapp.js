@@ -14,17 +14,22 @@ import { spawnReady } from './process.js';
 import { freePort, withTimeout, rand, until } from './util.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-let builtApp;
+const built = new Map();
 
-/** The function app binary, built once per process with `go build`. */
-export function functionsAppBinary() {
-  if (builtApp) return builtApp;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-e2e-fapp-'));
-  const bin = path.join(dir, 'functionsapp');
-  execFileSync('go', ['build', '-o', bin, './test/e2e/functionsapp'], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+/** The binary of Go main package `pkg` (relative to the repository), built once per process. */
+export function goBinary(pkg) {
+  if (built.has(pkg)) return built.get(pkg);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-e2e-bin-'));
+  const bin = path.join(dir, path.basename(pkg));
+  execFileSync('go', ['build', '-o', bin, pkg], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  builtApp = bin;
+  built.set(pkg, bin);
   return bin;
+}
+
+/** The function app binary (test/e2e/functionsapp). */
+export function functionsAppBinary() {
+  return goBinary('./test/e2e/functionsapp');
 }
 
 
