@@ -16,7 +16,10 @@ func TestIdentityCommand(t *testing.T) {
 	a := &app{stdout: pw, stderr: io.Discard}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- a.run(ctx, []string{"identity", "--listen", "127.0.0.1:0", "--header", "hdr"}); _ = pw.Close() }()
+	go func() {
+		done <- a.run(ctx, []string{"identity", "--listen", "127.0.0.1:0", "--header", "hdr"})
+		_ = pw.Close()
+	}()
 
 	lines := make(chan []string, 1)
 	go func() {
