@@ -36,6 +36,14 @@ type ConnectionInfoOptions struct {
 	Claims []auth.Claim
 	// Lifetime of the token; default 1 h.
 	Lifetime time.Duration
+	// Endpoint, when set, negotiates with the configured endpoint of this name
+	// (Azure:SignalR:Endpoints:{name}, case-insensitive) whatever its health; an unknown name
+	// is ErrUnknownEndpoint.
+	Endpoint string
+	// SelectEndpoint, when set (and Endpoint is not), chooses the endpoint from every
+	// configured one with its health, like a C# IEndpointRouter's GetNegotiateEndpoint; it
+	// must return one of them. Without either, the endpoint is chosen as ConnectionInfo says.
+	SelectEndpoint func(endpoints []EndpointInfo) (EndpointInfo, error)
 }
 
 // ErrAccessTokenTooLong is returned when the token would exceed auth.MaxTokenLength
@@ -140,9 +148,42 @@ func customClaims(opts *ConnectionInfoOptions) ([]auth.Claim, error) {
 
 // ConnectionInfo produces the signalRConnectionInfo value for hub: the client URL of the
 // endpoint management.Client.PickEndpoint chooses (the only one, else a random online
-// primary, else an online secondary) and an access token for it.
+// primary, else an online secondary), or the one opts.Endpoint names or opts.SelectEndpoint
+// picks, and an access token for it.
 func (s *Service) ConnectionInfo(ctx context.Context, hub string, opts *ConnectionInfoOptions) (ConnectionInfo, error) {
-	return s.connectionInfo(ctx, hub, opts, nil)
+	if opts == nil || (opts.Endpoint == "" && opts.SelectEndpoint == nil) {
+		return s.connectionInfo(ctx, hub, opts, nil)
+	}
+	var ep connection.Endpoint
+	var err error
+	if opts.Endpoint != "" {
+		ep, err = s.endpointNamed(opts.Endpoint)
+	} else {
+		ep, err = s.selectEndpoint(opts.SelectEndpoint)
+	}
+	if err != nil {
+		return ConnectionInfo{}, err
+	}
+	return s.connectionInfo(ctx, hub, opts, &ep)
+}
+
+// selectEndpoint runs a caller's choice and maps its answer back to a configured endpoint.
+func (s *Service) selectEndpoint(sel func([]EndpointInfo) (EndpointInfo, error)) (connection.Endpoint, error) {
+	chosen, err := sel(s.Endpoints())
+	if err != nil {
+		return connection.Endpoint{}, err
+	}
+	for _, st := range s.client.Endpoints() {
+		if endpointInfo(st).sameAs(chosen) {
+			return st.Endpoint, nil
+		}
+	}
+	return connection.Endpoint{}, fmt.Errorf("%w: SelectEndpoint returned %q (%s)", ErrUnknownEndpoint, chosen.Name, chosen.Endpoint)
+}
+
+func (e EndpointInfo) sameAs(o EndpointInfo) bool {
+	return strings.EqualFold(e.Name, o.Name) && strings.EqualFold(e.EndpointType, o.EndpointType) &&
+		strings.EqualFold(strings.TrimRight(e.Endpoint, "/"), strings.TrimRight(o.Endpoint, "/"))
 }
 
 func (s *Service) connectionInfo(ctx context.Context, hub string, opts *ConnectionInfoOptions, ep *connection.Endpoint) (ConnectionInfo, error) {

@@ -16,19 +16,11 @@ import (
 // retried the invocation and the secondary's clients got it twice. Now Send reports the
 // partial delivery (typed, naming the failed endpoint) and Output succeeds.
 func TestPartialDeliveryDoesNotFailOutput(t *testing.T) {
-	east, west := newFakeService(t), newFakeService(t)
-	s, err := NewFromMap(map[string]string{
-		"Azure__SignalR__Endpoints__east__primary":   east.connectionString(),
-		"Azure__SignalR__Endpoints__west__secondary": west.connectionString(),
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, east, west := twoEndpointService(t)
 	ctx := context.Background()
 	east.Close() // stopped, not yet detected
 
-	err = s.Send(ctx, "chat", Message{Target: "t", Arguments: []any{1}})
+	err := s.Send(ctx, "chat", Message{Target: "t", Arguments: []any{1}})
 	var de *management.DeliveryError
 	if !errors.As(err, &de) || !management.Delivered(err) {
 		t.Fatalf("Send: %v", err)

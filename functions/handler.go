@@ -16,8 +16,10 @@ import (
 type MessageFunc func(ctx context.Context, ic *InvocationContext) (any, error)
 
 // ConnectionFunc is the form of a connected/disconnected handler. An error from a connected
-// handler rejects the connection (the trigger answers 403); errors of disconnected handlers
-// are logged and otherwise ignored.
+// handler makes the trigger answer 403 with the error's text. Azure SignalR Service does
+// not wait for the connected call, so there the client stays connected and can invoke;
+// Signalbox closes the connection when started with --upstream-reject-connections (see the
+// package doc). Errors of disconnected handlers are logged and otherwise ignored.
 type ConnectionFunc func(ctx context.Context, ic *InvocationContext) error
 
 // HandlerOption configures one registration.
@@ -50,6 +52,29 @@ func (e *ArgumentCountError) Error() string {
 	return fmt.Sprintf("The function accept %d arguments but message provided %d.", e.Want, e.Got)
 }
 
+// ArgumentBindingError is the error of an invocation argument that cannot be converted to
+// its parameter's type. The invoking client gets the extension's text, "Exception binding
+// parameter 'NAME'" (NAME from ParameterNames, else arg0, arg1, ... by position); the Go
+// detail (Err) is only logged.
+type ArgumentBindingError struct {
+	Index int    // position in the invocation's arguments
+	Name  string // parameter name
+	Type  reflect.Type
+	Err   error
+}
+
+// ClientText is what the invoking client receives.
+func (e *ArgumentBindingError) ClientText() string {
+	return fmt.Sprintf("Exception binding parameter '%s'", e.Name)
+}
+
+func (e *ArgumentBindingError) Error() string {
+	return fmt.Sprintf("%s: cannot convert argument %d to %s: %v", e.ClientText(), e.Index, e.Type, e.Err)
+}
+
+// Unwrap returns the conversion error.
+func (e *ArgumentBindingError) Unwrap() error { return e.Err }
+
 var (
 	ctxType   = reflect.TypeFor[context.Context]()
 	icType    = reflect.TypeFor[*InvocationContext]()
@@ -60,6 +85,7 @@ var (
 type compiled struct {
 	call   MessageFunc
 	params map[string]int // lower-cased parameter name -> argument index
+	names  []string       // ParameterNames as given, for error texts
 	// fixed is the exact argument count required, -1 for any; min applies to variadic handlers.
 	fixed, min int
 }
@@ -68,7 +94,7 @@ type compiled struct {
 // parameters [context.Context] [*InvocationContext] T1 … Tn (the last may be variadic) and
 // results (), (error), (R) or (R, error). Connection handlers take no typed parameters.
 func compile(fn any, connection bool, cfg handlerConfig) (*compiled, error) {
-	c := &compiled{fixed: -1}
+	c := &compiled{fixed: -1, names: cfg.paramNames}
 	if len(cfg.paramNames) > 0 {
 		c.params = make(map[string]int, len(cfg.paramNames))
 		for i, n := range cfg.paramNames {
@@ -173,7 +199,7 @@ func compileReflect(fv reflect.Value, connection bool, c *compiled) (*compiled, 
 			if variadic && i == len(typed)-1 {
 				et := t.Elem()
 				for j := i; j < len(ic.Arguments); j++ {
-					v, err := decodeArg(ic.Arguments[j], et, j)
+					v, err := decodeArg(ic.Arguments[j], et, j, c.names)
 					if err != nil {
 						return nil, err
 					}
@@ -181,7 +207,7 @@ func compileReflect(fv reflect.Value, connection bool, c *compiled) (*compiled, 
 				}
 				break
 			}
-			v, err := decodeArg(ic.Arguments[i], t, i)
+			v, err := decodeArg(ic.Arguments[i], t, i, c.names)
 			if err != nil {
 				return nil, err
 			}
@@ -203,9 +229,17 @@ func compileReflect(fv reflect.Value, connection bool, c *compiled) (*compiled, 
 	return c, nil
 }
 
-// decodeArg converts one argument into a new value of type t.
-func decodeArg(v protocol.Value, t reflect.Type, i int) (reflect.Value, error) {
+// decodeArg converts argument i into a new value of type t; names are the parameter names
+// given with ParameterNames, if any.
+func decodeArg(v protocol.Value, t reflect.Type, i int, names []string) (reflect.Value, error) {
 	p := reflect.New(t)
+	fail := func(err error) (reflect.Value, error) {
+		name := fmt.Sprintf("arg%d", i)
+		if i < len(names) {
+			name = names[i]
+		}
+		return reflect.Value{}, &ArgumentBindingError{Index: i, Name: name, Type: t, Err: err}
+	}
 	switch t {
 	case reflect.TypeFor[protocol.Value]():
 		p.Elem().Set(reflect.ValueOf(v))
@@ -213,7 +247,7 @@ func decodeArg(v protocol.Value, t reflect.Type, i int) (reflect.Value, error) {
 	case reflect.TypeFor[json.RawMessage]():
 		b, err := v.JSON()
 		if err != nil {
-			return reflect.Value{}, fmt.Errorf("argument %d: %w", i, err)
+			return fail(err)
 		}
 		p.Elem().SetBytes(append(json.RawMessage(nil), b...))
 		return p.Elem(), nil
@@ -222,7 +256,7 @@ func decodeArg(v protocol.Value, t reflect.Type, i int) (reflect.Value, error) {
 		return p.Elem(), nil
 	}
 	if err := v.Decode(p.Interface()); err != nil {
-		return reflect.Value{}, fmt.Errorf("argument %d: cannot convert to %s: %w", i, t, err)
+		return fail(err)
 	}
 	return p.Elem(), nil
 }

@@ -43,18 +43,10 @@ func RegisterHub(t *Trigger, hub any, opts *HubOptions) error {
 	}
 	v := reflect.ValueOf(hub)
 	typ := v.Type()
-	name := o.Name
-	if name == "" {
-		base := typ
-		for base.Kind() == reflect.Pointer {
-			base = base.Elem()
-		}
-		if base.Name() == "" {
-			return fmt.Errorf("functions: RegisterHub: %s has no type name; set HubOptions.Name", typ)
-		}
-		name = base.Name()
+	name, err := hubName(hub, opts)
+	if err != nil {
+		return err
 	}
-	name = strings.ToLower(name)
 	ignore := map[string]bool{}
 	for _, n := range o.Ignore {
 		ignore[strings.ToLower(n)] = true
@@ -108,6 +100,24 @@ func RegisterHub(t *Trigger, hub any, opts *HubOptions) error {
 		t.handlers[r.routeKey] = r
 	}
 	return nil
+}
+
+// hubName is HubOptions.Name or the hub's type name, lower-cased.
+func hubName(hub any, opts *HubOptions) (string, error) {
+	if hub == nil {
+		return "", errors.New("functions: RegisterHub: nil hub")
+	}
+	if opts != nil && opts.Name != "" {
+		return strings.ToLower(opts.Name), nil
+	}
+	base := reflect.TypeOf(hub)
+	for base.Kind() == reflect.Pointer {
+		base = base.Elem()
+	}
+	if base.Name() == "" {
+		return "", fmt.Errorf("functions: RegisterHub: %s has no type name; set HubOptions.Name", reflect.TypeOf(hub))
+	}
+	return strings.ToLower(base.Name()), nil
 }
 
 // promotedMethods names the methods typ gets from embedded fields, leaving out the ones typ

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/signalbox-io/signalbox/protocol"
 )
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
@@ -162,5 +165,43 @@ func TestRegisterHubOwnMethodShadowingEmbedded(t *testing.T) {
 		if w.Code != c.wantCode || (c.wantBody != "" && w.Body.String() != c.wantBody) {
 			t.Errorf("%s: got %d %q, want %d %q", c.event, w.Code, w.Body.String(), c.wantCode, c.wantBody)
 		}
+	}
+}
+
+type typedHub struct{}
+
+func (typedHub) Add(a, b int) int { return a + b }
+
+func (typedHub) Fail() error { return errors.New("the room is full") }
+
+// Issue 11 item 4: an argument of the wrong type sent Go's decoding text to the client
+// ("json: cannot unmarshal string into Go value of type int"); it gets the extension's
+// wording now, with the parameter's name when ParameterNames gives one. A handler's own
+// error text still goes through as it is.
+func TestArgumentTypeMismatchText(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	if err := RegisterHub(tr, typedHub{}, &HubOptions{Name: "typed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Register("named", CategoryMessages, "add", func(a, b int) int { return a + b }, ParameterNames("left", "right")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ hub, event, args, want string }{
+		{"typed", "add", `["x",1]`, `"error":"Exception binding parameter 'arg0'"`},
+		{"typed", "add", `[1,{"n":2}]`, `"error":"Exception binding parameter 'arg1'"`},
+		{"named", "add", `[1,"y"]`, `"error":"Exception binding parameter 'right'"`},
+		{"typed", "fail", `[]`, `"error":"the room is full"`},
+		{"typed", "add", `[1]`, `"error":"The function accept 2 arguments but message provided 1."`},
+	} {
+		u := upstreamRequest{hub: tc.hub, category: "messages", event: tc.event, conn: testConn, body: invokeJSON("1", tc.event, tc.args)}
+		w := serve(t, tr, u.build())
+		if w.Code != 200 || !strings.Contains(w.Body.String(), tc.want) || strings.Contains(w.Body.String(), "unmarshal") {
+			t.Errorf("%s %s: %d %q, want %s", tc.event, tc.args, w.Code, w.Body.String(), tc.want)
+		}
+	}
+	var abe *ArgumentBindingError
+	_, err := decodeArg(protocol.JSONValue([]byte(`"x"`)), reflect.TypeFor[int](), 0, nil)
+	if !errors.As(err, &abe) || !strings.Contains(err.Error(), "cannot unmarshal") {
+		t.Errorf("the log text keeps the detail: %v", err)
 	}
 }

@@ -28,6 +28,11 @@ type NegotiateOptions struct {
 	ClaimTypeList []string
 	// Lifetime of issued tokens; default 1 h.
 	Lifetime time.Duration
+	// Configure, when set, adjusts the options of each negotiation from its request after
+	// the fields above were applied: add claims (C#'s SignalRConnectionDetail.Claims), set
+	// the user id, or choose the endpoint (Endpoint, SelectEndpoint). An error refuses the
+	// negotiation with 403 and the error's text.
+	Configure func(r *http.Request, opts *ConnectionInfoOptions) error
 	// AllowedOrigins enables CORS for browser clients on other origins: exact origins, or
 	// "*" for any. The origin is echoed with Access-Control-Allow-Credentials, which the
 	// SignalR JavaScript client needs (it negotiates withCredentials). Empty: no CORS
@@ -107,6 +112,13 @@ func (h *negotiateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if opts.IDToken != "" && len(opts.ClaimTypeList) > 0 {
 		if _, err := DecodeIDToken(opts.IDToken); err != nil {
 			http.Error(w, "invalid id token", http.StatusBadRequest)
+			return
+		}
+	}
+	if h.o.Configure != nil {
+		if err := h.o.Configure(r, opts); err != nil {
+			h.o.Logger.Info("signalr negotiate refused", "hub", h.hub, "error", err)
+			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}
 	}

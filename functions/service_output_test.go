@@ -76,15 +76,7 @@ func TestSendAndApplyREST(t *testing.T) {
 }
 
 func TestMultiEndpointFanOut(t *testing.T) {
-	east, west := newFakeService(t), newFakeService(t)
-	s, err := NewFromMap(map[string]string{
-		"Azure__SignalR__Endpoints__east":            east.connectionString(),
-		"Azure__SignalR__Endpoints__west__secondary": west.connectionString(),
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, east, west := twoEndpointService(t)
 	ctx := context.Background()
 	if err := s.Send(ctx, "chat", Message{Target: "t"}); err != nil {
 		t.Fatal(err)

@@ -162,8 +162,9 @@ func (t *Trigger) String() string {
 func (t *Trigger) GoString() string { return t.String() }
 
 // HandleConnected registers fn for the hub's connected event (see Register for the
-// accepted shapes). An error from fn rejects the connection. It panics on a duplicate or
-// malformed registration, like http.ServeMux.Handle: these are programming errors.
+// accepted shapes). An error from fn answers 403, which closes the connection only where
+// the service treats connected as blocking (see ConnectionFunc). It panics on a duplicate
+// or malformed registration, like http.ServeMux.Handle: these are programming errors.
 func (t *Trigger) HandleConnected(hub string, fn any) {
 	must(t.Register(hub, CategoryConnections, EventConnected, fn))
 }
@@ -323,7 +324,7 @@ func (t *Trigger) dispatch(ctx context.Context, w http.ResponseWriter, proto pro
 	switch {
 	case rt.category == CategoryConnections && rt.event == EventConnected:
 		if _, err := t.run(ctx, rt, ic); err != nil {
-			t.log.Info("signalr trigger: connected handler rejected the connection", "hub", rt.hub, "connection", ic.ConnectionID, "error", err)
+			t.log.Info("signalr trigger: connected handler failed; answering 403", "hub", rt.hub, "connection", ic.ConnectionID, "error", err)
 			http.Error(w, errorText(err), http.StatusForbidden)
 			return
 		}
@@ -378,8 +379,9 @@ func (t *Trigger) run(ctx context.Context, rt *route, ic *InvocationContext) (re
 	return rt.c.call(ctx, ic)
 }
 
-// errorText is what the invoking client sees: the innermost error's text, like the
-// extension's inner-exception message, else MethodFailedText.
+// errorText is what the invoking client sees: a handler's own error text as it is (the
+// extension passes the exception's message), the extension's text for argument count and
+// type mismatches, else MethodFailedText.
 func errorText(err error) (text string) {
 	defer func() {
 		// A typed nil error (nil pointer in a non-nil error) whose Error method dereferences it.
@@ -390,6 +392,11 @@ func errorText(err error) (text string) {
 	var ace *ArgumentCountError
 	if errors.As(err, &ace) {
 		return ace.Error()
+	}
+	// Go's decoding internals are not the client's business; the extension's words are.
+	var abe *ArgumentBindingError
+	if errors.As(err, &abe) {
+		return abe.ClientText()
 	}
 	if s := err.Error(); s != "" {
 		return s

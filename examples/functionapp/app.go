@@ -12,13 +12,17 @@ import (
 // hubName is the hub this app serves.
 const hubName = "chat"
 
-// Chat is a class-based hub: each exported method is a hub method clients can invoke.
+// Chat is a class-based hub: each exported method is a hub method clients can invoke. It
+// embeds *functions.Hub (set by Service.RegisterHub), whose Clients and Groups are bound to
+// the hub, so no method names it.
 type Chat struct {
-	svc *functions.Service
+	*functions.Hub
 	log *slog.Logger
 }
 
-// OnConnected logs the connection (returning an error would reject it).
+// OnConnected logs the connection. Returning an error answers the service with 403, which
+// Azure SignalR Service ignores (connected is not blocking there) and Signalbox started with
+// --upstream-reject-connections answers by closing the connection.
 func (c *Chat) OnConnected(ic *functions.InvocationContext) error {
 	c.log.Info("connected", "hub", ic.Hub, "connection", ic.ConnectionID, "user", ic.UserID)
 	return nil
@@ -31,7 +35,7 @@ func (c *Chat) OnDisconnected(ic *functions.InvocationContext) {
 
 // Broadcast sends newMessage(text) to every client of the hub.
 func (c *Chat) Broadcast(ctx context.Context, text string) error {
-	return c.svc.Send(ctx, hubName, functions.Message{Target: "newMessage", Arguments: []any{text}})
+	return c.Clients.All().Send(ctx, "newMessage", text)
 }
 
 // Echo returns its argument unchanged (any JSON or MessagePack value).
@@ -39,9 +43,7 @@ func (c *Chat) Echo(x protocol.Value) protocol.Value { return x }
 
 // JoinGroup adds the calling connection to a group.
 func (c *Chat) JoinGroup(ctx context.Context, ic *functions.InvocationContext, name string) error {
-	return c.svc.Apply(ctx, hubName, functions.GroupAction{
-		Action: functions.GroupAdd, ConnectionID: ic.ConnectionID, GroupName: name,
-	})
+	return c.Groups.Add(ctx, ic.ConnectionID, name)
 }
 
 // appOptions are the knobs of newApp that come from the environment.
@@ -56,11 +58,12 @@ func newApp(svc *functions.Service, log *slog.Logger, o appOptions) (http.Handle
 	if err != nil {
 		return nil, err
 	}
-	if err := functions.RegisterHub(trigger, &Chat{svc: svc, log: log}, &functions.HubOptions{Name: hubName}); err != nil {
+	chat := &Chat{log: log}
+	if err := svc.RegisterHub(trigger, chat, &functions.HubOptions{Name: hubName}); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/negotiate", svc.NegotiateHandler(hubName, &functions.NegotiateOptions{
+	mux.Handle("/api/negotiate", chat.NegotiateHandler(&functions.NegotiateOptions{
 		AllowedOrigins: o.allowedOrigins, Logger: log,
 	}))
 	mux.Handle(functions.TriggerPath, trigger)

@@ -128,6 +128,15 @@ func TestFunctionApp(t *testing.T) {
 	if c := takeCalls(); len(c) != 1 || c[0] != "PUT /api/hubs/chat/groups/room/connections/conn-7" {
 		t.Fatalf("joinGroup calls = %q", c)
 	}
+	// An argument of the wrong type gets the extension's wording, not Go's decoding text
+	// (issue 10 item 6, issue 11 item 4).
+	if code, body := upstream("messages", "joinGroup", `{"type":1,"invocationId":"3","target":"joinGroup","arguments":[42]}`, true); code != 200 ||
+		body != `{"type":3,"invocationId":"3","error":"Exception binding parameter 'arg0'"}`+"\x1e" {
+		t.Fatalf("joinGroup(42): %d %q", code, body)
+	}
+	if c := takeCalls(); len(c) != 0 {
+		t.Fatalf("joinGroup(42) calls = %q", c)
+	}
 	if code, _ := upstream("messages", "echo", `{"type":1,"target":"echo","arguments":[1]}`, false); code != 401 {
 		t.Fatalf("unsigned: %d", code)
 	}
