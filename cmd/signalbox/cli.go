@@ -25,6 +25,8 @@ type app struct {
 	// ready, if set, is called with the endpoint once serve accepts requests (tests
 	// wait on it instead of polling).
 	ready func(endpoint string)
+	// metricsReady, if set, is called with the address of the metrics-listen listener.
+	metricsReady func(addr string)
 }
 
 // runError is a failure after the arguments were understood: exit code 1.

@@ -401,3 +401,44 @@ func TestServeNeverLogsASuppliedKey(t *testing.T) {
 		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
 	}
 }
+
+func TestServeMetricsOnItsOwnListener(t *testing.T) {
+	readyc, metricsc := make(chan string, 1), make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	a := &app{stderr: &errb, ready: func(ep string) { readyc <- ep }, metricsReady: func(addr string) { metricsc <- addr }}
+	go func() {
+		done <- a.run(ctx, []string{"serve", "--access-key", testKey, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"})
+	}()
+	var endpoint, metricsAddr string
+	for endpoint == "" || metricsAddr == "" {
+		select {
+		case endpoint = <-readyc:
+		case metricsAddr = <-metricsc:
+		case code := <-done:
+			t.Fatalf("exited %d: %s", code, errb.String())
+		case <-time.After(5 * time.Second):
+			t.Fatal("not ready")
+		}
+	}
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := status("http://" + metricsAddr + "/metrics"); code != http.StatusOK {
+		t.Errorf("metrics listener: %d", code)
+	}
+	if code := status(endpoint + "/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener with metrics-listen set: %d, want 404", code)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -125,6 +126,15 @@ func (a *app) serve(ctx context.Context, cfg server.Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.MetricsListen != "" {
+		stop, err := a.serveMetrics(cfg.MetricsListen, srv, log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			<-serveErr
+			return failed("metrics-listen: %w", err)
+		}
+		defer stop()
+	}
 
 	endpoint := server.EndpointFor(cfg, ln.Addr())
 	if generated {
@@ -154,6 +164,24 @@ func (a *app) serve(ctx context.Context, cfg server.Config) error {
 	<-serveErr
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on a listener of its own (metrics-listen), so that
+// it can stay off the public address; stop closes it.
+func (a *app) serveMetrics(addr string, srv *server.Server, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", srv.Metrics().Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("metrics listening", slog.String("listen", ln.Addr().String()))
+	if a.metricsReady != nil {
+		a.metricsReady(ln.Addr().String())
+	}
+	return func() { _ = hs.Close() }, nil
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {

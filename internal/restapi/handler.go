@@ -27,6 +27,15 @@ type Options struct {
 	IssueToken   func(hub, userID string, lifetime time.Duration) (string, error)
 	Logger       *slog.Logger // nil = discard
 	MaxBodyBytes int64        // default DefaultMaxBodyBytes (1 MiB)
+	// Health answers /api/health and every alias of it (/api/v1/health, a trailing
+	// slash, any letter case); nil answers 200.
+	Health http.Handler
+	// Observe, if set, is told each request's operation (sendToAll, addUserToGroup,
+	// ...; "unknown" when no route matched) and response status.
+	Observe func(operation string, status int)
+	// OnAuthFailure, if set, is told each rejected token with the validation error
+	// (auth.ErrNoToken when there was none). It must not log the token.
+	OnAuthFailure func(r *http.Request, err error)
 }
 
 type handler struct {
@@ -52,6 +61,7 @@ type opFunc func(h *handler, w http.ResponseWriter, r *http.Request, req *reques
 // when set, is the /api/v1 one (any 2xx satisfies the SDKs; we mirror the swagger).
 type op struct {
 	fn           opFunc
+	name         string // for metrics (see opName)
 	status       int
 	legacyStatus int
 }
@@ -73,8 +83,37 @@ func New(opts Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &handler{opts: opts, logger: logger, routes: routes()}
+	rts := routes()
+	for i := range rts {
+		for m, o := range rts[i].methods {
+			o.name = opName(o.fn)
+			rts[i].methods[m] = o
+		}
+	}
+	return &handler{opts: opts, logger: logger, routes: rts}
 }
+
+// statusWriter remembers the status written, for Options.Observe.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // HealthHandler answers GET and HEAD with 200, anonymously.
 func HealthHandler() http.Handler {
@@ -91,6 +130,23 @@ func serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Observe == nil {
+		h.serve(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	op := h.serve(sw, r)
+	if op == "" { // health
+		return
+	}
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	h.opts.Observe(op, sw.status)
+}
+
+// serve routes and serves r; it returns the operation's name ("" for health).
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
 	// Route on the escaped path: an id may contain an escaped '/'.
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	if n := len(segs); n > 1 && segs[n-1] == "" {
@@ -98,7 +154,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(segs) < 2 || !strings.EqualFold(segs[0], "api") {
 		h.fail(w, r, newErr(errRouteNotFound, "no such route"))
-		return
+		return unknownOperation
 	}
 	rest := segs[1:]
 	legacy := false
@@ -106,48 +162,56 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		legacy, rest = true, rest[1:]
 	}
 	if len(rest) == 1 && strings.EqualFold(rest[0], "health") {
-		serveHealth(w, r)
-		return
+		if h.opts.Health != nil {
+			h.opts.Health.ServeHTTP(w, r)
+		} else {
+			serveHealth(w, r)
+		}
+		return ""
 	}
 	if len(rest) == 2 && strings.EqualFold(rest[0], "auth") && strings.EqualFold(rest[1], "accessKey") {
 		h.serveAccessKey(w, r)
-		return
+		return "getAccessKey"
 	}
 	if len(rest) < 2 || !strings.EqualFold(rest[0], "hubs") {
 		h.fail(w, r, newErr(errRouteNotFound, "no such route"))
-		return
+		return unknownOperation
 	}
-	h.serveHub(w, r, rest[1], rest[2:], legacy)
+	return h.serveHub(w, r, rest[1], rest[2:], legacy)
 }
 
-func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string, segs []string, legacy bool) {
+// unknownOperation is the operation of a request no route matched.
+const unknownOperation = "unknown"
+
+func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string, segs []string, legacy bool) string {
 	rt, params, ok := h.match(segs)
 	if !ok {
 		h.fail(w, r, newErr(errRouteNotFound, "no such route"))
-		return
+		return unknownOperation
 	}
 	o, ok := rt.methods[r.Method]
 	if !ok {
 		w.Header().Set("Allow", allowed(rt))
 		h.fail(w, r, newErr(errMethodNotAllowed, "method %s not allowed here", r.Method))
-		return
+		return unknownOperation
 	}
+	name := o.name
 	if err := h.authenticate(r); err != nil {
 		h.fail(w, r, err)
-		return
+		return name
 	}
 	if h.opts.Hubs == nil {
 		h.fail(w, r, &apiError{kind: errInternal, msg: "no hubs", err: errors.New("restapi: Options.Hubs is nil")})
-		return
+		return name
 	}
 	req, err := h.buildRequest(r, rawHub, rt, params, legacy)
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return name
 	}
 	if err := o.fn(h, w, r, req); err != nil {
 		h.fail(w, r, err)
-		return
+		return name
 	}
 	status := o.status
 	if legacy && o.legacyStatus != 0 {
@@ -156,6 +220,7 @@ func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string
 	if status != 0 { // 0: the op wrote its own response
 		w.WriteHeader(status)
 	}
+	return name
 }
 
 // match finds the route of a path; params are the raw (escaped) placeholder values.
@@ -199,10 +264,12 @@ func allowed(rt *route) string {
 func (h *handler) authenticate(r *http.Request) error {
 	token := auth.TokenFromRequest(r)
 	if token == "" {
+		h.authFailed(r, auth.ErrNoToken)
 		return newErr(errUnauthorized, "missing bearer token")
 	}
 	if h.opts.Authenticator != nil {
 		if err := h.opts.Authenticator.AuthenticateREST(r.Context(), token, r.URL.EscapedPath()); err != nil {
+			h.authFailed(r, err)
 			return authError(err)
 		}
 		return nil
@@ -213,9 +280,16 @@ func (h *handler) authenticate(r *http.Request) error {
 	// The escaped path: ValidateREST decodes it once, as the audience is decoded, and
 	// r.URL.Path would be decoded a second time (a name holding "%41" would become "A").
 	if _, err := h.opts.Validator.ValidateREST(token, r.URL.EscapedPath()); err != nil {
+		h.authFailed(r, err)
 		return &apiError{kind: errUnauthorized, msg: "invalid token", err: err}
 	}
 	return nil
+}
+
+func (h *handler) authFailed(r *http.Request, err error) {
+	if h.opts.OnAuthFailure != nil {
+		h.opts.OnAuthFailure(r, err)
+	}
 }
 
 func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params map[string]string, legacy bool) (*request, error) {

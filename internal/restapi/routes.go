@@ -1,6 +1,11 @@
 package restapi
 
-import "net/http"
+import (
+	"net/http"
+	"reflect"
+	"runtime"
+	"strings"
+)
 
 // routes lists every path shape after /api[/v1]/hubs/{hub}. Both prefixes serve
 // all of them: the current (:send) shapes and the legacy v1 shapes are aliases.
@@ -70,4 +75,15 @@ func with(a, b map[string]op) map[string]op {
 		a[k] = v
 	}
 	return a
+}
+
+// opName is the name of an operation in metrics: its function's name without the
+// "op" prefix, first letter lowered (opSendAll -> sendAll). Computed once in New.
+func opName(fn opFunc) string {
+	full := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
+	n := strings.TrimPrefix(full[strings.LastIndexByte(full, '.')+1:], "op")
+	if n == "" {
+		return unknownOperation
+	}
+	return strings.ToLower(n[:1]) + n[1:]
 }

@@ -18,6 +18,11 @@ func (s *Server) restAPI() http.Handler {
 		AccessKey:     s.accessKey(),
 		IssueToken:    s.issueClientToken,
 		Logger:        s.log,
+		Health:        http.HandlerFunc(s.health),
+		Observe:       s.metrics.RESTRequest,
+		OnAuthFailure: func(r *http.Request, err error) {
+			s.authFailed(r, "rest", err)
+		},
 	})
 }
 

@@ -84,6 +84,9 @@ type Config struct {
 	// connection whose queue is full is closed as a slow consumer.
 	SendQueueFrames int
 	SendQueueBytes  int
+	// MetricsListen, when set, is the HOST:PORT of a listener of its own for /metrics,
+	// which the main listener then does not serve.
+	MetricsListen string
 	// MaxConnections caps concurrent client connections (0 = unlimited); negotiate
 	// answers 429 beyond it.
 	MaxConnections int
@@ -237,11 +240,21 @@ func (c *Config) Validate() error {
 	if c.SendQueueBytes <= 0 {
 		bad("send-queue-bytes: must be positive, got %d", c.SendQueueBytes)
 	}
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen: %q is not HOST:PORT: %v", c.MetricsListen, err)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad("metrics-listen: port %q of %q is not a number from 0 to 65535", port, c.MetricsListen)
+		}
+	}
 	if c.MaxConnections < 0 {
 		bad("max-connections: must not be negative, got %d", c.MaxConnections)
 	}
 	return errors.Join(errs...)
 }
+
+// MetricsOwnListener reports whether /metrics has a listener of its own.
+func (c *Config) MetricsOwnListener() bool { return c.MetricsListen != "" }
 
 // checkTemplate fills the placeholders and requires an absolute http(s) URL.
 func checkTemplate(t string) error {

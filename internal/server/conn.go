@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/metrics"
 	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -84,6 +85,7 @@ type conn struct {
 
 	handshaken atomic.Bool
 	proto      protocol.Protocol // set once before handshaken is stored
+	metrics    *metrics.Conn     // set once before handshaken is stored
 	// hsMu is held while the connection joins the registry and queues its handshake
 	// response, so that a message sent to it in that window queues behind the response.
 	hsMu sync.Mutex
@@ -111,6 +113,7 @@ func (c *conn) Send(frame []byte) bool {
 		return false
 	}
 	c.s.slowConsumers.Add(1)
+	c.s.metrics.SlowConsumerClosed()
 	c.s.log.Warn("closing slow consumer", slog.String("hub", c.hubName), slog.String("connectionId", c.id))
 	c.closeWithError("slow consumer")
 	return false
@@ -199,6 +202,8 @@ func (c *conn) receive(data []byte) error {
 		}
 	}
 	c.dec.Write(data)
+	messages := 0
+	defer func() { c.metrics.Received(messages, len(data)) }()
 	for {
 		m, err := c.dec.Next()
 		if err != nil {
@@ -214,6 +219,7 @@ func (c *conn) receive(data []byte) error {
 		if m == nil {
 			return nil
 		}
+		messages++
 		if end := c.handle(m); end {
 			c.inClosed = true
 			return errInputClosed
@@ -248,6 +254,7 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 		return c.handshakeFailed("The server could not encode messages of the protocol.")
 	}
 	c.proto = p
+	c.metrics = c.s.metrics.ConnOpened(c.hubName, kind.String(), p.Name())
 	c.pingFrame = ping
 	c.dec = protocol.NewDecoder(p, c.s.cfg.MaxMessageSize)
 	c.binary.Store(p.Binary())

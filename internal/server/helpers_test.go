@@ -63,8 +63,16 @@ func startServerTB(tb testing.TB, t *testing.T, mutate func(*Config)) *testServe
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return serveOnTB(tb, t, s)
+}
+
+// serveOn serves s on a loopback port until the test ends.
+func serveOn(t *testing.T, s *Server) *testServer { return serveOnTB(t, t, s) }
+
+func serveOnTB(tb testing.TB, t *testing.T, s *Server) *testServer {
+	tb.Helper()
 	s.lpCloseGrace = 50 * time.Millisecond
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		tb.Fatal(err)
 	}

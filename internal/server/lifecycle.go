@@ -17,6 +17,7 @@ func (c *conn) enqueue(frame []byte) bool {
 	if !c.out.Push(frame) {
 		return false
 	}
+	c.metrics.Sent(len(frame))
 	now := time.Now().UnixNano()
 	c.lastSend.Store(now)
 	// A WebSocket write stuck for longer than the write timeout means the client stopped
@@ -271,6 +272,9 @@ func (c *conn) finish() {
 	c.inMu.Unlock()
 	c.out.Seal(nil)
 	c.s.node.Remove(c)
+	if c.handshaken.Load() {
+		c.metrics.Closed()
+	}
 	c.mu.Lock()
 	reason := c.reason
 	kind := c.kind

@@ -194,6 +194,9 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	if got := ts.s.Stats().SlowConsumers; got != 1 {
 		t.Fatalf("slow consumers %d, want 1", got)
 	}
+	if got := scrape(t, ts.s)["signalbox_slow_consumer_closes_total"]; got != 1 {
+		t.Fatalf("signalbox_slow_consumer_closes_total %v, want 1", got)
+	}
 	// The slow one finds its queue, then a Close naming the reason.
 	r := ts.poll("chat", "slow", n.ConnectionToken)
 	fr := newFrameReader(protocol.JSON())

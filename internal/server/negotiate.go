@@ -71,18 +71,25 @@ func hubFromQuery(q url.Values) (string, int, string) {
 // authorize validates the request's client token for hub and writes the error
 // response when it fails.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName string) (*auth.Principal, bool) {
+	endpoint := "connect"
+	if strings.HasPrefix(r.URL.Path, "/client/negotiate") {
+		endpoint = "negotiate"
+	}
 	tok := auth.TokenFromRequest(r)
 	if len(tok) > auth.MaxTokenLength {
+		s.authFailed(r, endpoint, auth.ErrTokenTooLong)
 		textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")
 		return nil, false
 	}
 	if tok == "" {
+		s.authFailed(r, endpoint, auth.ErrNoToken)
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		textError(w, http.StatusUnauthorized, "An access token is required.")
 		return nil, false
 	}
 	p, err := s.gate.ValidateClient(tok, hubName)
 	if err != nil {
+		s.authFailed(r, endpoint, err)
 		if errors.Is(err, auth.ErrTokenTooLong) {
 			textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")
 			return nil, false

@@ -18,10 +18,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/hub"
 	"github.com/signalbox-io/signalbox/internal/identity"
+	"github.com/signalbox-io/signalbox/internal/metrics"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 )
 
@@ -44,12 +47,18 @@ type Server struct {
 	conns    map[string]*conn // by connection token (the secret id= value)
 	draining bool
 	httpSrv  *http.Server
-	serving  bool
+	started  bool           // Serve was called
 	wg       sync.WaitGroup // one per started transport: its loop and cleanup
 
 	lpCloseGrace time.Duration // tests shorten it
 	// afterHandshakeQueued, when set by a test, runs once a handshake response is queued.
 	afterHandshakeQueued func()
+	// whileDraining, when set by a test, runs in Shutdown once draining has begun.
+	whileDraining func()
+
+	metrics   *metrics.Metrics
+	readiness readiness
+	authLog   rateLimitedLog
 
 	ready         atomic.Bool
 	slowConsumers atomic.Int64
@@ -63,8 +72,26 @@ type Stats struct {
 	SlowConsumers    int64 // connections closed because their outbound queue was full
 }
 
+// Options are the parts of a server that are not configuration.
+type Options struct {
+	// Logger nil discards logs.
+	Logger *slog.Logger
+	// Metrics records the server's metrics; nil creates them on a registry of the
+	// server's own (see Server.Metrics).
+	Metrics *metrics.Metrics
+}
+
 // New checks cfg and builds a server. logger nil discards logs.
 func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	return NewWithOptions(cfg, &Options{Logger: logger})
+}
+
+// NewWithOptions is New with the metrics (and logger) given by the caller.
+func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	logger := opts.Logger
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid config: %w", err)
 	}
@@ -79,7 +106,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		conns:     make(map[string]*conn),
 
 		lpCloseGrace: defaultLPCloseGrace,
+		metrics:      opts.Metrics,
 	}
+	if s.metrics == nil {
+		s.metrics = metrics.New(prometheus.NewRegistry())
+	}
+	s.authLog.log = logger
 	if len(s.validator.Keys) == 0 {
 		return nil, errors.New("server: at least one access key is required")
 	}
@@ -99,6 +131,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			AccessKeys: cfg.AccessKeys,
 			Timeout:    cfg.UpstreamTimeout,
 			Logger:     logger,
+			Observe:    s.metrics.UpstreamCall,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: upstream: %w", err)
@@ -124,6 +157,10 @@ func (s *Server) Registry() *hub.Registry { return s.registry }
 // Node returns the cluster node the REST API talks to.
 func (s *Server) Node() *cluster.Node { return s.node }
 
+// Metrics returns the metrics the server records; other parts of the service (the
+// cluster's backplane) record theirs there too. Its Handler serves /metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
 // Handler returns the HTTP handler of every endpoint.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -146,20 +183,22 @@ func (s *Server) Stats() Stats {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/health", s.health)
+	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	if !s.cfg.MetricsOwnListener() {
+		mux.Handle("/metrics", s.metrics.Handler())
+	}
 	mux.HandleFunc("/client/negotiate", s.negotiate)
 	mux.HandleFunc("/client/negotiate/", s.negotiate)
 	mux.HandleFunc("/client/", s.connect)
 	mux.HandleFunc("/client", s.connect)
 	api := s.restAPI()
-	if api == nil {
-		return cors(s.origins, mux)
-	}
-	mux.Handle("/api/", api)
 	return cors(s.origins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The REST API routes on the escaped path itself: a user, group or connection
 		// named "." or ".." is a name there, which the mux would clean and redirect.
-		if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/health" {
+		// It also routes every alias of /api/health (any case, /api/v1, a trailing
+		// slash) to s.health.
+		if isAPIPath(r.URL.Path) {
 			api.ServeHTTP(w, r)
 			return
 		}
@@ -167,21 +206,9 @@ func (s *Server) routes() http.Handler {
 	}))
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	s.mu.Lock()
-	draining := s.draining
-	s.mu.Unlock()
-	if !s.ready.Load() || draining {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+// isAPIPath reports whether path is under /api/, in any letter case.
+func isAPIPath(path string) bool {
+	return len(path) >= len("/api/") && strings.EqualFold(path[:len("/api/")], "/api/")
 }
 
 // Serve accepts connections on ln until Shutdown. It returns http.ErrServerClosed
@@ -195,12 +222,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
-	if s.draining || s.serving {
+	if s.draining || s.started {
 		s.mu.Unlock()
 		return http.ErrServerClosed
 	}
 	s.httpSrv = srv
-	s.serving = true
+	s.started = true
 	s.mu.Unlock()
 	if s.endpoint.Load() == nil {
 		ep := "http://" + listenEndpoint(s.cfg.Listen, ln.Addr())
@@ -257,6 +284,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.ready.Store(false)
+	if s.whileDraining != nil {
+		s.whileDraining()
+	}
 
 	httpDone := make(chan error, 1)
 	httpCtx, cancelHTTP := context.WithCancel(ctx)
@@ -329,7 +359,7 @@ func newID() string {
 // browser page and passes.
 func cors(origins originPolicy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/client") && !strings.HasPrefix(r.URL.Path, "/api/") {
+		if !strings.HasPrefix(r.URL.Path, "/client") && !isAPIPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -93,6 +93,7 @@ var settings = []Setting{
 	text("identity-audience", "", "audience identity tokens must carry; default https://signalr.azure.com", func(c *Config) *string { return &c.IdentityAudience }),
 	list("identity-allow", ",", "identity (object id or client id) allowed in, repeatable; others get 403; default every identity of the issuer", func(c *Config) *StringList { return &c.IdentityAllow }),
 	boolean("disable-local-auth", "false", "refuse access-key tokens, as Azure's disableLocalAuth does; only identities get in (needs identity-issuer)", func(c *Config) *bool { return &c.DisableLocalAuth }),
+	text("metrics-listen", "", "HOST:PORT of a separate listener for /metrics; empty serves /metrics on the main listener", func(c *Config) *string { return &c.MetricsListen }),
 	integer("max-connections", "0", "concurrent client connections (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnections }),
 }
 

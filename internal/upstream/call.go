@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/signalbox-io/signalbox/protocol"
 )
@@ -40,7 +41,11 @@ type result struct {
 
 // do performs one POST of it. The body is read only when readBody is set; it is then
 // bounded by MaxResponseSize.
-func (u *Upstream) do(s *Session, it *item, category string, readBody bool) result {
+func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r result) {
+	if u.observe != nil {
+		start := time.Now()
+		defer func() { u.observe(r.label(), time.Since(start)) }()
+	}
 	ctx, done := u.callContext()
 	defer done()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.url, bytes.NewReader(it.body))
@@ -95,6 +100,25 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) resu
 		return result{kind: kind, status: resp.StatusCode, err: stripURL(err)}
 	}
 	return result{status: resp.StatusCode, body: buf.Bytes()}
+}
+
+// label names the outcome for metrics: the HTTP status of a response, else the failure.
+func (r result) label() string {
+	switch r.kind {
+	case failTimeout:
+		return "timeout"
+	case failShutdown:
+		return "shutdown"
+	case failNetwork:
+		return "network"
+	case failRead:
+		return "read_error"
+	case failTooLarge:
+		return "too_large"
+	case failInvalid:
+		return "invalid"
+	}
+	return strconv.Itoa(r.status)
 }
 
 // errKind tells a timeout or a shutdown from a network failure.

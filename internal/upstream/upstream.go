@@ -71,6 +71,9 @@ type Options struct {
 	// HTTPClient replaces the pooled client built from the options; its own Timeout, if
 	// any, applies on top of Timeout.
 	HTTPClient *http.Client
+	// Observe, if set, is told the outcome of every HTTP attempt: the status code
+	// ("200", "500", ...) or the failure (timeout, network, ...), and how long it took.
+	Observe func(status string, elapsed time.Duration)
 
 	// RetryAttempts is how many times connected/disconnected are tried (network errors
 	// other than timeouts, and 5xx). Messages are never retried.
@@ -108,6 +111,7 @@ type Upstream struct {
 	maxResp    int64
 	slots      chan struct{} // one token per call in flight, MaxInFlight in all
 	log        *slog.Logger
+	observe    func(status string, elapsed time.Duration)
 	client     *http.Client
 	ownClient  bool
 
@@ -143,6 +147,7 @@ func New(opts Options) (*Upstream, error) {
 		maxBackoff: orDefault(opts.RetryMaxBackoff, DefaultRetryMaxBackoff),
 		maxResp:    orDefault(opts.MaxResponseSize, DefaultMaxResponseSize),
 		log:        opts.Logger,
+		observe:    opts.Observe,
 		client:     opts.HTTPClient,
 		aborted:    make(chan struct{}),
 		calls:      make(map[uint64]context.CancelCauseFunc),
