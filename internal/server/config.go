@@ -77,6 +77,9 @@ type Config struct {
 	DrainTimeout time.Duration
 	// UpstreamTimeout bounds one upstream HTTP call.
 	UpstreamTimeout time.Duration
+	// UpstreamRejectConnections closes a connection whose connected upstream call answers
+	// 401 or 403 (see upstream.Options.RejectConnections).
+	UpstreamRejectConnections bool
 	// MaxMessageSize is the largest hub message a client may send, and the largest
 	// body of one SSE/long-polling send request.
 	MaxMessageSize int

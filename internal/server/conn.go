@@ -288,6 +288,8 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 			Query:    query,
 			Claims:   c.claims,
 			Protocol: p,
+			// Only called with upstream-reject-connections, when connected was refused.
+			OnRejected: c.closeWithError,
 		}, c.reply)
 		c.session.Connected()
 	}

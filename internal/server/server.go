@@ -132,6 +132,8 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 			Timeout:    cfg.UpstreamTimeout,
 			Logger:     logger,
 			Observe:    s.metrics.UpstreamCall,
+			// Opt-in blocking connected: the upstream closes refused connections.
+			RejectConnections: cfg.UpstreamRejectConnections,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("server: upstream: %w", err)

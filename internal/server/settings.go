@@ -86,6 +86,7 @@ var settings = []Setting{
 	duration("write-timeout", "10s", "a client that does not read one write within this is closed", func(c *Config) *time.Duration { return &c.WriteTimeout }),
 	duration("drain-timeout", "10s", "bound of the graceful drain on SIGTERM/SIGINT", func(c *Config) *time.Duration { return &c.DrainTimeout }),
 	duration("upstream-timeout", "100s", "bound of one upstream HTTP call", func(c *Config) *time.Duration { return &c.UpstreamTimeout }),
+	boolean("upstream-reject-connections", "false", "close a connection whose connected upstream call answers 401 or 403 (a failing connected function), as Azure Web PubSub's blocking connect event; Azure SignalR Service does not wait for connected", func(c *Config) *bool { return &c.UpstreamRejectConnections }),
 	integer("max-message-size", "1048576", "largest hub message (bytes) a client may send", func(c *Config) *int { return &c.MaxMessageSize }),
 	integer("send-queue-frames", "1024", "frames queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueFrames }),
 	integer("send-queue-bytes", "4194304", "bytes queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueBytes }),

@@ -121,6 +121,20 @@ func (r result) label() string {
 	return strconv.Itoa(r.status)
 }
 
+// rejectReason is the Close error a refused connection gets: the upstream's own text (the
+// Functions extension answers with the connected handler's error), one line, bounded.
+func rejectReason(r result) string {
+	const prefix = "Connection rejected by the upstream"
+	text := strings.TrimSpace(strings.ToValidUTF8(headerValue(string(r.body)), "?"))
+	if len(text) > 256 {
+		text = text[:256] + "..."
+	}
+	if text == "" {
+		return prefix + " (status " + strconv.Itoa(r.status) + ")."
+	}
+	return prefix + ": " + text
+}
+
 // errKind tells a timeout or a shutdown from a network failure.
 func errKind(ctx context.Context, err error) failKind {
 	if ctx.Err() != nil {
@@ -166,6 +180,11 @@ func (u *Upstream) sendEvent(s *Session, it *item) {
 			return
 		}
 		u.record(s, it, CategoryConnections, r, attempt)
+		if u.rejectConn && it.kind == kindConnected && r.kind == failStatus &&
+			(r.status == http.StatusUnauthorized || r.status == http.StatusForbidden) {
+			s.rejected(rejectReason(r))
+			return
+		}
 		if !r.retryable() || attempt >= u.attempts {
 			return
 		}
@@ -345,7 +364,7 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 		"event", it.event,
 		"connection_id", s.id,
 		"status", r.status,
-		"cause", likelyCause(r),
+		"cause", likelyCause(r, category),
 	}
 	if r.err != nil {
 		attrs = append(attrs, "error", r.err.Error())
@@ -359,14 +378,20 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 	u.log.Log(context.Background(), level, "upstream call failed", attrs...)
 }
 
-func likelyCause(r result) string {
+func likelyCause(r result, category string) string {
 	switch r.kind {
 	case failStatus:
 		switch {
 		case r.status == http.StatusNotFound:
 			return "no function handles this hub/event (check the function's hubName/category/event and the upstream URL path /runtime/webhooks/signalr)"
-		case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		case r.status == http.StatusUnauthorized:
 			return "the function app rejected the request: check the ?code= key in the upstream URL, or the access key the function app validates X-ASRS-Signature with"
+		case r.status == http.StatusForbidden && category == CategoryConnections:
+			// The Functions extension answers 403 when the function's connected handler
+			// fails; a bad key or signature is a 401.
+			return "the function refused the connection (its connected handler returned an error)"
+		case r.status == http.StatusForbidden:
+			return "the function app refused the request"
 		case r.status >= 500:
 			return "the function failed"
 		case r.status == http.StatusUnsupportedMediaType:

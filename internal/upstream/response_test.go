@@ -179,7 +179,7 @@ func TestFailureLogs(t *testing.T) {
 	}{
 		{404, "no function handles this hub/event"},
 		{401, "check the ?code= key in the upstream URL"},
-		{403, "X-ASRS-Signature"},
+		{403, "the function app refused the request"}, // not the keys: those give 401 (issue 11 item 3)
 		{500, "the function failed"},
 	}
 	for _, tt := range tests {

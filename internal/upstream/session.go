@@ -54,6 +54,8 @@ type Session struct {
 	replyMu sync.Mutex
 	reply   func(frame []byte)
 
+	onRejected func(reason string)
+
 	mu            sync.Mutex
 	queue         []item
 	pending       int // invocations in queue
@@ -84,6 +86,7 @@ func (u *Upstream) Open(info ConnInfo, reply func(frame []byte)) *Session {
 		proto:       proto,
 		contentType: "application/json",
 		reply:       reply,
+		onRejected:  info.OnRejected,
 	}
 	if proto.Binary() {
 		s.contentType = "application/x-msgpack"
@@ -143,6 +146,25 @@ func (s *Session) Disconnected(errText string) {
 		body = []byte(`{"type":11}`)
 	}
 	s.queueEvent(kindDisconnected, EventDisconnected, body)
+}
+
+// rejected ends the session after the upstream refused its connected event (see
+// Options.RejectConnections): nothing more goes upstream, not even disconnected, and the
+// invocations waiting behind connected are dropped (the connection is being closed).
+func (s *Session) rejected(reason string) {
+	s.mu.Lock()
+	s.disconnected = true
+	kept := s.queue[:0]
+	for _, it := range s.queue {
+		if it.kind != kindInvocation {
+			kept = append(kept, it)
+		}
+	}
+	s.queue, s.pending, s.pendingBytes = kept, 0, 0
+	s.mu.Unlock()
+	if s.onRejected != nil {
+		s.onRejected(reason)
+	}
 }
 
 func (s *Session) queueEvent(kind itemKind, event string, body []byte) {

@@ -86,6 +86,13 @@ type Options struct {
 	// stalled function app cannot pile up requests and memory: beyond it invocations fail
 	// at once with a Completion error, and connection events wait for a free slot.
 	MaxInFlight int
+	// RejectConnections makes the connected event blocking, as Azure Web PubSub's connect
+	// event is: when the upstream answers it with 401 or 403 (a failing connected handler
+	// of the Functions extension answers 403), the connection's ConnInfo.OnRejected runs
+	// (the server closes the connection), its queued invocations are dropped and no
+	// disconnected event follows. Off by default: in Azure SignalR Service connected is
+	// not blocking.
+	RejectConnections bool
 }
 
 // ConnInfo describes one client connection. Hub is lower-cased when sent. Query is the
@@ -95,6 +102,10 @@ type ConnInfo struct {
 	ID, Hub, UserID, Query string
 	Claims                 []auth.Claim
 	Protocol               protocol.Protocol
+	// OnRejected is called (from a worker, once) when Options.RejectConnections is set and
+	// the upstream refused the connected event; reason is for the client's Close message.
+	// It must not block.
+	OnRejected func(reason string)
 }
 
 // Upstream delivers events to the upstream URLs. It is safe for concurrent use.
@@ -106,6 +117,7 @@ type Upstream struct {
 	queueSize  int
 	queueBytes int
 	attempts   int
+	rejectConn bool
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	maxResp    int64
@@ -143,6 +155,7 @@ func New(opts Options) (*Upstream, error) {
 		queueSize:  orDefault(opts.QueueSize, DefaultQueueSize),
 		queueBytes: orDefault(opts.QueueBytes, DefaultQueueBytes),
 		attempts:   orDefault(opts.RetryAttempts, DefaultRetryAttempts),
+		rejectConn: opts.RejectConnections,
 		minBackoff: orDefault(opts.RetryMinBackoff, DefaultRetryMinBackoff),
 		maxBackoff: orDefault(opts.RetryMaxBackoff, DefaultRetryMaxBackoff),
 		maxResp:    orDefault(opts.MaxResponseSize, DefaultMaxResponseSize),

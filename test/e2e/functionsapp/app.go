@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,10 @@ const hubName = "chat"
 
 // FailText is what fail() returns as its error; clients must see it.
 const FailText = "fail was called"
+
+// BannedText is the error of the connected handler for users whose id starts with
+// "banned": the trigger answers 403 with it.
+const BannedText = "user is banned"
 
 // event is one trigger call as the tests see it.
 type event struct {
@@ -89,6 +94,9 @@ func newApp(svc *functions.Service, log *slog.Logger) (http.Handler, error) {
 	}
 	trigger.HandleConnected(hubName, func(ic *functions.InvocationContext) error {
 		a.ev.add(ic)
+		if strings.HasPrefix(ic.UserID, "banned") {
+			return errors.New(BannedText)
+		}
 		return nil
 	})
 	trigger.HandleDisconnected(hubName, func(ic *functions.InvocationContext) {

@@ -22,7 +22,8 @@
 //	                        422 endpoints name none configured; 502 not done)
 //	GET  /api/events        trigger events seen so far (?connectionId= filters)
 //	GET  /api/ready         200 once serving
-//	/runtime/webhooks/signalr  the trigger: connected, disconnected, echo(x), add(a, b), fail()
+//	/runtime/webhooks/signalr  the trigger: connected (refused with 403 for user ids starting
+//	                        with "banned"), disconnected, echo(x), add(a, b), fail()
 package main
 
 import (

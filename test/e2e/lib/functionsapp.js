@@ -33,9 +33,9 @@ export function functionsAppBinary() {
 }
 
 
-/** Signalbox on a given port (same key and upstream on every start). Returns { url, port, key, stop(), logs() }. */
-export async function startSignalboxAt({ port, key, upstream = [] }) {
-  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--access-key', key];
+/** Signalbox on a given port (same key and upstream on every start); `flags` are more serve flags. Returns { url, port, key, stop(), logs() }. */
+export async function startSignalboxAt({ port, key, upstream = [], flags = [] }) {
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--access-key', key, ...flags];
   for (const u of upstream) args.push('--upstream', u);
   const url = `http://127.0.0.1:${port}`;
   const h = await spawnReady(`signalbox :${port}`, signalboxBinary(), args, {}, `${url}/api/health`);
