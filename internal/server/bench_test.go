@@ -19,7 +19,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	var received atomic.Int64
 	conns := make([]net.Conn, 0, n)
 	for i := 0; i < n; i++ {
-		nc := rawWSDial(t, ts, tok)
+		nc := rawWSDial(ts, tok)
 		conns = append(conns, nc)
 		go func() {
 			br := bufio.NewReader(nc)

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/signalbox-io/signalbox/internal/redact"
+	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 )
 
@@ -90,6 +91,11 @@ type Config struct {
 	// MetricsListen, when set, is the HOST:PORT of a listener of its own for /metrics,
 	// which the main listener then does not serve.
 	MetricsListen string
+	// MemoryBudget bounds the bytes all connections together hold in unfinished
+	// inbound messages and outbound queues; a connection that would pass it is
+	// closed. 0 derives it from the machine (a quarter of the memory limit or of
+	// the RAM, at least 64 MiB); -1 means unlimited.
+	MemoryBudget int
 	// MaxConnections caps concurrent client connections (0 = unlimited); negotiate
 	// answers 429 beyond it.
 	MaxConnections int
@@ -239,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SendQueueFrames <= 0 {
 		bad("send-queue-frames: must be positive, got %d", c.SendQueueFrames)
+	}
+	if c.MemoryBudget < -1 {
+		bad("memory-budget: must be a byte count, 0 (derived from the machine) or -1 (unlimited), got %d", c.MemoryBudget)
 	}
 	if c.SendQueueBytes <= 0 {
 		bad("send-queue-bytes: must be positive, got %d", c.SendQueueBytes)
@@ -499,4 +508,15 @@ func Load(getenv func(string) string, flags map[string][]string) (Config, error)
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
+}
+
+// memoryBudget is the effective MemoryBudget in bytes (0 = unlimited).
+func (c *Config) memoryBudget() int64 {
+	switch c.MemoryBudget {
+	case 0:
+		return transport.DefaultBudget()
+	case -1:
+		return 0
+	}
+	return int64(c.MemoryBudget)
 }

@@ -30,6 +30,13 @@ var (
 	errGone = errors.New("connection is gone")
 )
 
+// wsConn is what a connection needs of its WebSocket (tests replace it).
+type wsConn interface {
+	WriteFramed(batch []byte, binary bool) error
+	Close() error
+	CloseNow() error
+}
+
 // conn is one client connection: it implements hub.Client. Its lifecycle: created by
 // negotiate (or a WebSocket request without id), started when a transport attaches,
 // closing when its outbox is sealed (a Close message is the last frame), ended when
@@ -56,11 +63,10 @@ type conn struct {
 	reasonSet bool
 	broken    bool // the transport failed; do not attempt a closing handshake
 
-	timer      *time.Timer // lifecycle timer (handshake, keep-alive, timeouts); nil until started
-	finished   bool        // cleanup began: no timer re-arm, no new writer
-	cancelRead context.CancelFunc
-	pushWrite  func(batch []byte) error // WebSocket: the on-demand writer's sink
-	ws         *transport.WebSocket
+	timer    *time.Timer // lifecycle timer (handshake, keep-alive, timeouts); nil until started
+	finished bool        // cleanup began: no timer re-arm, no new writer
+	cleaning bool        // the cleanup of a goroutine-less transport was started
+	ws       wsConn      // the WebSocket once upgraded
 
 	stop     chan struct{} // closed by terminate: the transport must end now
 	stopOnce sync.Once
@@ -80,6 +86,7 @@ type conn struct {
 	inClosed  bool
 	hsBuf     []byte
 	dec       *protocol.Decoder
+	inHeld    int // bytes of partial input reserved from the server's memory budget
 	session   *upstream.Session
 	pingFrame []byte
 
@@ -173,7 +180,8 @@ func (c *conn) receive(data []byte) error {
 	if c.inClosed {
 		return errGone
 	}
-	c.lastRecv.Store(time.Now().UnixNano())
+	// Only whole messages count as activity: a client trickling one unfinished
+	// message must still reach the client timeout.
 	if !c.handshaken.Load() {
 		if c.out.Sealed() {
 			return errInputClosed
@@ -195,11 +203,15 @@ func (c *conn) receive(data []byte) error {
 		if err := c.completeHandshake(req); err != nil {
 			return err
 		}
+		c.lastRecv.Store(time.Now().UnixNano())
 		data = rest
 		c.hsBuf = nil
 		if len(data) == 0 {
 			return nil
 		}
+	}
+	if c.dec == nil {
+		c.dec = protocol.NewDecoder(c.proto, c.s.cfg.MaxMessageSize)
 	}
 	c.dec.Write(data)
 	messages := 0
@@ -208,6 +220,7 @@ func (c *conn) receive(data []byte) error {
 		m, err := c.dec.Next()
 		if err != nil {
 			c.inClosed = true
+			c.releaseInput()
 			text := fmt.Sprintf("Connection closed with an error: invalid message: %v", err)
 			if errors.Is(err, protocol.ErrMessageTooLarge) {
 				text = fmt.Sprintf("Connection closed with an error: the message exceeds the maximum message size of %d bytes.", c.s.cfg.MaxMessageSize)
@@ -217,14 +230,45 @@ func (c *conn) receive(data []byte) error {
 			return errInputClosed
 		}
 		if m == nil {
-			return nil
+			return c.holdPartial()
 		}
 		messages++
+		c.lastRecv.Store(time.Now().UnixNano())
 		if end := c.handle(m); end {
 			c.inClosed = true
 			return errInputClosed
 		}
 	}
+}
+
+// holdPartial accounts the bytes of an unfinished message against the server's
+// memory budget; a connection that would pass it is closed. inMu is held.
+func (c *conn) holdPartial() error {
+	held := c.dec.Buffered()
+	switch delta := held - c.inHeld; {
+	case delta > 0 && !c.s.budget.Reserve(delta):
+		c.s.budget.Release(c.inHeld)
+		c.inHeld = 0
+		c.inClosed = true
+		c.s.budgetRefusals.Add(1)
+		c.s.log.Warn("closing connection: memory budget exhausted", slog.String("hub", c.hubName), slog.String("connectionId", c.id),
+			slog.Int("partialBytes", held), slog.Int64("budget", c.s.budget.Limit()))
+		c.closeWithError("Connection closed with an error: the server's memory budget for unfinished messages is exhausted.")
+		return errInputClosed
+	case delta < 0:
+		c.s.budget.Release(-delta)
+	}
+	c.inHeld = held
+	if held == 0 {
+		c.dec = nil // an idle connection keeps no decoder buffer
+	}
+	return nil
+}
+
+// releaseInput gives the partial input's bytes back to the budget; inMu is held.
+func (c *conn) releaseInput() {
+	c.s.budget.Release(c.inHeld)
+	c.inHeld = 0
 }
 
 // handshakeFailed answers with an error handshake response and ends the connection.
@@ -256,7 +300,6 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	c.proto = p
 	c.metrics = c.s.metrics.ConnOpened(c.hubName, kind.String(), p.Name())
 	c.pingFrame = ping
-	c.dec = protocol.NewDecoder(p, c.s.cfg.MaxMessageSize)
 	c.binary.Store(p.Binary())
 	// Join the registry before the client can see the handshake response: once its
 	// start() resolves, a REST send to it must reach it. finish() removes it again.

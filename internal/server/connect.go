@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,10 +21,14 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 		id:      newID(),
 		hubName: hubName,
 		user:    p.UserID,
-		claims:  p.Claims, // upstream.Open picks the user claims; doing it twice drops renamed ones
 		set:     settingsFromClaims(p.Claims),
-		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes),
+		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes, s.budget),
 		stop:    make(chan struct{}),
+	}
+	if s.upstream != nil {
+		// Only the upstream reads them; without one they would be kept for nothing.
+		// upstream.Open picks the user claims; filtering here too dropped renamed ones.
+		c.claims = p.Claims
 	}
 	c.token = c.id
 	if negotiateVersion >= 1 {
@@ -103,6 +106,7 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 		c.lastSend.Store(now.UnixNano())
 		if c.expiry != nil {
 			c.expiry.Stop()
+			c.expiry = nil // a stopped timer is still ~150 bytes per connection
 		}
 		s.wg.Add(1)
 		return true, 0, ""
@@ -215,7 +219,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 		textError(w, status, msg)
 		return
 	}
-	ws, err := transport.AcceptWebSocket(w, r, 0) // the lifecycle timer bounds writes
+	ws, err := s.loop.Accept(w, r, (*wsEvents)(c))
 	if err != nil {
 		// Accept has answered the request.
 		s.log.Debug("websocket upgrade failed", slog.String("connectionId", c.id), slog.Any("error", err))
@@ -224,48 +228,33 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 		s.wg.Done()
 		return
 	}
-	// The reader runs on a fresh goroutine and the handler returns: the handler's stack
-	// grew while it authenticated and upgraded, a new one starts small, and an idle
-	// connection keeps only its reader.
-	go s.readWebSocket(c, ws)
-}
-
-// readWebSocket is the reader of a WebSocket connection, the only goroutine parked
-// while the connection is idle; it cleans up when the connection ends.
-func (s *Server) readWebSocket(c *conn, ws *transport.WebSocket) {
-	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	c.mu.Lock()
 	c.ws = ws
-	c.cancelRead = cancel
-	c.pushWrite = func(batch []byte) error { return ws.Write(context.Background(), batch, c.binary.Load()) }
 	c.mu.Unlock()
-	if c.stopped() { // terminated while upgrading: terminate could not cancel the read
-		cancel()
-	}
+	c.startCleanup() // terminated while upgrading
 	c.startTimer()
 	c.kick() // anything queued during the upgrade (a drain's Close)
+	// The handler returns: no goroutine stays with the connection. The event loop
+	// reads when the socket has bytes; the writer runs while frames are queued; the
+	// lifecycle timer is a runtime timer.
+	ws.Start()
+}
 
-	err := ws.ReadLoop(ctx, c.receive)
+// wsEvents receives a WebSocket connection's events (transport.Handler).
+type wsEvents conn
+
+// Data implements transport.Handler.
+func (e *wsEvents) Data(chunk []byte, _ bool) error { return (*conn)(e).receive(chunk) }
+
+// Closed implements transport.Handler: the socket is closed.
+func (e *wsEvents) Closed(err error) {
+	c := (*conn)(e)
 	switch {
-	case errors.Is(err, errInputClosed), errors.Is(err, errGone):
-		// The client sent Close (stop is closed), or the connection is closing: the
-		// writer sends the last frames, closes the socket and then terminates.
 	case err == nil:
 		c.terminate("")
-	default:
-		if !c.stopped() {
-			c.abort("The WebSocket closed unexpectedly.")
-		}
+	case !c.stopped():
+		c.abort("The WebSocket closed unexpectedly.")
 	}
-	<-c.stop
-	if c.isBroken() {
-		_ = ws.CloseNow()
-	} else {
-		_ = ws.Close() // a no-op when the writer closed it; bounded by a 5 s wait otherwise
-	}
-	c.finish()
 }
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {

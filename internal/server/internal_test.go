@@ -38,14 +38,8 @@ func TestWriterCoalesces(t *testing.T) {
 	}
 	c.proto = protocol.JSON()
 	c.handshaken.Store(true)
-	var mu sync.Mutex
-	var writes []string
-	c.pushWrite = func(b []byte) error {
-		mu.Lock()
-		writes = append(writes, string(b))
-		mu.Unlock()
-		return nil
-	}
+	fw := &fakeWS{}
+	c.ws = fw
 	c.writerOn.Store(true) // as if a writer were busy with an earlier write
 	for i := 0; i < 5; i++ {
 		c.Send([]byte("frame\x1e"))
@@ -58,11 +52,10 @@ func TestWriterCoalesces(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("writer did not end the connection")
 	}
-	c.finish()
-	s.wg.Done() // attach's count
-	s.wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	s.wg.Wait() // the cleanup released attach's count
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	writes := fw.writes
 	if len(writes) == 0 || !strings.HasPrefix(writes[0], strings.Repeat("frame\x1e", 5)) {
 		t.Fatalf("writes %q", writes)
 	}
@@ -73,6 +66,21 @@ func TestWriterCoalesces(t *testing.T) {
 		t.Fatal("connection not removed")
 	}
 }
+
+// fakeWS records the batches a connection's writer sends.
+type fakeWS struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (f *fakeWS) WriteFramed(b []byte, _ bool) error {
+	f.mu.Lock()
+	f.writes = append(f.writes, string(b[transport.Headroom:]))
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeWS) Close() error    { return nil }
+func (f *fakeWS) CloseNow() error { return nil }
 
 func TestCloseFromRegistry(t *testing.T) {
 	rec, upURL := newUpstream(t)

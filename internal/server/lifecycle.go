@@ -7,10 +7,10 @@ import (
 	"github.com/signalbox-io/signalbox/internal/transport"
 )
 
-// A connection costs as few goroutines as its transport allows: a WebSocket has only
-// its reader parked (the writer runs only while there is something to send, timers
-// are time.AfterFunc callbacks); Server-Sent Events keep the response's handler; long
-// polling needs nothing between polls.
+// A connection costs as few goroutines as its transport allows: an idle WebSocket has
+// none (the server's event loop reads it when bytes arrive, the writer runs only while
+// there is something to send, timers are time.AfterFunc callbacks); Server-Sent
+// Events keep the response's handler; long polling needs nothing between polls.
 
 // enqueue queues frame and gets it written; false when the outbox refused it.
 func (c *conn) enqueue(frame []byte) bool {
@@ -51,30 +51,30 @@ func (c *conn) kick() {
 		return
 	}
 	c.mu.Lock()
-	if c.pushWrite == nil || c.finished {
+	if c.ws == nil || c.finished {
 		c.mu.Unlock()
 		c.writerOn.Store(false)
 		return
 	}
-	// The connection's handler still holds its own count, so this Add never races
+	// The connection's transport still holds its own count, so this Add never races
 	// with a Wait that saw zero.
 	c.s.wg.Add(1)
-	write := c.pushWrite
+	ws := c.ws
 	c.mu.Unlock()
-	go c.writeLoop(write)
+	go c.writeLoop(ws)
 }
 
 // writeLoop sends everything queued, one write per batch, until the outbox is empty.
 // After the sealed last batch it closes the transport gracefully.
-func (c *conn) writeLoop(write func([]byte) error) {
+func (c *conn) writeLoop(ws wsConn) {
 	defer c.s.wg.Done()
 	for {
-		batch, sealed := c.out.Take(c.spare)
+		batch, sealed := c.out.TakeFramed(c.spare)
 		if len(batch) > 0 {
 			// The lifecycle timer enforces the write timeout (see tick): cheaper than
-			// a deadline context per write.
+			// a deadline per write.
 			c.writeSince.Store(time.Now().UnixNano())
-			err := write(batch)
+			err := ws.WriteFramed(batch, c.binary.Load())
 			c.writeSince.Store(0)
 			if err != nil {
 				c.abort("The transport failed: " + err.Error())
@@ -82,12 +82,7 @@ func (c *conn) writeLoop(write func([]byte) error) {
 			}
 		}
 		if sealed {
-			c.mu.Lock()
-			ws := c.ws
-			c.mu.Unlock()
-			if ws != nil {
-				_ = ws.Close() // the closing handshake; the reader sees it and returns
-			}
+			_ = ws.Close() // the closing handshake; the socket closes on the answer
 			c.terminate("")
 			return
 		}
@@ -112,21 +107,36 @@ func (c *conn) terminate(reason string) {
 	c.setReason(reason)
 	c.stopOnce.Do(func() {
 		close(c.stop)
-		c.mu.Lock()
-		cancel := c.cancelRead
-		lp := c.kind == transport.LongPolling && c.started
-		c.mu.Unlock()
-		if cancel != nil {
-			cancel() // unblocks a WebSocket reader
-		}
-		if lp {
-			// Long polling has no goroutine of its own to clean up with.
-			go func() {
-				defer c.s.wg.Done()
-				c.finish()
-			}()
-		}
+		c.startCleanup()
 	})
+}
+
+// startCleanup ends a terminated WebSocket or long-polling connection: neither has a
+// goroutine of its own to do it. It runs once, when the connection is both
+// terminated and (for a WebSocket) attached to its socket.
+func (c *conn) startCleanup() {
+	c.mu.Lock()
+	run := !c.cleaning && c.started && c.stopped() &&
+		(c.kind == transport.LongPolling || (c.kind == transport.WebSockets && c.ws != nil))
+	if run {
+		c.cleaning = true
+	}
+	ws, broken := c.ws, c.broken
+	c.mu.Unlock()
+	if !run {
+		return
+	}
+	go func() {
+		defer c.s.wg.Done()
+		if ws != nil {
+			if broken {
+				_ = ws.CloseNow()
+			} else {
+				_ = ws.Close() // a no-op when the writer closed it already
+			}
+		}
+		c.finish()
+	}()
 }
 
 // abort is terminate for a broken transport: nothing more can be written to it.
@@ -135,13 +145,6 @@ func (c *conn) abort(reason string) {
 	c.broken = true
 	c.mu.Unlock()
 	c.terminate(reason)
-}
-
-// isBroken reports whether the transport failed (see abort).
-func (c *conn) isBroken() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.broken
 }
 
 // startTimer arms the lifecycle timer when a transport attaches.
@@ -268,9 +271,11 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 	c.inMu.Lock()
 	c.inClosed = true
+	c.releaseInput()
 	sess := c.session
 	c.inMu.Unlock()
 	c.out.Seal(nil)
+	c.out.Discard() // the queued bytes go back to the memory budget
 	c.s.node.Remove(c)
 	if c.handshaken.Load() {
 		c.metrics.Closed()

@@ -280,7 +280,7 @@ func TestStalledReaderIsClosed(t *testing.T) {
 		c.SendQueueBytes = 1 << 30 // so that the write timeout, not the queue, ends it
 		c.SendQueueFrames = 1 << 20
 	})
-	stalled := rawWSDial(t, ts, ts.token("chat", "stalled")) // never reads again
+	stalled := rawWSDial(ts, ts.token("chat", "stalled")) // never reads again
 	defer stalled.Close()
 	waitFor(t, 2*time.Second, "registration", func() bool { return ts.s.Registry().UserExists("chat", "stalled") })
 	big := strings.Repeat("x", 256<<10)

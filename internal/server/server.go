@@ -25,6 +25,7 @@ import (
 	"github.com/signalbox-io/signalbox/internal/hub"
 	"github.com/signalbox-io/signalbox/internal/identity"
 	"github.com/signalbox-io/signalbox/internal/metrics"
+	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/internal/upstream"
 )
 
@@ -36,8 +37,10 @@ type Server struct {
 	registry  *hub.Registry // this node's connections
 	node      *cluster.Node // what the REST API talks to: this node as a member of the service
 	validator *auth.Validator
-	gate      *identity.Gate     // every token check goes through it
-	upstream  *upstream.Upstream // nil when no upstream is configured
+	gate      *identity.Gate      // every token check goes through it
+	upstream  *upstream.Upstream  // nil when no upstream is configured
+	loop      transport.EventLoop // reads every WebSocket connection
+	budget    *transport.Budget   // partial input and outbound queues of all connections
 	handler   http.Handler
 	origins   originPolicy
 
@@ -60,9 +63,10 @@ type Server struct {
 	readiness readiness
 	authLog   rateLimitedLog
 
-	ready         atomic.Bool
-	slowConsumers atomic.Int64
-	connsTotal    atomic.Int64
+	ready          atomic.Bool
+	slowConsumers  atomic.Int64
+	budgetRefusals atomic.Int64
+	connsTotal     atomic.Int64
 }
 
 // Stats are counters for tests and diagnostics.
@@ -70,6 +74,7 @@ type Stats struct {
 	Connections      int   // connections currently known (negotiated or connected)
 	ConnectionsTotal int64 // connections ever created
 	SlowConsumers    int64 // connections closed because their outbound queue was full
+	BudgetRefusals   int64 // connections closed because the memory budget was spent
 }
 
 // Options are the parts of a server that are not configuration.
@@ -104,6 +109,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		registry:  hub.New(logger),
 		validator: &auth.Validator{Keys: append([]string(nil), cfg.AccessKeys...)},
 		conns:     make(map[string]*conn),
+		budget:    transport.NewBudget(cfg.memoryBudget()),
 
 		lpCloseGrace: defaultLPCloseGrace,
 		metrics:      opts.Metrics,
@@ -180,7 +186,8 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return Stats{Connections: n, ConnectionsTotal: s.connsTotal.Load(), SlowConsumers: s.slowConsumers.Load()}
+	return Stats{Connections: n, ConnectionsTotal: s.connsTotal.Load(), SlowConsumers: s.slowConsumers.Load(),
+		BudgetRefusals: s.budgetRefusals.Load()}
 }
 
 func (s *Server) routes() http.Handler {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestOutboxCoalescesAndBounds(t *testing.T) {
-	o := NewOutbox(3, 10)
+	o := NewOutbox(3, 10, nil)
 	if !o.Push([]byte("ab")) || !o.Push([]byte("cd")) {
 		t.Fatal("push refused")
 	}

@@ -1,16 +1,18 @@
 package transport
 
 import (
-	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // IsWebSocketUpgrade reports whether r asks for a WebSocket upgrade.
@@ -30,120 +32,445 @@ func headerContainsToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// WebSocket is the server end of one SignalR WebSocket connection.
+// Handler receives the events of one WebSocket connection. Data is called from
+// short-lived reader goroutines, never twice at once for one connection; Closed may
+// overlap a Data call that is still running.
+type Handler interface {
+	// Data receives the payload of data messages in chunks (valid only during the
+	// call); final marks the last chunk of a message. An error stops the delivery of
+	// further data: the connection stays open so that queued frames can still be
+	// written and the closing handshake completed.
+	Data(chunk []byte, final bool) error
+	// Closed is called exactly once, after the socket is closed. err is nil after a
+	// closing handshake with status 1000 or 1001 (from either side), else it says
+	// what ended the connection.
+	Closed(err error)
+}
+
+// closeWait bounds how long a closing handshake waits for the peer's Close frame
+// before the socket is closed anyway.
+const closeWait = 5 * time.Second
+
+// WebSocket is the server end of one WebSocket connection. It holds no goroutine and
+// no buffer while idle: the EventLoop reports when the socket is readable, a goroutine
+// then reads what arrived into a pooled buffer, parses the frames and ends. Writes
+// happen on the caller's goroutine.
 type WebSocket struct {
-	c            *websocket.Conn
-	writeTimeout time.Duration
+	nc   net.Conn
+	rc   syscall.RawConn // nil when the connection is not a socket (no poller)
+	loop *EventLoop
+	h    Handler
+	fd   int
+	// seq tells this registration apart from a later one of the same fd number.
+	seq uint32
+
+	// sched is the reader's state: idle, running, or running with more readiness
+	// reported meanwhile (the reader then reads again before it stops).
+	sched atomic.Int32
+
+	// Owned by the running reader.
+	fr      frameReader
+	dataOff bool   // the handler refused data: frames are parsed but not delivered
+	pending []byte // bytes the HTTP server read past the upgrade request
+
+	wmu        sync.Mutex // serializes frames on the wire
+	closeSent  bool       // under wmu
+	closeTimer *time.Timer
+
+	closed    atomic.Bool
+	closeOnce sync.Once
 }
 
-// AcceptWebSocket upgrades the request without checking Origin: SignalR clients
+const (
+	schedIdle int32 = iota
+	schedRunning
+	schedAgain
+)
+
+// Accept upgrades the request to a WebSocket without checking Origin (SignalR clients
 // authenticate with the access token, browsers call cross-origin by design, and the
-// server's optional allowed-origins list is enforced before the upgrade reaches here.
-func AcceptWebSocket(w http.ResponseWriter, r *http.Request, writeTimeout time.Duration) (*WebSocket, error) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+// server's optional allowed-origins list is enforced before the upgrade reaches
+// here). Events go to h once Start is called. On failure the request has been
+// answered.
+func (p *EventLoop) Accept(w http.ResponseWriter, r *http.Request, h Handler) (*WebSocket, error) {
+	if status, err := verifyUpgrade(w, r); err != nil {
+		http.Error(w, err.Error(), status)
+		return nil, err
+	}
+	rc := http.NewResponseController(w)
+	hd := w.Header()
+	hd.Set("Upgrade", "websocket")
+	hd.Set("Connection", "Upgrade")
+	hd.Set("Sec-WebSocket-Accept", acceptKey(strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))))
+	w.WriteHeader(http.StatusSwitchingProtocols)
+	nc, brw, err := rc.Hijack()
 	if err != nil {
-		return nil, fmt.Errorf("websocket: accept: %w", err)
+		return nil, fmt.Errorf("websocket: hijack: %w", err)
 	}
-	// Hub message sizes are enforced by the hub protocol decoder, which sees the
-	// bytes as they stream in; a WebSocket message may carry several hub messages.
-	c.SetReadLimit(-1)
-	return &WebSocket{c: c, writeTimeout: writeTimeout}, nil
+	ws := &WebSocket{nc: nc, loop: p, h: h, fd: -1}
+	// Bytes the client sent right behind its request (a pipelined first frame) sit in
+	// the HTTP server's reader; everything else is read from the socket itself. The
+	// bufio reader and writer are dropped here, so an idle connection keeps neither.
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		ws.pending = append([]byte(nil), b...)
+	}
+	if sc, ok := nc.(syscall.Conn); ok && p != nil {
+		if raw, err := sc.SyscallConn(); err == nil {
+			ws.rc = raw
+		}
+	}
+	return ws, nil
 }
 
-// readBufs holds read buffers, taken only while a message is being read so that idle
-// connections hold none.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+// verifyUpgrade checks the handshake request (RFC 6455 section 4.2.1).
+func verifyUpgrade(w http.ResponseWriter, r *http.Request) (int, error) {
+	switch {
+	case !r.ProtoAtLeast(1, 1):
+		return http.StatusUpgradeRequired, fmt.Errorf("websocket: handshake needs HTTP/1.1, not %q", r.Proto)
+	case !IsWebSocketUpgrade(r):
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		return http.StatusUpgradeRequired, errors.New("websocket: not an upgrade request")
+	case r.Method != http.MethodGet:
+		return http.StatusMethodNotAllowed, fmt.Errorf("websocket: handshake method %q is not GET", r.Method)
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return http.StatusBadRequest, fmt.Errorf("websocket: unsupported version %q (only 13)", r.Header.Get("Sec-WebSocket-Version"))
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return http.StatusBadRequest, errors.New("websocket: exactly one Sec-WebSocket-Key is required")
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+		return http.StatusBadRequest, errors.New("websocket: Sec-WebSocket-Key is not 16 bytes in base64")
+	}
+	return 0, nil
+}
 
-// ReadLoop reads messages until the connection fails or ctx ends, handing their bytes
-// to fn in chunks of at most 16 KiB (a message may arrive in several calls; fn must
-// not retain the chunk). It returns the first error of fn or of the connection; a
-// normal close by the peer returns nil.
-func (ws *WebSocket) ReadLoop(ctx context.Context, fn func(chunk []byte) error) error {
+func acceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// Start delivers the bytes read with the request, then has the poller watch the
+// socket. Call it once, after the handler is ready for events.
+func (ws *WebSocket) Start() {
+	ws.sched.Store(schedRunning)
+	if len(ws.pending) > 0 {
+		b := ws.pending
+		ws.pending = nil
+		ws.parse(b)
+	}
+	if ws.closed.Load() {
+		ws.sched.Store(schedIdle)
+		return
+	}
+	if ws.rc == nil || ws.loop.register(ws) != nil {
+		// Not a pollable socket: a goroutine blocks in Read instead.
+		ws.sched.Store(schedIdle)
+		go ws.blockingReader()
+		return
+	}
+	// Readiness that arrived between the upgrade and the registration is reported by
+	// the registration itself; finish this run in case it was marked meanwhile.
+	ws.finishRun()
+}
+
+// readable is called by the poller when the socket has something to read.
+func (ws *WebSocket) readable() {
 	for {
-		_, r, err := ws.c.Reader(ctx)
-		if err != nil {
-			if isNormalClose(err) {
-				return nil
+		switch s := ws.sched.Load(); s {
+		case schedIdle:
+			if ws.sched.CompareAndSwap(schedIdle, schedRunning) {
+				go ws.run()
+				return
 			}
-			return fmt.Errorf("websocket: read: %w", err)
-		}
-		if err := readMessage(r, fn); err != nil {
-			if isNormalClose(err) {
-				return nil
+		case schedRunning:
+			if ws.sched.CompareAndSwap(schedRunning, schedAgain) {
+				return
 			}
-			return err
+		default:
+			return
 		}
 	}
 }
 
-func readMessage(r io.Reader, fn func(chunk []byte) error) error {
+func (ws *WebSocket) run() {
+	ws.readAvailable()
+	ws.finishRun()
+}
+
+// finishRun ends a reader run, reading again if readiness was reported meanwhile.
+func (ws *WebSocket) finishRun() {
+	for !ws.sched.CompareAndSwap(schedRunning, schedIdle) {
+		ws.sched.Store(schedRunning)
+		ws.readAvailable()
+	}
+}
+
+// readBufSize is the pooled read buffer: large enough that a burst arrives in few
+// reads, taken only while the socket has bytes.
+const readBufSize = 16 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// readAvailable reads until the socket has nothing more, feeding the parser.
+func (ws *WebSocket) readAvailable() {
+	if ws.closed.Load() {
+		return
+	}
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if ferr := fn(buf[:n]); ferr != nil {
-				return ferr
-			}
+		var n int
+		var rerr error
+		err := ws.rc.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), buf)
+			return true // never wait: the poller reports readiness
+		})
+		if err == nil {
+			err = rerr
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+			return
 		}
 		if err != nil {
-			if isNormalClose(err) {
-				return err
-			}
-			return fmt.Errorf("websocket: read: %w", err)
+			ws.closeSocket(fmt.Errorf("websocket: read: %w", err))
+			return
+		}
+		if n == 0 {
+			ws.closeSocket(fmt.Errorf("websocket: read: %w", io.ErrUnexpectedEOF))
+			return
+		}
+		ws.parse(buf[:n])
+		if n < len(buf) || ws.closed.Load() {
+			// A short read emptied the socket; bytes arriving later are reported again.
+			return
 		}
 	}
 }
 
-func isNormalClose(err error) bool {
-	switch websocket.CloseStatus(err) {
-	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-		return true
+// blockingReader reads without a poller (not a socket, or epoll unavailable).
+func (ws *WebSocket) blockingReader() {
+	for !ws.closed.Load() {
+		bp := readBufs.Get().(*[]byte)
+		n, err := ws.nc.Read(*bp)
+		if n > 0 {
+			ws.parse((*bp)[:n])
+		}
+		readBufs.Put(bp)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			ws.closeSocket(fmt.Errorf("websocket: read: %w", err))
+			return
+		}
 	}
-	return false
 }
 
-// Write sends data as one message, binary or text.
-func (ws *WebSocket) Write(ctx context.Context, data []byte, binary bool) error {
-	if ws.writeTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ws.writeTimeout)
-		defer cancel()
+// parse feeds b to the frame parser; a protocol violation closes the connection.
+func (ws *WebSocket) parse(b []byte) {
+	if err := ws.fr.feed(b, ws); err != nil {
+		var pe protocolError
+		if errors.As(err, &pe) {
+			ws.failClose(StatusProtocolError, string(pe), err)
+			return
+		}
+		ws.closeSocket(err)
 	}
-	typ := websocket.MessageText
+}
+
+// errStop ends parsing after a close frame.
+var errStop = errors.New("websocket: closed")
+
+// data implements frameSink.
+func (ws *WebSocket) data(chunk []byte, final bool) error {
+	if ws.dataOff {
+		return nil
+	}
+	if err := ws.h.Data(chunk, final); err != nil {
+		ws.dataOff = true
+	}
+	return nil
+}
+
+// control implements frameSink.
+func (ws *WebSocket) control(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		_ = ws.writeFrame(opPong, payload)
+	case opClose:
+		code, reason, err := parseClose(payload)
+		if err != nil {
+			return err
+		}
+		ws.wmu.Lock()
+		sent := ws.closeSent
+		ws.closeSent = true
+		if !sent {
+			// Echo the status (RFC 6455 section 5.5.1); 1005 is never sent.
+			var p []byte
+			if code != StatusNoStatus {
+				p = []byte{byte(code >> 8), byte(code)}
+			}
+			_ = ws.writeFrameLocked(opClose, p)
+		}
+		ws.wmu.Unlock()
+		var cerr error
+		if code != StatusNormalClosure && code != StatusGoingAway {
+			cerr = &CloseError{Code: code, Reason: reason}
+		}
+		ws.closeSocket(cerr)
+		return errStop
+	}
+	return nil
+}
+
+// CloseError is a closing handshake with a status other than 1000 or 1001.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("websocket: closed with status %d %q", e.Code, e.Reason)
+}
+
+// WriteMessage sends data as one message, binary or text.
+func (ws *WebSocket) WriteMessage(data []byte, binary bool) error {
+	op := byte(opText)
 	if binary {
-		typ = websocket.MessageBinary
+		op = opBinary
 	}
-	if err := ws.c.Write(ctx, typ, data); err != nil {
+	return ws.writeFrame(op, data)
+}
+
+// WriteFramed sends batch[Headroom:] as one message, writing the frame header into
+// the headroom in front of it: one write, no copy.
+func (ws *WebSocket) WriteFramed(batch []byte, binary bool) error {
+	op := byte(opText)
+	if binary {
+		op = opBinary
+	}
+	start := putHeader(batch, Headroom, op, len(batch)-Headroom)
+	ws.wmu.Lock()
+	defer ws.wmu.Unlock()
+	if ws.closeSent {
+		return errors.New("websocket: write after close")
+	}
+	if _, err := ws.nc.Write(batch[start:]); err != nil {
 		return fmt.Errorf("websocket: write: %w", err)
 	}
 	return nil
 }
 
-// Close performs the closing handshake with a normal status (bounded by the library's
-// own 5 s wait for the peer's reply).
-func (ws *WebSocket) Close() error {
-	err := ws.c.Close(websocket.StatusNormalClosure, "")
-	if err != nil && !isNormalClose(err) {
-		return fmt.Errorf("websocket: close: %w", err)
+// Headroom is the room WriteFramed needs in front of the payload.
+const Headroom = maxHeaderSize
+
+func (ws *WebSocket) writeFrame(op byte, payload []byte) error {
+	ws.wmu.Lock()
+	defer ws.wmu.Unlock()
+	if ws.closeSent {
+		return errors.New("websocket: write after close")
+	}
+	return ws.writeFrameLocked(op, payload)
+}
+
+func (ws *WebSocket) writeFrameLocked(op byte, payload []byte) error {
+	var hdr [maxHeaderSize]byte
+	start := putHeader(hdr[:], len(hdr), op, len(payload))
+	var err error
+	if len(payload) <= 512 {
+		// Small frames (control frames, single messages) in one write.
+		var b [maxHeaderSize + 512]byte
+		n := copy(b[:], hdr[start:])
+		n += copy(b[n:], payload)
+		_, err = ws.nc.Write(b[:n])
+	} else {
+		bufs := net.Buffers{hdr[start:], payload}
+		_, err = bufs.WriteTo(ws.nc)
+	}
+	if err != nil {
+		return fmt.Errorf("websocket: write: %w", err)
 	}
 	return nil
 }
 
-// CloseWithStatus closes with an error status (e.g. policy violation) and a reason.
-func (ws *WebSocket) CloseWithStatus(code websocket.StatusCode, reason string) error {
-	if len(reason) > 120 { // close reasons are limited to 123 bytes
-		reason = reason[:120]
-	}
-	return ws.c.Close(code, reason)
+// Close starts the closing handshake with status 1000: the Close frame is sent and
+// the socket closed when the peer answers, or after 5 s. It does not wait.
+func (ws *WebSocket) Close() error {
+	return ws.CloseWithStatus(StatusNormalClosure, "")
 }
 
-// CloseNow drops the connection without a closing handshake.
-func (ws *WebSocket) CloseNow() error { return ws.c.CloseNow() }
+// CloseWithStatus is Close with a status and a reason (cut to the 123 bytes a close
+// frame holds).
+func (ws *WebSocket) CloseWithStatus(code int, reason string) error {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	p := make([]byte, 2, 2+len(reason))
+	p[0], p[1] = byte(code>>8), byte(code)
+	p = append(p, reason...)
+	ws.wmu.Lock()
+	if ws.closeSent {
+		ws.wmu.Unlock()
+		return nil
+	}
+	ws.closeSent = true
+	err := ws.writeFrameLocked(opClose, p)
+	if err == nil && !ws.closed.Load() {
+		ws.closeTimer = time.AfterFunc(closeWait, func() {
+			ws.closeSocket(errors.New("websocket: the peer did not answer the close frame"))
+		})
+	}
+	ws.wmu.Unlock()
+	if err != nil {
+		ws.closeSocket(err)
+		return err
+	}
+	return nil
+}
+
+// failClose sends a Close frame with code and reason and closes the socket at once.
+func (ws *WebSocket) failClose(code int, reason string, err error) {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	p := append([]byte{byte(code >> 8), byte(code)}, reason...)
+	ws.wmu.Lock()
+	if !ws.closeSent {
+		ws.closeSent = true
+		_ = ws.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = ws.writeFrameLocked(opClose, p)
+	}
+	ws.wmu.Unlock()
+	ws.closeSocket(err)
+}
+
+// CloseNow closes the socket without a closing handshake.
+func (ws *WebSocket) CloseNow() error {
+	ws.closeSocket(errors.New("websocket: closed without a handshake"))
+	return nil
+}
+
+// closeSocket closes the socket once and tells the handler.
+func (ws *WebSocket) closeSocket(err error) {
+	ws.closeOnce.Do(func() {
+		ws.closed.Store(true)
+		if ws.fd >= 0 {
+			ws.loop.unregister(ws)
+		}
+		_ = ws.nc.Close()
+		ws.wmu.Lock()
+		if ws.closeTimer != nil {
+			ws.closeTimer.Stop()
+		}
+		ws.wmu.Unlock()
+		go ws.h.Closed(err)
+	})
+}

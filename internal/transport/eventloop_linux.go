@@ -1,0 +1,145 @@
+//go:build linux
+
+package transport
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+)
+
+// EventLoop watches the sockets of WebSocket connections with one epoll instance and
+// one goroutine, so that an idle connection needs no goroutine parked in Read. It
+// holds its epoll descriptor and goroutine only while it watches something: both go
+// away with the last connection and come back with the next. The zero value is
+// ready to use.
+type EventLoop struct {
+	mu      sync.Mutex
+	epfd    int // -1 or 0 when not running (see running)
+	wakeR   int // read end of the pipe that wakes the loop
+	wakeW   int
+	running bool
+	seq     uint32
+	conns   map[int]*WebSocket // by fd
+}
+
+// pollEvents asks for edge-triggered readability, which includes the peer's
+// half-close and errors. (syscall declares EPOLLET as a negative int.)
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
+
+// register starts watching ws's socket.
+func (p *EventLoop) register(ws *WebSocket) error {
+	var fd int
+	if err := ws.rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return fmt.Errorf("websocket: poller: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		if err := p.start(); err != nil {
+			return err
+		}
+	}
+	p.seq++
+	ws.fd, ws.seq = fd, p.seq
+	ev := syscall.EpollEvent{Events: uint32(pollEvents), Fd: int32(fd), Pad: int32(ws.seq)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		ws.fd = -1
+		p.stopIfIdle()
+		return fmt.Errorf("websocket: poller: epoll_ctl add: %w", err)
+	}
+	if p.conns == nil {
+		p.conns = make(map[int]*WebSocket)
+	}
+	p.conns[fd] = ws
+	return nil
+}
+
+// unregister stops watching ws; the caller closes the socket afterwards, so the fd
+// number is not reused while it is still registered.
+func (p *EventLoop) unregister(ws *WebSocket) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns[ws.fd] != ws {
+		return
+	}
+	delete(p.conns, ws.fd)
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, ws.fd, nil)
+	p.stopIfIdle()
+}
+
+// start creates the epoll instance and its goroutine; p.mu is held.
+func (p *EventLoop) start() error {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("websocket: poller: epoll_create: %w", err)
+	}
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		_ = syscall.Close(epfd)
+		return fmt.Errorf("websocket: poller: pipe: %w", err)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0]), Pad: 0}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
+		_ = syscall.Close(epfd)
+		_ = syscall.Close(pipe[0])
+		_ = syscall.Close(pipe[1])
+		return fmt.Errorf("websocket: poller: epoll_ctl add: %w", err)
+	}
+	p.epfd, p.wakeR, p.wakeW, p.running = epfd, pipe[0], pipe[1], true
+	go p.loop(epfd, pipe[0])
+	return nil
+}
+
+// stopIfIdle wakes the loop when nothing is watched any more, so that it ends and
+// releases its descriptors; p.mu is held.
+func (p *EventLoop) stopIfIdle() {
+	if len(p.conns) == 0 && p.running {
+		_, _ = syscall.Write(p.wakeW, []byte{1})
+	}
+}
+
+func (p *EventLoop) loop(epfd, wakeR int) {
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(epfd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			// Not expected; leaving would strand every connection, so retry.
+			continue
+		}
+		woken := false
+		p.mu.Lock()
+		for i := range n {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			if fd == wakeR {
+				woken = true
+				continue
+			}
+			if ws := p.conns[fd]; ws != nil && ws.seq == uint32(ev.Pad) {
+				ws.readable()
+			}
+		}
+		if woken {
+			var b [64]byte
+			for {
+				if n, _ := syscall.Read(wakeR, b[:]); n <= 0 {
+					break
+				}
+			}
+			if len(p.conns) == 0 {
+				p.running = false
+				_ = syscall.Close(p.wakeW)
+				_ = syscall.Close(wakeR)
+				_ = syscall.Close(epfd)
+				p.epfd, p.wakeR, p.wakeW = -1, -1, -1
+				p.mu.Unlock()
+				return
+			}
+		}
+		p.mu.Unlock()
+	}
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package transport
+
+import "errors"
+
+// EventLoop is the readiness-based reader of WebSocket connections. Only Linux has one
+// (epoll); elsewhere every connection keeps a goroutine blocked in Read.
+type EventLoop struct{}
+
+func (p *EventLoop) register(*WebSocket) error {
+	return errors.New("websocket: no poller on this system")
+}
+
+func (p *EventLoop) unregister(*WebSocket) {}
