@@ -44,3 +44,23 @@ func TestRecordCountTracksRemovals(t *testing.T) {
 		t.Fatalf("records = %d after RemoveUserFromAllGroups, want 1", got)
 	}
 }
+
+func TestConnectionsSnapshot(t *testing.T) {
+	r := New(nil)
+	a, b := newFake("h", "a", "u1", &fakeProto{name: "json"}), newFake("h", "b", "", &fakeProto{name: "json"})
+	r.Add(a, "pg")
+	r.Add(b)
+	r.AddToGroup("h", "g1", "b")
+	got := r.Connections("h")
+	if len(got) != 2 || got[0].ConnectionID != "a" || got[0].UserID != "u1" || !got[0].Groups["pg"] ||
+		got[1].ConnectionID != "b" || got[1].UserID != "" || !got[1].Groups["g1"] || got[1].Groups["pg"] {
+		t.Fatalf("Connections = %+v", got)
+	}
+	r.AddToGroup("h", "g2", "b")
+	if got[1].Groups["g2"] {
+		t.Error("the snapshot changed after a join")
+	}
+	if r.Connections("nohub") != nil {
+		t.Error("unknown hub listed connections")
+	}
+}

@@ -33,23 +33,9 @@ type payloadMessage struct {
 // octet-stream MessagePack map of pre-framed invocations per protocol. w lets the
 // size limit tell the server to close the connection instead of draining it.
 func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64) (*hub.Payload, error) {
-	binary, err := bodyKind(r.Header.Get("Content-Type"))
+	data, binary, err := readBody(w, r, maxBytes)
 	if err != nil {
 		return nil, err
-	}
-	if r.ContentLength > maxBytes {
-		return nil, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
-		}
-		return nil, &apiError{kind: errInvalid, msg: "cannot read request body", err: err}
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, invalid(msgBodyRequired)
 	}
 	if binary {
 		frames, err := parseFramesPayload(data)
@@ -63,6 +49,30 @@ func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64) (*hub.P
 		return nil, err
 	}
 	return hub.NewPayload(inv), nil
+}
+
+// readBody reads a non-empty body within maxBytes and reports whether it is the
+// binary multi-protocol form.
+func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) (data []byte, binary bool, err error) {
+	binary, err = bodyKind(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, false, err
+	}
+	if r.ContentLength > maxBytes {
+		return nil, false, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
+	}
+	data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, false, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
+		}
+		return nil, false, &apiError{kind: errInvalid, msg: "cannot read request body", err: err}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, false, invalid(msgBodyRequired)
+	}
+	return data, binary, nil
 }
 
 // bodyKind reports whether the body is the binary multi-protocol form. A missing

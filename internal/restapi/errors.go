@@ -19,6 +19,10 @@ const (
 	CodeInvalidRequest            = "Error.Request.Invalid"
 	CodeUnauthorized              = "Error.Request.Unauthorized"
 	CodeForbidden                 = "Error.Request.Forbidden"
+	CodeStreamNotExisted          = "Error.Stream.NotExisted"
+	CodeInvocationFailed          = "Error.Invocation.Failed"
+	CodeInvocationTimeout         = "Error.Invocation.Timeout"
+	CodeInvocationThrottled       = "Error.Invocation.Throttled"
 	CodeNotFound                  = "Error.Request.NotFound"
 	CodeMethodNotAllowed          = "Error.Request.MethodNotAllowed"
 	CodeTooLarge                  = "Error.Request.TooLarge"
@@ -47,6 +51,10 @@ const (
 	errUserNotInGroup
 	errConnectionNotExistedError
 	errUnavailable
+	errStreamNotExisted
+	errInvocationFailed
+	errInvocationTimeout
+	errTooManyInvocations
 )
 
 // errorTable is the one place where error classes become HTTP responses.
@@ -69,6 +77,10 @@ var errorTable = map[errKind]struct {
 	errUserNotInGroup:            {http.StatusNotFound, CodeUserNotInGroup},
 	errConnectionNotExistedError: {http.StatusNotFound, CodeConnectionNotExistedError},
 	errUnavailable:               {http.StatusServiceUnavailable, CodeUnavailable},
+	errStreamNotExisted:          {http.StatusNotFound, CodeStreamNotExisted},
+	errInvocationFailed:          {http.StatusBadRequest, CodeInvocationFailed},
+	errInvocationTimeout:         {http.StatusGatewayTimeout, CodeInvocationTimeout},
+	errTooManyInvocations:        {http.StatusTooManyRequests, CodeInvocationThrottled},
 }
 
 // apiError is the error type handlers return; anything else is a 500.

@@ -20,6 +20,10 @@ type Options struct {
 	// Authenticator, when set, checks bearer tokens instead of Validator (identity-based
 	// access: Microsoft Entra-style tokens besides access-key tokens).
 	Authenticator Authenticator
+	// Calls, when set, serves :invoke and the stream operations; nil makes them 501.
+	Calls ClientCalls
+	// Connections, when set, lists a hub's connections for :execute; nil makes it 501.
+	Connections ConnectionLister
 	// AccessKey, when set, serves GET /api/auth/accessKey and /api/v1/auth/accessKey.
 	AccessKey AccessKeyFunc
 	// IssueToken signs a client access token for :generateToken; hub is the
@@ -51,6 +55,7 @@ type request struct {
 	user   string
 	conn   string
 	group  string
+	stream string
 	legacy bool // under /api/v1
 	query  url.Values
 }
@@ -315,6 +320,8 @@ func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params
 			err, req.conn = checkID("connection id", v), v
 		case "{group}":
 			err, req.group = checkGroup(v), v
+		case "{stream}":
+			err, req.stream = checkStreamID(v), v
 		}
 		if err != nil {
 			return nil, err

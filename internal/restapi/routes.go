@@ -31,6 +31,12 @@ func routes() []route {
 		{segs: []string{"users", "{user}", ":closeConnections"}, methods: post(opCloseUser, http.StatusNoContent)},
 		{segs: []string{":generateToken"}, methods: post(opGenerateToken, 0)},
 
+		// Client results, streams and commands (rows 20-23, REST 2024-12-01).
+		{segs: []string{"connections", "{conn}", ":invoke"}, methods: post(opInvoke, 0)},
+		{segs: []string{"connections", "{conn}", "streams", "{stream}", ":send"}, methods: post(opStreamSend, http.StatusAccepted)},
+		{segs: []string{"connections", "{conn}", "streams", "{stream}", ":complete"}, methods: post(opStreamComplete, http.StatusAccepted)},
+		{segs: []string{":execute"}, methods: post(opExecute, http.StatusAccepted)},
+
 		// Connections (rows 3 legacy, 5, 9, 15).
 		{segs: []string{"connections", "{conn}"}, methods: with(exists(opConnectionExists), map[string]op{
 			http.MethodPost:   {fn: opSendConnection, status: http.StatusAccepted},

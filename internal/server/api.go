@@ -16,6 +16,8 @@ func (s *Server) restAPI() http.Handler {
 		// The gate checks identity tokens besides access-key tokens.
 		Authenticator: s.gate,
 		AccessKey:     s.accessKey(),
+		Calls:         s.calls,
+		Connections:   s.calls,
 		IssueToken:    s.issueClientToken,
 		Logger:        s.log,
 		Health:        http.HandlerFunc(s.health),

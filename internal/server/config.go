@@ -59,6 +59,12 @@ type Config struct {
 	// DisableLocalAuth refuses access-key tokens, as Azure's disableLocalAuth does.
 	DisableLocalAuth bool
 
+	// InvokeTimeout bounds how long POST .../:invoke waits for the client's result.
+	InvokeTimeout time.Duration
+	// MaxPendingInvocations bounds the :invoke calls waiting for a client result at
+	// once; more get 429.
+	MaxPendingInvocations int
+
 	// KeepAliveInterval is how long a connection may go without an outbound frame
 	// before the server sends a Ping.
 	KeepAliveInterval time.Duration
@@ -235,6 +241,7 @@ func (c *Config) Validate() error {
 		{"handshake-timeout", c.HandshakeTimeout}, {"negotiate-timeout", c.NegotiateTimeout},
 		{"poll-timeout", c.PollTimeout}, {"write-timeout", c.WriteTimeout},
 		{"drain-timeout", c.DrainTimeout}, {"upstream-timeout", c.UpstreamTimeout},
+		{"invoke-timeout", c.InvokeTimeout},
 	} {
 		if d.v <= 0 {
 			bad("%s: must be a positive duration such as 15s, got %v", d.name, d.v)
@@ -258,6 +265,9 @@ func (c *Config) Validate() error {
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 			bad("metrics-listen: port %q of %q is not a number from 0 to 65535", port, c.MetricsListen)
 		}
+	}
+	if c.MaxPendingInvocations <= 0 {
+		bad("max-pending-invocations: must be positive, got %d", c.MaxPendingInvocations)
 	}
 	if c.MaxConnections < 0 {
 		bad("max-connections: must not be negative, got %d", c.MaxConnections)

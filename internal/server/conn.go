@@ -82,6 +82,9 @@ type conn struct {
 	lastRecv atomic.Int64
 	lastSend atomic.Int64
 
+	streamMu sync.Mutex      // guards streams; never held while taking c.mu
+	streams  map[string]bool // server-to-client streams the client started, by invocation id
+
 	inMu      sync.Mutex // serializes inbound processing
 	inClosed  bool
 	hsBuf     []byte
@@ -341,8 +344,14 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	return nil
 }
 
-// reply delivers an upstream result frame, already framed in the client's protocol.
-func (c *conn) reply(frame []byte) { c.Send(frame) }
+// reply delivers an upstream result frame, already framed in the client's protocol;
+// the answer to a stream invocation is filtered by streamReply.
+func (c *conn) reply(frame []byte) {
+	if c.streamReply(frame) {
+		return
+	}
+	c.Send(frame)
+}
 
 // handle reacts to one hub message; true means the client closed the connection.
 func (c *conn) handle(m protocol.Message) bool {
@@ -358,10 +367,25 @@ func (c *conn) handle(m protocol.Message) bool {
 			c.completionError(m.InvocationID, "No upstream is configured for this hub")
 		}
 	case *protocol.StreamInvocation:
-		c.completionError(m.InvocationID, "Stream invocations are not supported.")
+		// The function app learns the stream id (the invocation id) from the
+		// invocation and feeds the stream through the REST API (streams/{id}/:send).
+		switch {
+		case c.session == nil:
+			c.completionError(m.InvocationID, "Stream invocations need an upstream: no upstream is configured for this hub")
+		case m.InvocationID == "":
+		case !c.openStream(m.InvocationID):
+			c.completionError(m.InvocationID, "Too many streams are open on this connection.")
+		default:
+			c.session.Invoke(&protocol.Invocation{Headers: m.Headers, InvocationID: m.InvocationID, Target: m.Target, Arguments: m.Arguments})
+		}
+	case *protocol.Completion:
+		// A client result for POST .../:invoke.
+		c.s.calls.complete(c.id, m)
+	case *protocol.CancelInvocation:
+		c.closeStream(m.InvocationID)
 	}
-	// Ping only counts as activity; Completion, StreamItem, CancelInvocation, Ack,
-	// Sequence and unknown types have no meaning in serverless mode.
+	// Ping only counts as activity; StreamItem, Ack, Sequence and unknown types have
+	// no meaning in serverless mode.
 	return false
 }
 

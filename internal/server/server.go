@@ -38,6 +38,7 @@ type Server struct {
 	node      *cluster.Node // what the REST API talks to: this node as a member of the service
 	validator *auth.Validator
 	gate      *identity.Gate      // every token check goes through it
+	calls     *clientCalls        // :invoke, streams and :execute on this node's connections
 	upstream  *upstream.Upstream  // nil when no upstream is configured
 	loop      transport.EventLoop // reads every WebSocket connection
 	budget    *transport.Budget   // partial input and outbound queues of all connections
@@ -131,6 +132,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		return nil, err
 	}
 	s.gate = gate
+	s.calls = newClientCalls(s)
 	if rules := cfg.Rules(); len(rules) > 0 {
 		up, err := upstream.New(upstream.Options{
 			Rules:      rules,

@@ -96,6 +96,8 @@ var settings = []Setting{
 	list("identity-allow", ",", "identity (object id or client id) allowed in, repeatable; others get 403; default every identity of the issuer", func(c *Config) *StringList { return &c.IdentityAllow }),
 	boolean("disable-local-auth", "false", "refuse access-key tokens, as Azure's disableLocalAuth does; only identities get in (needs identity-issuer)", func(c *Config) *bool { return &c.DisableLocalAuth }),
 	text("metrics-listen", "", "HOST:PORT of a separate listener for /metrics; empty serves /metrics on the main listener", func(c *Config) *string { return &c.MetricsListen }),
+	duration("invoke-timeout", "30s", "how long POST .../connections/{id}/:invoke waits for the client's result (then 504)", func(c *Config) *time.Duration { return &c.InvokeTimeout }),
+	integer("max-pending-invocations", "1000", ":invoke calls waiting for client results at once (more get 429)", func(c *Config) *int { return &c.MaxPendingInvocations }),
 	integer("max-connections", "0", "concurrent client connections (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnections }),
 }
 
