@@ -49,6 +49,26 @@ func (c *testConn) take() []string {
 	return f
 }
 
+// clientFor serves api on loopback and returns a management client for it and its URL,
+// both closed when the test ends.
+func clientFor(t *testing.T, api http.Handler, key string) (*management.Client, string) {
+	t.Helper()
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	eps, err := connection.FromMap(map[string]string{
+		"AzureSignalRConnectionString": "Endpoint=" + srv.URL + ";AccessKey=" + key + ";Version=1.0;",
+	}).Resolve("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := management.NewClient(eps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, srv.URL
+}
+
 // TestAgainstSignalboxRESTAPI drives Signalbox's own REST handler (with its access-key
 // validation) through the client.
 func TestAgainstSignalboxRESTAPI(t *testing.T) {
@@ -65,20 +85,7 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 			return auth.NewToken(key, auth.TokenOptions{Audience: "http://x/client/?hub=" + hub, UserID: userID, Lifetime: lifetime})
 		},
 	})
-	srv := httptest.NewServer(api)
-	defer srv.Close()
-
-	eps, err := connection.FromMap(map[string]string{
-		"AzureSignalRConnectionString": "Endpoint=" + srv.URL + ";AccessKey=" + key + ";Version=1.0;",
-	}).Resolve("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := management.NewClient(eps, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, srvURL := clientFor(t, api, key)
 	ctx := context.Background()
 
 	alice1 := &testConn{id: "a1", hub: "chat", user: "alice"}
@@ -168,7 +175,7 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	bob.mu.Unlock()
 
 	// Health is anonymous and answers HEAD.
-	req, _ := http.NewRequest(http.MethodHead, srv.URL+"/api/health?api-version=2022-06-01", nil)
+	req, _ := http.NewRequest(http.MethodHead, srvURL+"/api/health?api-version=2022-06-01", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("health: %v %v", resp, err)
