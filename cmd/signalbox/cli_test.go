@@ -336,30 +336,25 @@ func TestVersionShowsRevision(t *testing.T) {
 	}
 }
 
-func TestServeGeneratesKeyAndDrainsOnCancel(t *testing.T) {
+// serveOnce runs serve with args until it is ready, then stops it; it returns stdout
+// and stderr.
+func serveOnce(t *testing.T, env map[string]string, args ...string) (endpoint, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	readyc := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	a := &app{stdout: &out, stderr: &errb, getenv: func(k string) string { return map[string]string{"SIGNALBOX_NODE_ID": "n1"}[k] },
-		ready: func(ep string) { readyc <- ep }}
-	go func() {
-		done <- a.run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1/0"})
-	}()
-	var endpoint string
+	a := &app{stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }, ready: func(ep string) { readyc <- ep }}
+	go func() { done <- a.run(ctx, append([]string{"serve"}, args...)) }()
 	select {
 	case endpoint = <-readyc:
 	case code := <-done:
 		t.Fatalf("exited %d: %s", code, errb.String())
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("not ready")
 	}
-	m := regexp.MustCompile(`^Endpoint=(http://127\.0\.0\.1:\d+);AccessKey=([A-Za-z0-9+/]{44});Version=1\.0;\n$`).FindStringSubmatch(out.String())
-	if m == nil || m[1] != endpoint {
-		t.Fatalf("stdout %q (endpoint %s)", out.String(), endpoint)
-	}
-	resp, err := http.Get(endpoint + "/api/health")
+	resp, err := http.Get(strings.Replace(endpoint, "localhost", "127.0.0.1", 1) + "/api/health")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("health: %v %v", resp, err)
 	}
@@ -368,14 +363,81 @@ func TestServeGeneratesKeyAndDrainsOnCancel(t *testing.T) {
 	select {
 	case code := <-done:
 		if code != 0 {
-			t.Fatalf("exit %d", code)
+			t.Fatalf("exit %d: %s", code, errb.String())
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	logs := errb.String()
-	if !strings.Contains(logs, "cluster mode is not implemented") || !strings.Contains(logs, endpoint) || strings.Contains(logs, m[2]) {
-		t.Fatalf("logs: %s", logs)
+	return endpoint, out.String(), errb.String()
+}
+
+var connString = regexp.MustCompile(`^Endpoint=(http://[^;]+);AccessKey=([A-Za-z0-9+/]{44});Version=1\.0;\n$`)
+
+// TestServeKeepsTheGeneratedKey: without --access-key the key is generated once,
+// kept in the state file and printed the same on every start (issue 10: every start
+// made a new key, so local.settings.json had to change after each restart).
+func TestServeKeepsTheGeneratedKey(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state", "state.json")
+	env := map[string]string{"SIGNALBOX_NODE_ID": "n1", "SIGNALBOX_STATE_FILE": stateFile}
+	endpoint, out, logs := serveOnce(t, env, "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1/0")
+	m := connString.FindStringSubmatch(out)
+	if m == nil || m[1] != endpoint {
+		t.Fatalf("stdout %q (endpoint %s)", out, endpoint)
+	}
+	key := m[2]
+	if !strings.Contains(logs, stateFile) || strings.Contains(logs, key) {
+		t.Fatalf("the log does not name the state file, or shows the key: %s", logs)
+	}
+	if st, err := os.Stat(stateFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v %v", st, err)
+	}
+	_, out, logs = serveOnce(t, env, "--listen", "127.0.0.1:0")
+	if m := connString.FindStringSubmatch(out); m == nil || m[2] != key || !strings.Contains(logs, "access key from the state file") {
+		t.Fatalf("second start printed %q, want the key %s again (logs %s)", out, key, logs)
+	}
+	// --access-key wins, and then nothing is printed.
+	_, out, _ = serveOnce(t, env, "--listen", "127.0.0.1:0", "--access-key", testKey)
+	if out != "" {
+		t.Fatalf("with --access-key, stdout %q", out)
+	}
+	// A damaged state file is an error that names it, not a silent new key.
+	if err := os.WriteFile(stateFile, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(context.Background(), "", env, "serve", "--listen", "127.0.0.1:0"); r.code != exitConfig || !strings.Contains(r.stderr, stateFile) {
+		t.Fatalf("damaged state file: %+v", r)
+	}
+}
+
+// TestServeOnAllInterfacesPrintsAUsableEndpoint: --listen 0.0.0.0:P printed
+// Endpoint=http://0.0.0.0:P, which clients cannot dial.
+func TestHealthCommand(t *testing.T) {
+	endpoint := service(t)
+	ctx := context.Background()
+	if r := runCLI(ctx, "", nil, "health", "--url", endpoint+"/readyz"); r.code != 0 || r.stdout != "ok\n" {
+		t.Fatalf("ready server: %+v", r)
+	}
+	if r := runCLI(ctx, "", nil, "health", "--url", endpoint+"/nothing"); r.code != exitError || !strings.Contains(r.stderr, "404") {
+		t.Fatalf("404: %+v", r)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if r := runCLI(ctx, "", nil, "health", "--url", "http://"+addr+"/readyz"); r.code != exitError {
+		t.Fatalf("nobody listening: %+v", r)
+	}
+}
+
+func TestServeOnAllInterfacesPrintsAUsableEndpoint(t *testing.T) {
+	env := map[string]string{"SIGNALBOX_STATE_FILE": filepath.Join(t.TempDir(), "state.json")}
+	for _, listen := range []string{"0.0.0.0:0", ":0"} {
+		endpoint, out, _ := serveOnce(t, env, "--listen", listen)
+		if !regexp.MustCompile(`^http://localhost:\d+$`).MatchString(endpoint) || !strings.HasPrefix(out, "Endpoint="+endpoint+";") {
+			t.Errorf("--listen %s: endpoint %q, stdout %q", listen, endpoint, out)
+		}
 	}
 }
 
@@ -440,5 +502,71 @@ func TestServeMetricsOnItsOwnListener(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestFunctionsInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "app")
+	state := filepath.Join(t.TempDir(), "state.json")
+	env := map[string]string{"HOME": t.TempDir(), "XDG_STATE_HOME": filepath.Dir(state)}
+	r := runCLI(context.Background(), "", env, "functions", "init", dir, "--endpoint", "http://localhost:9999/")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	read := func(name string) map[string]any {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return v
+	}
+	host := read("host.json")
+	if ch, _ := host["customHandler"].(map[string]any); ch == nil || ch["enableForwardingHttpRequest"] != false {
+		t.Errorf("host.json: %v", host)
+	}
+	bindingTypes := func(name string) string {
+		var types []string
+		for _, b := range read(name)["bindings"].([]any) {
+			types = append(types, b.(map[string]any)["type"].(string))
+		}
+		return strings.Join(types, ",")
+	}
+	if got := bindingTypes("negotiate/function.json"); got != "httpTrigger,http,signalRConnectionInfo" {
+		t.Errorf("negotiate bindings %s", got)
+	}
+	if got := bindingTypes("broadcast/function.json"); got != "signalRTrigger,signalR" {
+		t.Errorf("broadcast bindings %s", got)
+	}
+	// The connection string carries the key serve will use: the state file's.
+	key, _, err := stableKey(filepath.Join(filepath.Dir(state), "signalbox", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := read("local.settings.json")["Values"].(map[string]any)
+	if cs := values["AzureSignalRConnectionString"]; cs != "Endpoint=http://localhost:9999;AccessKey="+key+";Version=1.0;" || values["FUNCTIONS_WORKER_RUNTIME"] != "custom" {
+		t.Errorf("local.settings.json values %v", values)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "local.settings.json")); st.Mode().Perm() != 0o600 {
+		t.Errorf("local.settings.json mode %v", st.Mode())
+	}
+	// main.go is the compiled template of internal/functionsinit.
+	tmpl, _ := os.ReadFile(filepath.Join("..", "..", "internal", "functionsinit", "template", "main.go"))
+	if got, _ := os.ReadFile(filepath.Join(dir, "main.go")); !bytes.Equal(got, tmpl) {
+		t.Error("main.go is not the template")
+	}
+	// A second run does not overwrite without --force.
+	if r := runCLI(context.Background(), "", env, "functions", "init", dir); r.code != exitError || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("second init: %+v", r)
+	}
+	if r := runCLI(context.Background(), "", env, "functions", "init", dir, "--force", "--access-key", "k2-0123456789"); r.code != 0 {
+		t.Fatalf("--force: %+v", r)
+	}
+	if cs := read("local.settings.json")["Values"].(map[string]any)["AzureSignalRConnectionString"]; !strings.Contains(cs.(string), "AccessKey=k2-0123456789;") {
+		t.Errorf("--access-key: %v", cs)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -106,7 +108,11 @@ func (a *app) serve(ctx context.Context, cfg server.Config) error {
 	log := newLogger(a.stderr, cfg.LogLevel)
 	generated := len(cfg.AccessKeys) == 0
 	if generated {
-		cfg.AccessKeys = server.StringList{generateAccessKey()}
+		key, err := a.defaultKey(cfg.StateFile, log)
+		if err != nil {
+			return err
+		}
+		cfg.AccessKeys = server.StringList{key}
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = "node-" + randomID(6)
@@ -164,6 +170,39 @@ func (a *app) serve(ctx context.Context, cfg server.Config) error {
 	<-serveErr
 	log.Info("stopped")
 	return nil
+}
+
+// defaultKey is the key of a server started without one: kept in the state file, or
+// generated for this run when the file cannot be written.
+func (a *app) defaultKey(path string, log *slog.Logger) (string, error) {
+	if path == "" {
+		var err error
+		if path, err = a.defaultStateFile(); err != nil {
+			log.Warn("no state file: the generated access key lasts for this run only", slog.Any("error", err))
+			return generateAccessKey(), nil
+		}
+	}
+	key, created, err := stableKey(path)
+	switch {
+	case err != nil && fileProblem(err):
+		log.Warn("cannot keep the access key in the state file: the generated key lasts for this run only",
+			slog.String("path", path), slog.Any("error", err))
+		return generateAccessKey(), nil
+	case err != nil:
+		return "", err // a damaged state file: say so rather than change the key
+	case created:
+		log.Info("generated an access key and kept it in the state file (--access-key overrides it)", slog.String("path", path))
+	default:
+		log.Info("access key from the state file (--access-key overrides it)", slog.String("path", path))
+	}
+	return key, nil
+}
+
+// fileProblem tells an unwritable place from a damaged file.
+func fileProblem(err error) bool {
+	var pe *fs.PathError
+	var le *os.LinkError
+	return errors.As(err, &pe) || errors.As(err, &le)
 }
 
 // serveMetrics serves /metrics on a listener of its own (metrics-listen), so that

@@ -33,6 +33,14 @@ type Config struct {
 	Upstream StringList
 	// Upstreams are full rules, tried after the bare templates of Upstream.
 	Upstreams []UpstreamRule
+	// EmulatorSettings is the Azure SignalR emulator's settings.json; Load appends its
+	// upstream templates to Upstreams.
+	EmulatorSettings string
+	// TLSCert and TLSKey are PEM files: when set the server speaks HTTPS and WSS.
+	TLSCert, TLSKey string
+	// StateFile keeps the generated access key between runs (the command line's
+	// business; the server never reads it).
+	StateFile string
 	// PublicURL is the URL clients are told to use (connection string, tokens).
 	PublicURL string
 	// RedisURL selects cluster mode (not implemented yet: accepted and validated).
@@ -259,6 +267,9 @@ func (c *Config) Validate() error {
 	if c.SendQueueBytes <= 0 {
 		bad("send-queue-bytes: must be positive, got %d", c.SendQueueBytes)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert, tls-key: give both or neither")
+	}
 	if c.MetricsListen != "" {
 		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			bad("metrics-listen: %q is not HOST:PORT: %v", c.MetricsListen, err)
@@ -273,6 +284,14 @@ func (c *Config) Validate() error {
 		bad("max-connections: must not be negative, got %d", c.MaxConnections)
 	}
 	return errors.Join(errs...)
+}
+
+// Scheme is https when the server has a certificate, else http.
+func (c *Config) Scheme() string {
+	if c.TLSCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // MetricsOwnListener reports whether /metrics has a listener of its own.
@@ -513,6 +532,13 @@ func Load(getenv func(string) string, flags map[string][]string) (Config, error)
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
+	if cfg.EmulatorSettings != "" {
+		rules, err := LoadEmulatorSettings(cfg.EmulatorSettings)
+		if err != nil {
+			return Config{}, fmt.Errorf("invalid configuration:\nemulator-settings: %w", err)
+		}
+		cfg.Upstreams = append(cfg.Upstreams, rules...)
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)

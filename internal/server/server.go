@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -62,6 +63,7 @@ type Server struct {
 
 	metrics   *metrics.Metrics
 	readiness readiness
+	tlsConfig *tls.Config // nil: plain HTTP
 	authLog   rateLimitedLog
 
 	ready          atomic.Bool
@@ -147,6 +149,14 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 			return nil, fmt.Errorf("server: upstream: %w", err)
 		}
 		s.upstream = up
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("server: tls-cert, tls-key: %w", err)
+		}
+		// HTTP/1.1 only: WebSocket upgrades need it.
+		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
 	origins, err := newOriginPolicy(cfg.AllowedOrigins)
 	if err != nil {
@@ -241,8 +251,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.started = true
 	s.mu.Unlock()
 	if s.endpoint.Load() == nil {
-		ep := "http://" + listenEndpoint(s.cfg.Listen, ln.Addr())
+		ep := s.cfg.Scheme() + "://" + listenEndpoint(s.cfg.Listen, ln.Addr())
 		s.endpoint.Store(&ep)
+	}
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
 	}
 	s.ready.Store(true)
 	err := srv.Serve(ln)
@@ -251,17 +264,18 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // EndpointFor is the connection-string endpoint of a server configured with cfg that
-// listens on addr: the public URL, or http:// and the listen address as typed (port 0
-// replaced by the port bound).
+// listens on addr: the public URL, or http(s):// and the listen address as typed (port
+// 0 replaced by the port bound, a wildcard host by localhost).
 func EndpointFor(cfg Config, addr net.Addr) string {
 	if cfg.PublicURL != "" {
 		return strings.TrimRight(cfg.PublicURL, "/")
 	}
-	return "http://" + listenEndpoint(cfg.Listen, addr)
+	return cfg.Scheme() + "://" + listenEndpoint(cfg.Listen, addr)
 }
 
-// listenEndpoint is the listen address as the user typed it, except that an empty
-// host becomes localhost and port 0 becomes the port actually bound.
+// listenEndpoint is the listen address as the user typed it, except that a host that
+// is empty or a wildcard (0.0.0.0, ::) becomes localhost, which a client can dial, and
+// port 0 becomes the port actually bound.
 func listenEndpoint(listen string, addr net.Addr) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -272,7 +286,7 @@ func listenEndpoint(listen string, addr net.Addr) string {
 			port = p
 		}
 	}
-	if host == "" {
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
