@@ -107,3 +107,16 @@ func TestNewSettings(t *testing.T) {
 		t.Errorf("health setting error %q", err)
 	}
 }
+
+// Issue 11 item 5: texts behind repeated prefixes ("functions: output item 0: functions:
+// unknown group action ...") with no sentinel to match.
+func TestOutputErrorsHaveOnePrefixAndASentinel(t *testing.T) {
+	s := newTestService(t, newFakeService(t))
+	err := s.Output(context.Background(), "chat", Message{Target: "a"}, GroupAction{Action: "join", UserID: "u", GroupName: "g"})
+	if !errors.Is(err, ErrUnknownGroupAction) || strings.Count(err.Error(), "functions:") != 1 {
+		t.Errorf("error %q", err)
+	}
+	if _, err := ParseGroupActionType("join"); !errors.Is(err, ErrUnknownGroupAction) || err.Error() != `unknown group action "join" (want add, remove or removeAll)` {
+		t.Errorf("ParseGroupActionType: %v", err)
+	}
+}

@@ -70,7 +70,7 @@ func ParseGroupActionType(s string) (GroupActionType, error) {
 	case "2":
 		return GroupRemoveAll, nil
 	}
-	return "", fmt.Errorf("functions: unknown group action %q (want add, remove or removeAll)", s)
+	return "", unknownAction(s)
 }
 
 // UnmarshalJSON accepts the action as a string or as the enum's integer value.
@@ -117,11 +117,24 @@ var (
 	ErrNoTarget = errors.New("target cannot be null or empty")
 	// ErrNoConnectionOrUser: a group action naming neither a connection nor a user.
 	ErrNoConnectionOrUser = errors.New("ConnectionId and UserId cannot be null or empty together")
+	// ErrUnknownGroupAction: an action other than add, remove and removeAll (the error's
+	// text names it).
+	ErrUnknownGroupAction = errors.New("unknown group action (want add, remove or removeAll)")
 	// ErrNoEndpoint: an item whose "endpoints" names no configured endpoint (an empty list
 	// included); it is sent nowhere. The extension only logs this; here it fails, so that a
 	// message does not vanish unnoticed.
 	ErrNoEndpoint = management.ErrNoEndpoint
 )
+
+type actionError struct{ action string }
+
+func (e *actionError) Error() string {
+	return fmt.Sprintf("unknown group action %q (want add, remove or removeAll)", e.action)
+}
+
+func (e *actionError) Is(target error) bool { return target == ErrUnknownGroupAction }
+
+func unknownAction(a string) error { return &actionError{a} }
 
 // Validate reports the error the extension would raise before sending m.
 func (m *Message) Validate() error {
@@ -136,7 +149,7 @@ func (a *GroupAction) Validate() error {
 	switch a.Action {
 	case GroupAdd, GroupRemove, GroupRemoveAll:
 	default:
-		return fmt.Errorf("functions: unknown group action %q (want add, remove or removeAll)", a.Action)
+		return unknownAction(string(a.Action))
 	}
 	if a.ConnectionID == "" && a.UserID == "" {
 		return ErrNoConnectionOrUser

@@ -145,7 +145,10 @@ func NewFromEndpoints(endpoints []connection.Endpoint, opts *Options) (*Service,
 	return s, nil
 }
 
-// Start begins the background endpoint health checks (only with more than one endpoint).
+// Start begins the background endpoint health checks (only with more than one endpoint):
+// without it every endpoint counts as online and failover does not happen. An endpoint that
+// stops answering is out of negotiations within 9.5 s with the default settings (see
+// management.HealthOptions).
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.client.Start(ctx); err != nil {
 		return fmt.Errorf("functions: start: %w", err)

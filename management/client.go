@@ -5,6 +5,14 @@
 // several endpoints, messages and group actions go to every endpoint, and negotiation picks
 // an online endpoint using background health checks.
 //
+// With several endpoints, an operation that fails on some of them returns a *DeliveryError
+// naming the endpoints that accepted it and the ones that failed (Delivered(err) tells
+// whether it took effect, so that a caller does not repeat it); endpoints known to be
+// offline are skipped and named as failed. Once Start ran, each endpoint is checked every
+// 5 s and a call that fails on it with a transport error or a 5xx marks it offline at once:
+// negotiation leaves an endpoint that stopped answering within 9.5 s with the defaults
+// (see HealthOptions).
+//
 // Endpoints come from package connection. Endpoints with an AccessKey are called with
 // locally signed bearer tokens (audience = request URL with the port dropped, including
 // "?api-version=..."); endpoints with a Credential with Microsoft Entra tokens for Scope,
