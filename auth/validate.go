@@ -65,13 +65,16 @@ func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
 	return p, nil
 }
 
-// ValidateREST validates a REST API token for the request path (pass
-// r.URL.EscapedPath() or r.URL.Path; percent-escapes are decoded on both sides). The
-// path of the aud must equal it, ignoring case, the aud's query and a trailing '/'.
+// ValidateREST validates a REST API token for the request path; pass the escaped path
+// (r.URL.EscapedPath()). The path of the aud must equal it exactly, apart from one
+// trailing '/', the aud's query, and the spellings RFC 3986 calls equivalent
+// (percent-escapes of unreserved characters, hex digit case, a character escaped on one
+// side only when it is not a delimiter). A '/' and "%2F" differ, and so do "bob" and
+// "BOB": a token signed for one resource never reaches another.
 func (v *Validator) ValidateREST(token, path string) (*Principal, error) {
-	want := canonicalPath(path)
+	want := normalizePath(path)
 	p, err := v.validate(token, func(u *url.URL) bool {
-		return strings.EqualFold(strings.TrimSuffix(u.Path, "/"), want)
+		return normalizePath(u.EscapedPath()) == want
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: REST token: %w", err)
@@ -79,15 +82,51 @@ func (v *Validator) ValidateREST(token, path string) (*Principal, error) {
 	return p, nil
 }
 
-// canonicalPath decodes percent-escapes (left as written when they are invalid) and
-// drops one trailing '/'.
-func canonicalPath(p string) string {
-	if strings.IndexByte(p, '%') >= 0 {
-		if d, err := url.PathUnescape(p); err == nil {
-			p = d
+// normalizePath is the RFC 3986 section 6.2.2 normal form of an escaped path without
+// one trailing '/': unreserved characters unescaped, other escapes with upper-case hex,
+// and bytes that may not stand unescaped in a path (space, non-ASCII, a '%' that starts
+// no escape) escaped. Delimiters ('/', ':', '@', ...) stay as written, so "a%2Fb" and
+// "a/b" stay different.
+func normalizePath(p string) string {
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			d := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if isUnreserved(d) {
+				b = append(b, d)
+			} else {
+				b = append(b, '%', hexDigits[d>>4], hexDigits[d&15])
+			}
+			i += 2
+			continue
 		}
+		if isUnreserved(c) || strings.IndexByte("/:@!$&'()*+,;=", c) >= 0 {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
 	}
-	return strings.TrimSuffix(p, "/")
+	return strings.TrimSuffix(string(b), "/")
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 func clientAudienceMatches(u *url.URL, hub string) bool {

@@ -113,8 +113,10 @@ func TestValidateMatrix(t *testing.T) {
 		{name: "aud other host (not compared)", tok: func(k kind) string {
 			return handToken(hdr("HS256"), payload(strings.Replace(k.aud(), "foo.service.signalr.net", "localhost:8888", 1), time.Hour), testKey, hs256)
 		}},
-		{name: "aud path upper case", tok: func(k kind) string {
-			return handToken(hdr("HS256"), payload(strings.Replace(strings.Replace(k.aud(), "/client/", "/CLIENT/", 1), "/api/hubs/chat", "/API/Hubs/Chat", 1), time.Hour), testKey, hs256)
+		// The client path is fixed and hubs are case-insensitive; a REST path must match
+		// exactly (see TestValidateRESTAudienceForms).
+		{name: "aud client path upper case", tok: func(k kind) string {
+			return handToken(hdr("HS256"), payload(strings.Replace(k.aud(), "/client/", "/CLIENT/", 1), time.Hour), testKey, hs256)
 		}},
 
 		// Refused.
@@ -328,10 +330,16 @@ func TestValidateRESTAudienceForms(t *testing.T) {
 		{"https://h/api/hubs/chat/:send/", "/api/hubs/chat/:send", true},
 		{"https://h/api/hubs/chat/:send?api-version=2022-06-01&application=x", "/api/hubs/chat/:send", true},
 		{"https://h/api/v1/hubs/chat", "/api/v1/hubs/chat", true},
-		{"https://h/api/v1/hubs/chat", "/API/V1/hubs/Chat", true},
+		{"https://h/api/v1/hubs/chat", "/API/V1/hubs/Chat", false}, // exact: issue 7, found 5
+		{"https://h/api/hubs/chat/users/bob/:send", "/api/hubs/chat/users/BOB/:send", false},
+		{"https://h/api/hubs/chat/users/a%2Fgroups%2Fadmins", "/api/hubs/chat/users/a/groups/admins", false},
+		{"https://h/api/hubs/chat/users/a/groups/admins", "/api/hubs/chat/users/a%2Fgroups%2Fadmins", false},
+		{"https://h/api/hubs/chat/users/a%2fb/:send", "/api/hubs/chat/users/a%2Fb/:send", true}, // hex case
+		{"https://h/api/hubs/chat/users/%41/:send", "/api/hubs/chat/users/A/:send", true},       // unreserved escape
+		{"https://h/api/hubs/chat/users/%61/:send", "/api/hubs/chat/users/A/:send", false},
 		{"https://h:443/api/health?api-version=2022-06-01", "/api/health", true},
 		{"https://h/api/hubs/chat/users/a%2Fb/:send", "/api/hubs/chat/users/a%2Fb/:send", true},
-		{"https://h/api/hubs/chat/users/a%2Fb/:send", "/api/hubs/chat/users/a/b/:send", true},
+		{"https://h/api/hubs/chat/users/a%2Fb/:send", "/api/hubs/chat/users/a/b/:send", false},
 		{"https://h/api/hubs/chat/users/a%20b/:send", "/api/hubs/chat/users/a b/:send", true},
 		{"https://h/api/hubs/chat/:send", "/api/hubs/chat2/:send", false},
 		{"https://h/api/hubs/chat2/:send", "/api/hubs/chat/:send", false},

@@ -164,3 +164,65 @@ func (v Value) invalid() error {
 	}
 	return fmt.Errorf("protocol: invalid MessagePack value: %w", err)
 }
+
+// Depth returns how deeply v nests arrays and maps: 0 for a scalar or null, 1 for
+// [1], 2 for [[1]]. A service uses it to refuse arguments deeper than its limit before
+// accepting a message it could not deliver. An invalid Value reports its error.
+func (v Value) Depth() (int, error) {
+	switch v.kind {
+	case kindNone:
+		return 0, nil
+	case kindMsgpack:
+		_, d, err := msgpackDepth(v.raw, 0, 0)
+		return d, err
+	case kindJSON:
+	default:
+		return 0, v.invalid()
+	}
+	b := v.raw
+	// b is valid JSON: brackets outside strings are the structure.
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest, nil
+}
+
+// msgpackDepth returns the index after the object at b[i] and how deeply it nests.
+func msgpackDepth(b []byte, i, depth int) (end, deepest int, err error) {
+	h, err := readHead(b, i)
+	if err != nil {
+		return 0, 0, err
+	}
+	if h.class != mpArray && h.class != mpMap {
+		end, err = payloadEnd(b, i, h)
+		return end, 0, err
+	}
+	if depth >= maxDepth {
+		return 0, 0, fmt.Errorf("%w: MessagePack nested deeper than %d", ErrInvalidMessage, maxDepth)
+	}
+	n := h.size
+	if h.class == mpMap {
+		n *= 2
+	}
+	i += h.hlen
+	for ; n > 0; n-- {
+		var d int
+		if i, d, err = msgpackDepth(b, i, depth+1); err != nil {
+			return 0, 0, err
+		}
+		deepest = max(deepest, d)
+	}
+	return i, deepest + 1, nil
+}

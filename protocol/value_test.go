@@ -247,3 +247,25 @@ func TestJSONEscapes(t *testing.T) {
 		t.Fatal("numeric stream id accepted")
 	}
 }
+
+func TestValueDepth(t *testing.T) {
+	cases := map[string]int{
+		`1`: 0, `null`: 0, `"[[["`: 0, `[]`: 1, `[1,[2]]`: 2, `{"a":{"b":[1]}}`: 3, `["\"[", [[]]]`: 3,
+	}
+	for in, want := range cases {
+		got, err := JSONValue([]byte(in)).Depth()
+		if err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", in, got, err, want)
+		}
+		mp, err := JSONValue([]byte(in)).MessagePack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := MessagePackValue(mp).Depth(); err != nil || got != want {
+			t.Errorf("%s as MessagePack: %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := JSONValue([]byte(`[1,`)).Depth(); err == nil {
+		t.Error("invalid JSON: no error")
+	}
+}

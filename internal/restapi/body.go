@@ -21,6 +21,10 @@ const msgBodyRequired = "Message in request body is required."
 // DefaultMaxBodyBytes is the REST body limit of the service (spec section 6).
 const DefaultMaxBodyBytes int64 = 1 << 20
 
+// DefaultMaxArgumentDepth is how deeply arguments may nest arrays and objects by
+// default (the spec's proposal for MessagePack; real messages stay far below it).
+const DefaultMaxArgumentDepth = 64
+
 // payloadMessage is the JSON PayloadMessage. encoding/json matches field names
 // case-insensitively, which is exactly what accepting both the SDK's PascalCase
 // and the documented camelCase needs.
@@ -32,7 +36,7 @@ type payloadMessage struct {
 // readPayload reads a send body into a payload: JSON PayloadMessage, or an
 // octet-stream MessagePack map of pre-framed invocations per protocol. w lets the
 // size limit tell the server to close the connection instead of draining it.
-func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64) (*hub.Payload, error) {
+func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64, maxDepth int) (*hub.Payload, error) {
 	data, binary, err := readBody(w, r, maxBytes)
 	if err != nil {
 		return nil, err
@@ -42,13 +46,86 @@ func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64) (*hub.P
 		if err != nil {
 			return nil, err
 		}
+		for name, frame := range frames {
+			if err := checkFrameMessage(name, frame, maxDepth); err != nil {
+				return nil, err
+			}
+		}
 		return hub.PayloadFromFrames(frames), nil
 	}
 	inv, err := parseJSONPayload(data)
 	if err != nil {
 		return nil, err
 	}
-	return hub.NewPayload(inv), nil
+	return deliverable(inv, maxDepth)
+}
+
+// deliverable returns the payload of inv once it is known to reach clients of both
+// protocols: arguments no deeper than maxDepth, and encodable for each protocol (a
+// number MessagePack cannot hold, such as 1e400, would otherwise be accepted with 202
+// and dropped at every recipient of that protocol). The frames are cached in the
+// payload and reused by the send.
+func deliverable(inv *protocol.Invocation, maxDepth int) (*hub.Payload, error) {
+	if err := checkArguments(inv.Arguments, maxDepth); err != nil {
+		return nil, err
+	}
+	p := hub.NewPayload(inv)
+	for _, proto := range []protocol.Protocol{protocol.JSON(), protocol.MessagePack()} {
+		if _, err := p.Frame(proto); err != nil {
+			return nil, &apiError{kind: errInvalid, msg: "the message cannot be delivered to " + proto.Name() + " clients: " + undeliverableText(err), err: err}
+		}
+	}
+	return p, nil
+}
+
+// checkArguments refuses arguments nested deeper than maxDepth.
+func checkArguments(args []protocol.Value, maxDepth int) error {
+	for i, a := range args {
+		d, err := a.Depth()
+		if err != nil {
+			return &apiError{kind: errInvalid, msg: fmt.Sprintf("argument %d is not a valid value", i), err: err}
+		}
+		if d > maxDepth {
+			return invalid("argument %d nests arrays and objects %d deep; at most %d is allowed", i, d, maxDepth)
+		}
+	}
+	return nil
+}
+
+// checkFrameMessage decodes a pre-framed message of the binary body the way its
+// recipients will, so that a frame they would reject is refused here instead.
+func checkFrameMessage(name string, frame []byte, maxDepth int) error {
+	proto, ok := protocol.Lookup(name)
+	if !ok {
+		return nil // no client speaks it; nobody receives it
+	}
+	d := protocol.NewDecoder(proto, len(frame)+16)
+	d.Write(frame)
+	for {
+		m, err := d.Next()
+		if err != nil {
+			return &apiError{kind: errInvalid, msg: fmt.Sprintf("binary body: the %s frame is not a valid message", name), err: err}
+		}
+		if m == nil {
+			return nil
+		}
+		if inv, ok := m.(*protocol.Invocation); ok {
+			if err := checkArguments(inv.Arguments, maxDepth); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// undeliverableText names the cause without quoting the input.
+func undeliverableText(err error) string {
+	if errors.Is(err, protocol.ErrInvalidMessage) {
+		s := err.Error()
+		if i := strings.LastIndex(s, "protocol: invalid message: "); i >= 0 {
+			return s[i+len("protocol: invalid message: "):]
+		}
+	}
+	return "it cannot be encoded"
 }
 
 // readBody reads a non-empty body within maxBytes and reports whether it is the

@@ -78,6 +78,9 @@ func opInvoke(h *handler, w http.ResponseWriter, r *http.Request, req *request) 
 	if err != nil {
 		return err
 	}
+	if err := checkArguments(inv.Arguments, h.opts.MaxArgumentDepth); err != nil {
+		return err
+	}
 	c, err := calls.Invoke(r.Context(), req.hub, req.conn, inv)
 	if err != nil {
 		return callError(err)

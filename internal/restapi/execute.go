@@ -48,7 +48,7 @@ func opExecute(h *handler, w http.ResponseWriter, r *http.Request, req *request)
 	if binary {
 		return newErr(errUnsupportedMediaType, ":execute takes a JSON array of commands (application/json)")
 	}
-	cmds, err := parseCommands(data)
+	cmds, err := parseCommands(data, h.opts.MaxArgumentDepth)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ var commandTypes = map[string]string{
 
 // parseCommands decodes and checks the body: a JSON array of 1 to MaxCommands
 // SignalRCommands.
-func parseCommands(data []byte) ([]command, error) {
+func parseCommands(data []byte, maxDepth int) ([]command, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var cmds []command
 	if err := json.Unmarshal(data, &cmds); err != nil {
@@ -132,7 +132,9 @@ func parseCommands(data []byte) ([]command, error) {
 			if err != nil {
 				return nil, invalid("command %d: %v", i, err)
 			}
-			c.payload = hub.NewPayload(inv)
+			if c.payload, err = deliverable(inv, maxDepth); err != nil {
+				return nil, invalid("command %d: %v", i, err)
+			}
 		case "JoinGroup", "LeaveGroup":
 			if c.Group == nil {
 				return nil, invalid("command %d: %s needs a group", i, t)

@@ -17,7 +17,7 @@ func FuzzExecuteCommands(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cmds, err := parseCommands(data)
+		cmds, err := parseCommands(data, DefaultMaxArgumentDepth)
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) || ae.kind != errInvalid {

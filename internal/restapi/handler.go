@@ -26,6 +26,9 @@ type Options struct {
 	Connections ConnectionLister
 	// AccessKey, when set, serves GET /api/auth/accessKey and /api/v1/auth/accessKey.
 	AccessKey AccessKeyFunc
+	// CurrentValidator, when set, replaces Validator: it returns the validator of the
+	// keys configured now (keys are reloaded without a restart).
+	CurrentValidator func() *auth.Validator
 	// IssueToken signs a client access token for :generateToken; hub is the
 	// effective (lower-case, application-prefixed) hub. Nil makes it 501.
 	IssueToken   func(hub, userID string, lifetime time.Duration) (string, error)
@@ -40,6 +43,9 @@ type Options struct {
 	// OnAuthFailure, if set, is told each rejected token with the validation error
 	// (auth.ErrNoToken when there was none). It must not log the token.
 	OnAuthFailure func(r *http.Request, err error)
+	// MaxArgumentDepth bounds how deeply message arguments nest arrays and objects;
+	// default DefaultMaxArgumentDepth. Deeper messages are refused with 400.
+	MaxArgumentDepth int
 }
 
 type handler struct {
@@ -83,6 +89,9 @@ type route struct {
 func New(opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxArgumentDepth <= 0 {
+		opts.MaxArgumentDepth = DefaultMaxArgumentDepth
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -279,12 +288,15 @@ func (h *handler) authenticate(r *http.Request) error {
 		}
 		return nil
 	}
-	if h.opts.Validator == nil {
+	v := h.opts.Validator
+	if h.opts.CurrentValidator != nil {
+		v = h.opts.CurrentValidator()
+	}
+	if v == nil {
 		return newErr(errUnauthorized, "no access keys configured")
 	}
-	// The escaped path: ValidateREST decodes it once, as the audience is decoded, and
-	// r.URL.Path would be decoded a second time (a name holding "%41" would become "A").
-	if _, err := h.opts.Validator.ValidateREST(token, r.URL.EscapedPath()); err != nil {
+	// The escaped path, which the audience must name exactly (see ValidateREST).
+	if _, err := v.ValidateREST(token, r.URL.EscapedPath()); err != nil {
 		h.authFailed(r, err)
 		return &apiError{kind: errUnauthorized, msg: "invalid token", err: err}
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func (h *handler) payload(w http.ResponseWriter, r *http.Request) (*hub.Payload, error) {
-	return readPayload(w, r, h.opts.MaxBodyBytes)
+	return readPayload(w, r, h.opts.MaxBodyBytes, h.opts.MaxArgumentDepth)
 }
 
 func opSendAll(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
