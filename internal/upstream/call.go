@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -166,6 +167,18 @@ func (r result) retryable() bool {
 
 // sendEvent delivers connected/disconnected with bounded exponential backoff.
 func (u *Upstream) sendEvent(s *Session, it *item) {
+	// Wait for a slot of the event, then of the hub, then of the service: always in
+	// that order, and invocations never wait, so waiting cannot deadlock.
+	if !u.partLimit.acquire(it.part, u.aborted) {
+		u.stats.shutdown.Add(1)
+		return
+	}
+	defer u.partLimit.release(it.part)
+	if !u.hubLimit.acquire(s.hub, u.aborted) {
+		u.stats.shutdown.Add(1)
+		return
+	}
+	defer u.hubLimit.release(s.hub)
 	select {
 	case u.slots <- struct{}{}:
 	case <-u.aborted:
@@ -199,25 +212,14 @@ func (u *Upstream) sendEvent(s *Session, it *item) {
 // invoke delivers one invocation (never retried) and returns the frame for the client, or
 // nil for a non-blocking invocation.
 func (u *Upstream) invoke(s *Session, it *item) []byte {
-	select {
-	case u.slots <- struct{}{}:
-		if u.overloadLogged.Load() {
-			u.overloadLogged.Store(false)
-		}
-	default:
-		u.stats.overloaded.Add(1)
-		if !u.overloadLogged.Swap(true) {
-			u.log.Warn("upstream calls in flight reached the limit; rejecting invocations until some finish",
-				"max_in_flight", cap(u.slots), "hub", s.hub, "event", it.event, "connection_id", s.id,
-				"cause", "the function app answers slower than clients invoke (raise the limit or scale the function app)")
-		}
+	if text := u.acquireCall(s, it); text != "" {
 		if it.id == "" {
 			return nil
 		}
-		return s.completionFrame(it.id, ErrTextQueueFull)
+		return s.completionFrame(it.id, text)
 	}
 	r := u.do(s, it, CategoryMessages, it.id != "")
-	<-u.slots
+	u.releaseCall(s, it)
 	if r.kind == failNone && it.id != "" {
 		if len(r.body) == 0 {
 			return s.completionFrame(it.id, "")
@@ -236,6 +238,45 @@ func (u *Upstream) invoke(s *Session, it *item) []byte {
 		return nil
 	}
 	return s.completionFrame(it.id, clientText(r))
+}
+
+// acquireCall takes a slot of the invocation's event, of its hub and of the service,
+// without waiting. When one is full it takes none and returns the client's error text,
+// which says what is saturated: a client sees at once that the function app is behind
+// instead of waiting behind another event's stalled calls.
+func (u *Upstream) acquireCall(s *Session, it *item) string {
+	var what, setting string
+	var limit int
+	switch {
+	case !u.partLimit.tryAcquire(it.part):
+		what, setting, limit = "event "+it.event+" of hub "+s.hub, "upstream-max-in-flight-per-event", u.partLimit.max
+	case !u.hubLimit.tryAcquire(s.hub):
+		u.partLimit.release(it.part)
+		what, setting, limit = "hub "+s.hub, "upstream-max-in-flight-per-hub", u.hubLimit.max
+	default:
+		select {
+		case u.slots <- struct{}{}:
+			u.overloadLogged.Store(false)
+			return ""
+		default:
+		}
+		u.hubLimit.release(s.hub)
+		u.partLimit.release(it.part)
+		what, setting, limit = "the service", "upstream-max-in-flight", cap(u.slots)
+	}
+	u.stats.overloaded.Add(1)
+	if !u.overloadLogged.Swap(true) {
+		u.log.Warn("upstream calls in flight reached a limit; rejecting invocations until some finish",
+			"limit", setting, "max_in_flight", limit, "hub", s.hub, "event", it.event, "connection_id", s.id,
+			"cause", "the function app answers slower than clients invoke (raise the limit or scale the function app)")
+	}
+	return fmt.Sprintf("%s: %d calls in flight for %s.", ErrTextOverloaded, limit, what)
+}
+
+func (u *Upstream) releaseCall(s *Session, it *item) {
+	<-u.slots
+	u.hubLimit.release(s.hub)
+	u.partLimit.release(it.part)
 }
 
 func clientText(r result) string {
@@ -370,7 +411,7 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 		attrs = append(attrs, "error", r.err.Error())
 	}
 	if r.kind == failStatus && len(r.body) > 0 {
-		attrs = append(attrs, "response", strings.ToValidUTF8(headerValue(string(r.body)), "?"))
+		attrs = append(attrs, "response", u.redactBody(it.url, strings.ToValidUTF8(headerValue(string(r.body)), "?")))
 	}
 	if attempt > 1 {
 		attrs = append(attrs, "attempt", attempt)
@@ -413,4 +454,36 @@ func likelyCause(r result, category string) string {
 		return "the service is shutting down"
 	}
 	return "unknown"
+}
+
+// secretParam matches "name=value" for parameter names that usually carry a secret.
+var secretParam = regexp.MustCompile(`(?i)\b(code|sig|signature|key|token|access_token|secret|password|pwd)(=|%3D)[^&\s"'<>;,]+`)
+
+// jwtLike matches a JSON Web Token (three base64url parts, the first a JSON object).
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+
+// redactBody hides what an upstream error body may echo of our secrets before it is
+// logged: the query values of the URL called (a function key ?code=), the access keys,
+// anything that looks like a secret parameter or a token.
+func (u *Upstream) redactBody(target, body string) string {
+	var secrets []string
+	if pu, err := url.Parse(target); err == nil {
+		for _, vs := range pu.Query() {
+			secrets = append(secrets, vs...)
+		}
+		if p, ok := pu.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+	}
+	secrets = append(secrets, u.keys...)
+	for _, sec := range secrets {
+		if len(sec) >= 4 { // shorter values are not secrets worth the false hits
+			body = strings.ReplaceAll(body, sec, "***")
+			if esc := url.QueryEscape(sec); esc != sec {
+				body = strings.ReplaceAll(body, esc, "***")
+			}
+		}
+	}
+	body = secretParam.ReplaceAllString(body, "$1$2***")
+	return jwtLike.ReplaceAllString(body, "***")
 }

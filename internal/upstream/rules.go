@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/signalbox-io/signalbox/internal/redact"
@@ -124,24 +125,42 @@ func (r *rule) url(hub, category, event string) string {
 	if (r.hasHub && isDotSegment(hub)) || (r.hasEvnt && isDotSegment(event)) {
 		return ""
 	}
-	return strings.NewReplacer(
+	// Escape per position: in the path a value is one segment; in the query it is one
+	// value, so '&', '=', '#' and '+' must be escaped too, or a target such as
+	// "x&code=evil" would add parameters to the signed request.
+	path, query, hasQuery := strings.Cut(r.template, "?")
+	path = strings.NewReplacer(
 		"{hub}", url.PathEscape(hub),
 		"{category}", url.PathEscape(category),
 		"{event}", url.PathEscape(event),
-	).Replace(r.template)
+	).Replace(path)
+	if !hasQuery {
+		return path
+	}
+	return path + "?" + strings.NewReplacer(
+		"{hub}", url.QueryEscape(hub),
+		"{category}", url.QueryEscape(category),
+		"{event}", url.QueryEscape(event),
+	).Replace(query)
 }
 
 func isDotSegment(v string) bool { return v == "." || v == ".." }
 
 // resolve returns the URL of the first rule that matches, or "" when none does (or
 // when it does but the event cannot be placed in its URL).
-func resolve(rules []rule, hub, category, event string) string {
+func resolve(rules []rule, hub, category, event string) (target, part string) {
 	for i := range rules {
 		if rules[i].match(hub, category, event) {
-			return rules[i].url(hub, category, event)
+			return rules[i].url(hub, category, event), partKey(i, hub, category, event)
 		}
 	}
-	return ""
+	return "", ""
+}
+
+// partKey names the isolation unit of a call: the rule it goes through, its hub and its
+// event. Calls of one unit share Options.MaxInFlightPerEvent slots.
+func partKey(rule int, hub, category, event string) string {
+	return strconv.Itoa(rule) + "\x00" + hub + "\x00" + category + "\x00" + strings.ToLower(event)
 }
 
 // redactURL drops everything that may hold a secret (query such as ?code=, user info,

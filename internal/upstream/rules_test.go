@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -56,7 +57,7 @@ func TestRulesFirstMatchWins(t *testing.T) {
 		{"other", "connections", "connected", "http://c/connections"},
 	}
 	for _, tt := range tests {
-		if got := resolve(u.rules, tt.hub, tt.cat, tt.event); got != tt.want {
+		if got, _ := resolve(u.rules, tt.hub, tt.cat, tt.event); got != tt.want {
 			t.Errorf("resolve(%s,%s,%s) = %q, want %q", tt.hub, tt.cat, tt.event, got, tt.want)
 		}
 	}
@@ -64,7 +65,7 @@ func TestRulesFirstMatchWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resolve(none.rules, "news", "messages", "x"); got != "" {
+	if got, _ := resolve(none.rules, "news", "messages", "x"); got != "" {
 		t.Errorf("no rule should match, got %q", got)
 	}
 }
@@ -208,4 +209,26 @@ func FuzzPattern(f *testing.F) {
 			t.Fatalf("pattern %q is case-sensitive for %q", p, name)
 		}
 	})
+}
+
+// Regression (issue 7, found 4): placeholders were path-escaped inside the query too, so
+// a target "x&code=evil&admin=1" added parameters to the signed upstream request.
+func TestURLQueryPlaceholdersEscapedAsQueryValues(t *testing.T) {
+	r, err := compileRule(0, Rule{URLTemplate: "https://fn.example/api/{event}?code=KEY&hub={hub}&event={event}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "x&code=evil&admin=1+2 #f"
+	got := r.url("chat", "messages", evil)
+	u, err := url.Parse(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if len(q) != 3 || q.Get("code") != "KEY" || q.Get("event") != evil || q.Get("hub") != "chat" || u.Fragment != "" {
+		t.Fatalf("url %q: query %v, fragment %q", got, q, u.Fragment)
+	}
+	if u.Path != "/api/"+evil {
+		t.Fatalf("path %q", u.Path)
+	}
 }

@@ -18,8 +18,11 @@ const (
 	ErrTextUnreachable     = "Invocation failed, upstream unreachable."
 	ErrTextTooLarge        = "Invocation failed, response too large."
 	ErrTextQueueFull       = "Invocation failed, too many pending invocations."
-	ErrTextShutdown        = "Invocation failed, service shutting down."
-	errTextStatusPrefix    = "Invocation failed, status code "
+	// ErrTextOverloaded starts the text of an invocation refused because too many
+	// upstream calls are in flight (for its event, its hub, or the whole service).
+	ErrTextOverloaded   = "Invocation failed, upstream overloaded"
+	ErrTextShutdown     = "Invocation failed, service shutting down."
+	errTextStatusPrefix = "Invocation failed, status code "
 )
 
 type itemKind uint8
@@ -35,6 +38,7 @@ const (
 type item struct {
 	kind  itemKind
 	url   string
+	part  string // isolation unit (see partKey)
 	event string
 	id    string // invocation id; "" = non-blocking or event
 	body  []byte
@@ -168,12 +172,12 @@ func (s *Session) rejected(reason string) {
 }
 
 func (s *Session) queueEvent(kind itemKind, event string, body []byte) {
-	target := resolve(s.u.rules, s.hub, CategoryConnections, event)
+	target, part := resolve(s.u.rules, s.hub, CategoryConnections, event)
 	if target == "" {
 		s.u.stats.noRule.Add(1)
 		return
 	}
-	s.enqueue(item{kind: kind, url: target, event: event, body: body})
+	s.enqueue(item{kind: kind, url: target, part: part, event: event, body: body})
 }
 
 // Invoke queues one client invocation, re-encoded at once in the client's protocol (the
@@ -192,7 +196,7 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		return
 	}
 	id := inv.InvocationID
-	target := resolve(s.u.rules, s.hub, CategoryMessages, inv.Target)
+	target, part := resolve(s.u.rules, s.hub, CategoryMessages, inv.Target)
 	if target == "" {
 		s.u.stats.noRule.Add(1)
 		s.fail(id, "Invocation failed, no upstream matches hub "+s.hub+", event "+inv.Target+".")
@@ -209,7 +213,7 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		s.fail(id, "Invocation failed, error: cannot encode the invocation.")
 		return
 	}
-	s.enqueue(item{kind: kindInvocation, url: target, event: inv.Target, id: id, body: body})
+	s.enqueue(item{kind: kindInvocation, url: target, part: part, event: inv.Target, id: id, body: body})
 }
 
 func (s *Session) queueFull(id, event string) {

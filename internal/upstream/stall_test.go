@@ -158,7 +158,7 @@ func TestMaxInFlight(t *testing.T) {
 	rb := newReplies(protocol.JSON())
 	b := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, rb.fn)
 	b.Invoke(&protocol.Invocation{InvocationID: "2", Target: "x"})
-	if c := rb.next(t); c.Error != ErrTextQueueFull || c.InvocationID != "2" {
+	if c := rb.next(t); !strings.HasPrefix(c.Error, ErrTextOverloaded) || c.InvocationID != "2" {
 		t.Errorf("over the cap: %+v", c)
 	}
 	b.Connected() // waits for the slot, then goes through

@@ -26,16 +26,23 @@ import (
 
 // Defaults applied to zero Options fields.
 const (
-	DefaultTimeout         = 100 * time.Second
-	DefaultParallelism     = 1
-	DefaultQueueSize       = 64
-	DefaultQueueBytes      = 4 << 20
-	DefaultMaxConnsPerHost = 64
+	DefaultTimeout     = 100 * time.Second
+	DefaultParallelism = 1
+	DefaultQueueSize   = 64
+	DefaultQueueBytes  = 4 << 20
+	// DefaultMaxConnsPerHost is 0: the pool of connections to one host is as large as
+	// the calls in flight may be (MaxInFlight), so that it is never a queue shared by
+	// every event behind the host's slowest function.
+	DefaultMaxConnsPerHost = 0
 	DefaultRetryAttempts   = 3
 	DefaultRetryMinBackoff = 100 * time.Millisecond
 	DefaultRetryMaxBackoff = 2 * time.Second
 	DefaultMaxResponseSize = 16 << 20
 	DefaultMaxInFlight     = 1000
+	// DefaultMaxInFlightPerHub and DefaultMaxInFlightPerEvent isolate hubs and events
+	// from each other: a stalled function holds at most this many of the slots.
+	DefaultMaxInFlightPerHub   = 500
+	DefaultMaxInFlightPerEvent = 250
 )
 
 // Rule sends the events whose hub, category and event match its patterns to URLTemplate.
@@ -64,7 +71,9 @@ type Options struct {
 	// is larger is still queued alone), so that a client sending its largest messages
 	// to a stalled function app does not pin QueueSize of them.
 	QueueBytes int
-	// MaxConnsPerHost bounds the HTTP connections to one upstream host (own client only).
+	// MaxConnsPerHost bounds the HTTP connections to one upstream host (own client only);
+	// 0 means MaxInFlight. A smaller pool is shared by every event of the host: calls
+	// beyond it wait for a connection behind the slowest function's calls.
 	MaxConnsPerHost int
 	// Logger receives one Warn line per failed upstream call; nil discards.
 	Logger *slog.Logger
@@ -93,6 +102,12 @@ type Options struct {
 	// disconnected event follows. Off by default: in Azure SignalR Service connected is
 	// not blocking.
 	RejectConnections bool
+	// MaxInFlightPerHub bounds the calls in flight for one hub, and MaxInFlightPerEvent
+	// those for one event of one hub through one rule (connected and disconnected are
+	// events too). An invocation beyond either fails at once with a Completion error
+	// (ErrTextOverloaded...) naming what is saturated; connection events wait.
+	MaxInFlightPerHub   int
+	MaxInFlightPerEvent int
 }
 
 // ConnInfo describes one client connection. Hub is lower-cased when sent. Query is the
@@ -122,6 +137,8 @@ type Upstream struct {
 	maxBackoff time.Duration
 	maxResp    int64
 	slots      chan struct{} // one token per call in flight, MaxInFlight in all
+	hubLimit   *keyedLimit   // calls in flight per hub
+	partLimit  *keyedLimit   // calls in flight per rule, hub and event
 	log        *slog.Logger
 	observe    func(status string, elapsed time.Duration)
 	client     *http.Client
@@ -173,12 +190,15 @@ func New(opts Options) (*Upstream, error) {
 		u.rules = append(u.rules, cr)
 	}
 	u.maxBackoff = max(u.maxBackoff, u.minBackoff)
-	u.slots = make(chan struct{}, orDefault(opts.MaxInFlight, DefaultMaxInFlight))
+	maxInFlight := orDefault(opts.MaxInFlight, DefaultMaxInFlight)
+	u.slots = make(chan struct{}, maxInFlight)
+	u.hubLimit = newKeyedLimit(orDefault(opts.MaxInFlightPerHub, min(DefaultMaxInFlightPerHub, maxInFlight)))
+	u.partLimit = newKeyedLimit(orDefault(opts.MaxInFlightPerEvent, min(DefaultMaxInFlightPerEvent, maxInFlight)))
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
 	if u.client == nil {
-		u.client = newHTTPClient(opts.MaxConnsPerHost)
+		u.client = newHTTPClient(orDefault(opts.MaxConnsPerHost, maxInFlight))
 		u.ownClient = true
 	}
 	return u, nil
@@ -193,7 +213,6 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 }
 
 func newHTTPClient(maxConns int) *http.Client {
-	maxConns = orDefault(maxConns, DefaultMaxConnsPerHost)
 	var t *http.Transport
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = dt.Clone()
@@ -201,8 +220,8 @@ func newHTTPClient(maxConns int) *http.Client {
 		t = &http.Transport{}
 	}
 	t.MaxConnsPerHost = maxConns
-	t.MaxIdleConnsPerHost = maxConns
-	t.MaxIdleConns = 4 * maxConns
+	t.MaxIdleConnsPerHost = min(maxConns, 64) // idle ones only cost while they linger
+	t.MaxIdleConns = 256
 	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{
 		Transport: t,
