@@ -442,25 +442,10 @@ func TestServeOnAllInterfacesPrintsAUsableEndpoint(t *testing.T) {
 }
 
 func TestServeNeverLogsASuppliedKey(t *testing.T) {
-	var out, errb bytes.Buffer
-	readyc := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	a := &app{stdout: &out, stderr: &errb, ready: func(ep string) { readyc <- ep }}
-	go func() {
-		done <- a.run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--log-level", "debug", "--access-key", testKey})
-	}()
-	select {
-	case <-readyc:
-	case code := <-done:
-		t.Fatalf("exited %d: %s", code, errb.String())
-	case <-time.After(5 * time.Second):
-		t.Fatal("not ready")
-	}
-	cancel()
-	<-done
-	if out.Len() != 0 || strings.Contains(errb.String(), testKey) {
-		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	sv := serveApp(t, nil, "--log-level", "debug", "--access-key", testKey)
+	sv.stop(t)
+	if sv.out.String() != "" || strings.Contains(sv.errb.String(), testKey) {
+		t.Fatalf("stdout %q stderr %q", sv.out.String(), sv.errb.String())
 	}
 }
 

@@ -106,6 +106,7 @@ func (a *app) serveCommand() *cobra.Command {
 
 func (a *app) serve(ctx context.Context, cfg server.Config) error {
 	log := newLogger(a.stderr, cfg.LogLevel)
+	server.WarnShortKeys(log, cfg.AccessKeys)
 	generated := len(cfg.AccessKeys) == 0
 	if generated {
 		key, err := a.defaultKey(cfg.StateFile, log)

@@ -23,7 +23,8 @@ type child struct {
 	cancel context.CancelFunc
 	stderr *tail
 	done   chan struct{}
-	err    error // Wait's result, set before done is closed
+	err    error  // Wait's result, set before done is closed
+	onStop func() // cleanup after the process ended, or nil
 }
 
 // tail keeps the last bytes written to it, for error messages.
@@ -98,6 +99,10 @@ func (c *child) pid() int { return c.cmd.Process.Pid }
 func (c *child) stop() error {
 	c.cancel()
 	<-c.done
+	if c.onStop != nil {
+		c.onStop()
+		c.onStop = nil
+	}
 	var ee *exec.ExitError
 	if c.err != nil && !errors.As(c.err, &ee) && !errors.Is(c.err, context.Canceled) {
 		return fmt.Errorf("bench: child process: %w", c.err)
@@ -142,15 +147,21 @@ func startServer(ctx context.Context, o *Options, upstreamURL, key string) (*ser
 		if err != nil {
 			return nil, err
 		}
-		argv := append(append([]string(nil), o.ServerCmd...), "serve", "--listen", addr, "--log-level", "warn")
+		cfgFile, err := benchConfig()
+		if err != nil {
+			return nil, err
+		}
+		argv := append(append([]string(nil), o.ServerCmd...), "serve", "--listen", addr, "--log-level", "warn", "--config", cfgFile)
 		if upstreamURL != "" {
 			argv = append(argv, "--upstream", upstreamURL)
 		}
 		// The key goes through the environment: argv is visible to every local user.
 		c, err := startChild(argv, append(append([]string(nil), o.ServerEnv...), "SIGNALBOX_ACCESS_KEY="+key), nil)
 		if err != nil {
+			_ = os.Remove(cfgFile)
 			return nil, err
 		}
+		c.onStop = func() { _ = os.Remove(cfgFile) }
 		sp := &serverProc{child: c, endpoint: "http://" + addr, key: key}
 		if lastErr = waitHealthy(ctx, sp); lastErr == nil {
 			return sp, nil
@@ -226,4 +237,26 @@ func firstLine(ctx context.Context, c *child, w *lineWriter) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("bench: child did not start: %w", ctx.Err())
 	}
+}
+
+// benchLimits lifts the per-client-address and per-user limits: every bench client
+// connects from 127.0.0.1, thousands at hundreds per second, which the defaults (made
+// for many clients on many addresses) would refuse with 429.
+const benchLimits = "max-connections-per-address: 0\nmax-connections-per-user: 0\nnegotiate-rate: 0\nmax-pending-negotiations: 0\n"
+
+// benchConfig writes benchLimits to a temporary config file and returns its path.
+func benchConfig() (string, error) {
+	f, err := os.CreateTemp("", "signalbox-bench-*.yaml")
+	if err != nil {
+		return "", fmt.Errorf("bench: config file: %w", err)
+	}
+	_, err = f.WriteString(benchLimits)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("bench: config file: %w", err)
+	}
+	return f.Name(), nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -11,17 +12,17 @@ import (
 // restAPI is the data-plane REST API on top of the server's registry.
 func (s *Server) restAPI() http.Handler {
 	return restapi.New(restapi.Options{
-		Hubs:      s.node,
-		Validator: s.validator,
-		// The gate checks identity tokens besides access-key tokens.
-		Authenticator: s.gate,
-		AccessKey:     s.accessKey(),
-		Calls:         s.calls,
-		Connections:   s.calls,
-		IssueToken:    s.issueClientToken,
-		Logger:        s.log,
-		Health:        http.HandlerFunc(s.health),
-		Observe:       s.metrics.RESTRequest,
+		Hubs: s.node,
+		// The gate (access-key and identity tokens) as configured now: Reload swaps it.
+		Authenticator:    liveGate{s},
+		AccessKey:        s.accessKey(),
+		Calls:            s.calls,
+		Connections:      s.calls,
+		MaxArgumentDepth: s.cfg.MaxArgumentDepth,
+		IssueToken:       s.issueClientToken,
+		Logger:           s.log,
+		Health:           http.HandlerFunc(s.health),
+		Observe:          s.metrics.RESTRequest,
 		OnAuthFailure: func(r *http.Request, err error) {
 			s.authFailed(r, "rest", err)
 		},
@@ -31,11 +32,18 @@ func (s *Server) restAPI() http.Handler {
 // issueClientToken mints a client token whose audience is the public client URL of
 // hub, signed with the primary key.
 func (s *Server) issueClientToken(hubName, userID string, lifetime time.Duration) (string, error) {
-	key, kid := s.gate.SigningKey()
+	key, kid := s.gateNow().SigningKey()
 	return auth.NewToken(key, auth.TokenOptions{
 		KeyID:    kid,
 		Audience: auth.ClientAudience(s.Endpoint(), hubName),
 		Lifetime: lifetime,
 		UserID:   userID,
 	})
+}
+
+// liveGate checks REST tokens with the gate configured now.
+type liveGate struct{ s *Server }
+
+func (g liveGate) AuthenticateREST(ctx context.Context, token, path string) error {
+	return g.s.gateNow().AuthenticateREST(ctx, token, path)
 }

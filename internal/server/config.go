@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -113,6 +114,46 @@ type Config struct {
 	// MaxConnections caps concurrent client connections (0 = unlimited); negotiate
 	// answers 429 beyond it.
 	MaxConnections int
+
+	// AccessKeyFile names a file holding the access keys, one per line (primary
+	// first; blank lines and lines starting with # are skipped). Unlike --access-key it
+	// keeps the keys out of the process list; it is read again on every reload.
+	AccessKeyFile string
+
+	// The limits below answer with their documented error when exceeded
+	// (docs/reliability.md); 0 means unlimited where noted.
+
+	// TrustedProxies lists the reverse proxies (IP addresses or CIDR prefixes) whose
+	// X-Forwarded-For names the client address the per-address limits apply to. Empty:
+	// the TCP peer is the client (behind a proxy, every client shares its address).
+	TrustedProxies StringList
+	// MaxConnectionsPerAddress and MaxConnectionsPerUser cap the connections of one
+	// client IP address and of one user id in one hub (0 = unlimited): negotiate
+	// answers 429.
+	MaxConnectionsPerAddress int
+	MaxConnectionsPerUser    int
+	// NegotiateRate is the negotiations per second one client address may make, with
+	// bursts of NegotiateBurst (0 = unlimited); beyond it negotiate answers 429.
+	NegotiateRate  float64
+	NegotiateBurst int
+	// MaxPendingNegotiations caps the connections negotiated but not yet started by a
+	// transport (each holds memory until negotiate-timeout); beyond it 429.
+	MaxPendingNegotiations int
+	// MaxHandshakeSize bounds the handshake request (bytes).
+	MaxHandshakeSize int
+	// MaxArgumentDepth bounds how deeply the arguments of a message (from a client or
+	// the REST API) nest arrays and objects.
+	MaxArgumentDepth int
+	// MaxHeaderBytes bounds the request line and headers of every HTTP request (431).
+	MaxHeaderBytes int
+	// UpstreamMaxInFlight bounds the upstream calls in progress, in all, per hub, and
+	// per event of a hub; beyond a bound an invocation fails at once with a Completion
+	// error naming it. UpstreamMaxConnsPerHost bounds the HTTP connections to one
+	// upstream host (0 = as many as calls may be in flight).
+	UpstreamMaxInFlight         int
+	UpstreamMaxInFlightPerHub   int
+	UpstreamMaxInFlightPerEvent int
+	UpstreamMaxConnsPerHost     int
 }
 
 // UpstreamRule is one upstream template with its patterns ("*", a comma-separated
@@ -280,8 +321,39 @@ func (c *Config) Validate() error {
 	if c.MaxPendingInvocations <= 0 {
 		bad("max-pending-invocations: must be positive, got %d", c.MaxPendingInvocations)
 	}
-	if c.MaxConnections < 0 {
-		bad("max-connections: must not be negative, got %d", c.MaxConnections)
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"max-connections", c.MaxConnections}, {"max-connections-per-address", c.MaxConnectionsPerAddress},
+		{"max-connections-per-user", c.MaxConnectionsPerUser}, {"negotiate-burst", c.NegotiateBurst},
+		{"max-pending-negotiations", c.MaxPendingNegotiations},
+		{"upstream-max-conns-per-host", c.UpstreamMaxConnsPerHost},
+	} {
+		if n.v < 0 {
+			bad("%s: must not be negative (0 = unlimited), got %d", n.name, n.v)
+		}
+	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		bad("trusted-proxies: %v", err)
+	}
+	if c.NegotiateRate < 0 {
+		bad("negotiate-rate: must not be negative (0 = unlimited), got %v", c.NegotiateRate)
+	}
+	for _, n := range []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"max-handshake-size", c.MaxHandshakeSize, 64, 1 << 20},
+		{"max-argument-depth", c.MaxArgumentDepth, 1, 500}, // the protocol package stops at 512
+		{"max-header-bytes", c.MaxHeaderBytes, 4 << 10, 1 << 20},
+		{"upstream-max-in-flight", c.UpstreamMaxInFlight, 1, 1 << 20},
+		{"upstream-max-in-flight-per-hub", c.UpstreamMaxInFlightPerHub, 1, 1 << 20},
+		{"upstream-max-in-flight-per-event", c.UpstreamMaxInFlightPerEvent, 1, 1 << 20},
+	} {
+		if n.v < n.lo || n.v > n.hi {
+			bad("%s: must be from %d to %d, got %d", n.name, n.lo, n.hi, n.v)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -540,6 +612,9 @@ func Load(getenv func(string) string, flags map[string][]string) (Config, error)
 		}
 		cfg.Upstreams = append(cfg.Upstreams, rules...)
 	}
+	if err := cfg.readKeyFile(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -555,4 +630,57 @@ func (c *Config) memoryBudget() int64 {
 		return 0
 	}
 	return int64(c.MemoryBudget)
+}
+
+// readKeyFile fills AccessKeys from AccessKeyFile, when one is set.
+func (c *Config) readKeyFile() error {
+	if c.AccessKeyFile == "" {
+		return nil
+	}
+	if len(c.AccessKeys) > 0 {
+		return errors.New("access-key-file: give access-key or access-key-file, not both")
+	}
+	keys, err := ReadKeyFile(c.AccessKeyFile)
+	if err != nil {
+		return fmt.Errorf("access-key-file: %w", err)
+	}
+	c.AccessKeys = keys
+	return nil
+}
+
+// ReadKeyFile reads access keys from path: one per line, primary first; blank lines
+// and lines starting with '#' are skipped. The keys themselves never appear in errors.
+func ReadKeyFile(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		keys = append(keys, line)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
+}
+
+// MinAccessKeyLength is the length below which an access key is accepted with a
+// warning: a short HMAC key can be guessed from one token offline. Azure's and the
+// generated keys have 44 characters.
+const MinAccessKeyLength = 32
+
+// WarnShortKeys logs one warning per key shorter than MinAccessKeyLength, naming its
+// position and length, never the key.
+func WarnShortKeys(log *slog.Logger, keys []string) {
+	for i, k := range keys {
+		if len(k) < MinAccessKeyLength {
+			log.Warn("access key is short: anyone holding one token can try to guess it offline; use at least 32 random characters",
+				slog.Int("key", i+1), slog.Int("length", len(k)))
+		}
+	}
 }

@@ -16,9 +16,6 @@ import (
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
-// maxHandshakeSize bounds the bytes buffered while waiting for the handshake's 0x1E.
-const maxHandshakeSize = 4096
-
 // defaultLPCloseGrace bounds how long a long-polling connection that was told to close
 // waits for a poll to pick up its Close message.
 const defaultLPCloseGrace = 5 * time.Second
@@ -47,9 +44,14 @@ type conn struct {
 	token   string // the secret id= value; equals id for negotiate v0
 	hubName string // lower-cased
 	user    string
-	claims  []auth.Claim
-	set     tokenSettings
-	out     *transport.Outbox
+	// tokenSum is the SHA-256 of the access token that created the connection (see
+	// usableBy); a digest, so the token itself is not kept.
+	tokenSum [32]byte
+	addr     string // client IP address, for the per-address limits
+	userKey  string // hub + NUL + user id; "" for anonymous (per-user limit)
+	claims   []auth.Claim
+	set      tokenSettings
+	out      *transport.Outbox
 
 	mu        sync.Mutex
 	kind      transport.Kind
@@ -76,11 +78,12 @@ type conn struct {
 	writeSince atomic.Int64 // unix ns when the current WebSocket write began; 0 = none
 	spare      []byte       // the writer's reusable buffer; owned by whoever set writerOn
 
-	postBusy atomic.Bool
-	poller   transport.Poller
-	binary   atomic.Bool // frames are written as binary WebSocket messages
-	lastRecv atomic.Int64
-	lastSend atomic.Int64
+	postBusy   atomic.Bool
+	slowClosed atomic.Bool // closed as a slow consumer (counted and logged once)
+	poller     transport.Poller
+	binary     atomic.Bool // frames are written as binary WebSocket messages
+	lastRecv   atomic.Int64
+	lastSend   atomic.Int64
 
 	streamMu sync.Mutex      // guards streams; never held while taking c.mu
 	streams  map[string]bool // server-to-client streams the client started, by invocation id
@@ -119,7 +122,9 @@ func (c *conn) Send(frame []byte) bool {
 	if c.enqueue(frame) {
 		return true
 	}
-	if c.out.Sealed() {
+	// Concurrent sends (a broadcast and a group send) can all find the queue full
+	// before the first seals it: only one of them counts and logs the slow consumer.
+	if c.out.Sealed() || !c.slowClosed.CompareAndSwap(false, true) {
 		return false
 	}
 	c.s.slowConsumers.Add(1)
@@ -192,7 +197,7 @@ func (c *conn) receive(data []byte) error {
 		c.hsBuf = append(c.hsBuf, data...)
 		req, rest, err := protocol.ParseHandshakeRequest(c.hsBuf)
 		if errors.Is(err, protocol.ErrIncomplete) {
-			if len(c.hsBuf) > maxHandshakeSize {
+			if len(c.hsBuf) > c.s.cfg.MaxHandshakeSize {
 				return c.handshakeFailed("Handshake request is too large.")
 			}
 			return nil
@@ -200,7 +205,7 @@ func (c *conn) receive(data []byte) error {
 		if err != nil {
 			return c.handshakeFailed(fmt.Sprintf("Handshake request is invalid: %v", err))
 		}
-		if len(c.hsBuf)-len(rest) > maxHandshakeSize {
+		if len(c.hsBuf)-len(rest) > c.s.cfg.MaxHandshakeSize {
 			return c.handshakeFailed("Handshake request is too large.")
 		}
 		if err := c.completeHandshake(req); err != nil {
@@ -360,6 +365,13 @@ func (c *conn) handle(m protocol.Message) bool {
 		c.terminate(m.Error)
 		return true
 	case *protocol.Invocation:
+		if text := c.checkArguments(m.Arguments); text != "" {
+			if m.InvocationID != "" {
+				c.completionError(m.InvocationID, text)
+			}
+			c.s.log.Debug("invocation refused", slog.String("connectionId", c.id), slog.String("reason", text))
+			return false
+		}
 		switch {
 		case c.session != nil:
 			c.session.Invoke(m)
@@ -396,4 +408,19 @@ func (c *conn) completionError(id, text string) {
 		return
 	}
 	c.Send(f)
+}
+
+// checkArguments returns the client's error text when an argument nests deeper than
+// max-argument-depth (or is invalid), "" when the arguments may go upstream.
+func (c *conn) checkArguments(args []protocol.Value) string {
+	for i, a := range args {
+		d, err := a.Depth()
+		if err != nil {
+			return fmt.Sprintf("Invocation failed: argument %d is not a valid value.", i)
+		}
+		if d > c.s.cfg.MaxArgumentDepth {
+			return fmt.Sprintf("Invocation failed: argument %d nests arrays and objects %d deep; at most %d is allowed.", i, d, c.s.cfg.MaxArgumentDepth)
+		}
+	}
+	return ""
 }

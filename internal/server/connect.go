@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,15 +17,17 @@ import (
 
 // newConn registers a connection that no transport has attached to yet. It returns
 // nil with an HTTP status and message when the server cannot take it.
-func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int) (*conn, int, string) {
+func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr string, negotiateVersion int) (*conn, int, string) {
 	c := &conn{
-		s:       s,
-		id:      newID(),
-		hubName: hubName,
-		user:    p.UserID,
-		set:     settingsFromClaims(p.Claims),
-		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes, s.budget),
-		stop:    make(chan struct{}),
+		tokenSum: sha256.Sum256([]byte(accessToken)),
+		addr:     addr,
+		s:        s,
+		id:       newID(),
+		hubName:  hubName,
+		user:     p.UserID,
+		set:      settingsFromClaims(p.Claims),
+		out:      transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes, s.budget),
+		stop:     make(chan struct{}),
 	}
 	if s.upstream != nil {
 		// Only the upstream reads them; without one they would be kept for nothing.
@@ -42,12 +46,33 @@ func (s *Server) newConn(hubName string, p *auth.Principal, negotiateVersion int
 	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
 		return nil, http.StatusTooManyRequests, "The connection limit of the server has been reached."
 	}
+	if c.user != "" {
+		c.userKey = hubName + "\x00" + c.user
+	}
+	cfg := s.limits()
+	if le := s.adm.admit(addr, c.userKey, cfg.MaxConnectionsPerAddress, cfg.MaxConnectionsPerUser, cfg.MaxPendingNegotiations); le != nil {
+		s.log.Info("connection refused: limit reached", slog.String("hub", hubName), slog.String("address", addr), slog.String("reason", le.text))
+		return nil, le.status, le.text
+	}
 	s.conns[c.token] = c
 	s.connsTotal.Add(1)
 	c.mu.Lock()
 	c.expiry = time.AfterFunc(s.cfg.NegotiateTimeout, c.expire)
 	c.mu.Unlock()
 	return c, 0, ""
+}
+
+// usableBy reports whether a request presenting accessToken (valid, of userID) may
+// use c: the token that negotiated it may, and so may any token of the same user when
+// the connection has one. An anonymous connection is bound to its token alone: the
+// connection id is public (REST API, upstream) and, under negotiate v0, is also the
+// id= value, so "same user" would let any anonymous token take the connection over.
+func (c *conn) usableBy(accessToken, userID string) bool {
+	if c.user != "" && userID == c.user {
+		return true
+	}
+	sum := sha256.Sum256([]byte(accessToken))
+	return userID == c.user && subtle.ConstantTimeCompare(sum[:], c.tokenSum[:]) == 1
 }
 
 // expire discards a negotiated connection no transport attached to in time.
@@ -78,6 +103,10 @@ func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	if s.conns[c.token] == c {
 		delete(s.conns, c.token)
+		c.mu.Lock()
+		started := c.started
+		c.mu.Unlock()
+		s.adm.release(c.addr, c.userKey, !started)
 	}
 	s.mu.Unlock()
 }
@@ -101,6 +130,7 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 		}
 		now := time.Now()
 		c.kind, c.started, c.startedAt, c.query = kind, true, now, query
+		s.adm.started()
 		c.isWS.Store(kind == transport.WebSockets)
 		c.lastRecv.Store(now.UnixNano())
 		c.lastSend.Store(now.UnixNano())
@@ -165,6 +195,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// A WebSocket without id is a new connection (the client skipped negotiate).
+		if !s.allowNegotiate(w, r) {
+			return
+		}
 		hubName, status, msg := hubFromQuery(q)
 		if status != 0 {
 			textError(w, status, msg)
@@ -174,7 +207,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		c, status, msg := s.newConn(hubName, p, 0)
+		c, status, msg := s.newConn(hubName, p, auth.TokenFromRequest(r), s.clientAddr(r), 0)
 		if c == nil {
 			textError(w, status, msg)
 			return
@@ -195,8 +228,8 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if p.UserID != c.user {
-		textError(w, http.StatusForbidden, "The access token was issued to another user than the connection's.")
+	if !c.usableBy(auth.TokenFromRequest(r), p.UserID) {
+		textError(w, http.StatusForbidden, "The access token is not the one the connection was negotiated with.")
 		return
 	}
 	switch {

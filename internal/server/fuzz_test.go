@@ -34,7 +34,7 @@ func FuzzReceive(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
-		c, _, _ := srv.newConn("chat", &auth.Principal{}, 1)
+		c, _, _ := srv.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
 		if first, _, msg := srv.attach(c, transport.LongPolling, ""); !first {
 			t.Fatal(msg)
 		}

@@ -28,12 +28,19 @@ type testServer struct {
 	t   *testing.T
 	s   *Server
 	url string
+
+	tokMu  sync.Mutex
+	tokens map[string]string // see token
 }
 
 func fastConfig() Config {
 	cfg := Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.AccessKeys = StringList{testKey}
+	// Every test connects from 127.0.0.1, many at once: the per-address limits have
+	// their own tests (limits_test.go).
+	cfg.NegotiateRate = 0
+	cfg.MaxConnectionsPerAddress = 0
 	return cfg
 }
 
@@ -90,12 +97,25 @@ func serveOnTB(tb testing.TB, t *testing.T, s *Server) *testServer {
 	return ts
 }
 
+// token returns one client token per hub and user for the server's life: an anonymous
+// connection is usable only with the very token that negotiated it, and tokens minted
+// in different seconds differ.
 func (ts *testServer) token(hubName, user string) string {
 	ts.t.Helper()
+	ts.tokMu.Lock()
+	defer ts.tokMu.Unlock()
+	key := hubName + "\x00" + user
+	if tok, ok := ts.tokens[key]; ok {
+		return tok
+	}
 	tok, err := auth.NewToken(testKey, auth.TokenOptions{Audience: auth.ClientAudience(ts.url, hubName), UserID: user})
 	if err != nil {
 		ts.t.Fatal(err)
 	}
+	if ts.tokens == nil {
+		ts.tokens = make(map[string]string)
+	}
+	ts.tokens[key] = tok
 	return tok
 }
 

@@ -38,11 +38,11 @@ func newGate(cfg Config, local *auth.Validator, log *slog.Logger) (*identity.Gat
 
 // accessKey is GET /api/v1/auth/accessKey, or nil when no identity issuer is trusted.
 func (s *Server) accessKey() restapi.AccessKeyFunc {
-	if s.gate.Verifier == nil {
+	if s.gateNow().Verifier == nil {
 		return nil
 	}
 	return func(ctx context.Context, token string) (string, string, time.Time, error) {
-		return s.gate.AccessKey(ctx, token)
+		return s.gateNow().AccessKey(ctx, token)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestWriterCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ := s.newConn("chat", &auth.Principal{}, 1)
+	c, _, _ := s.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
 	if first, _, msg := s.attach(c, transport.WebSockets, ""); !first {
 		t.Fatal(msg)
 	}

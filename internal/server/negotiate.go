@@ -87,7 +87,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName strin
 		textError(w, http.StatusUnauthorized, "An access token is required.")
 		return nil, false
 	}
-	p, err := s.gate.ValidateClient(tok, hubName)
+	p, err := s.gateNow().ValidateClient(tok, hubName)
 	if err != nil {
 		s.authFailed(r, endpoint, err)
 		if errors.Is(err, auth.ErrTokenTooLong) {
@@ -105,12 +105,26 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName strin
 	return p, true
 }
 
+// allowNegotiate applies the negotiate rate of the client's address; over it, it
+// answers 429 and returns false.
+func (s *Server) allowNegotiate(w http.ResponseWriter, r *http.Request) bool {
+	if s.adm.allowNegotiate(s.clientAddr(r)) {
+		return true
+	}
+	w.Header().Set("Retry-After", "1")
+	textError(w, http.StatusTooManyRequests, "Too many negotiate requests from this address; try again later.")
+	return false
+}
+
 // negotiate answers POST /client/negotiate?hub=...: it creates a connection and tells
 // the client its ids and the transports.
 func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		textError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	if !s.allowNegotiate(w, r) {
 		return
 	}
 	q := r.URL.Query()
@@ -148,7 +162,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 
 	// useStatefulReconnect is deliberately ignored: the JS client fails when the server
 	// claims it but the client did not ask, and the server does not implement it yet.
-	c, status, msg := s.newConn(hubName, p, version)
+	c, status, msg := s.newConn(hubName, p, auth.TokenFromRequest(r), s.clientAddr(r), version)
 	if c == nil {
 		w.Header().Del("Content-Type")
 		textError(w, status, msg)

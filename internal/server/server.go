@@ -21,10 +21,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/hub"
-	"github.com/signalbox-io/signalbox/internal/identity"
 	"github.com/signalbox-io/signalbox/internal/metrics"
 	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/internal/upstream"
@@ -33,18 +31,20 @@ import (
 // Server serves the client endpoints and the REST API. Create it with New, run it
 // with Serve, stop it with Shutdown.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	registry  *hub.Registry // this node's connections
-	node      *cluster.Node // what the REST API talks to: this node as a member of the service
-	validator *auth.Validator
-	gate      *identity.Gate      // every token check goes through it
-	calls     *clientCalls        // :invoke, streams and :execute on this node's connections
-	upstream  *upstream.Upstream  // nil when no upstream is configured
-	loop      transport.EventLoop // reads every WebSocket connection
-	budget    *transport.Budget   // partial input and outbound queues of all connections
-	handler   http.Handler
-	origins   originPolicy
+	cfg      Config // as started; the reloadable settings are read from live
+	log      *slog.Logger
+	registry *hub.Registry       // this node's connections
+	node     *cluster.Node       // what the REST API talks to: this node as a member of the service
+	calls    *clientCalls        // :invoke, streams and :execute on this node's connections
+	upstream *upstream.Upstream  // nil when no upstream is configured
+	loop     transport.EventLoop // reads every WebSocket connection
+	budget   *transport.Budget   // partial input and outbound queues of all connections
+	handler  http.Handler
+	adm      *admission
+
+	// live holds what Reload may change: the access keys (in the token gate), the
+	// origin policy and the limits. Readers load it once per request.
+	live atomic.Pointer[liveSettings]
 
 	endpoint atomic.Pointer[string] // public base URL, known once listening
 
@@ -107,12 +107,12 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       logger,
-		registry:  hub.New(logger),
-		validator: &auth.Validator{Keys: append([]string(nil), cfg.AccessKeys...)},
-		conns:     make(map[string]*conn),
-		budget:    transport.NewBudget(cfg.memoryBudget()),
+		cfg:      cfg,
+		log:      logger,
+		registry: hub.New(logger),
+		conns:    make(map[string]*conn),
+		budget:   transport.NewBudget(cfg.memoryBudget()),
+		adm:      newAdmission(),
 
 		lpCloseGrace: defaultLPCloseGrace,
 		metrics:      opts.Metrics,
@@ -121,27 +121,34 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		s.metrics = metrics.New(prometheus.NewRegistry())
 	}
 	s.authLog.log = logger
-	if len(s.validator.Keys) == 0 {
+	if len(cfg.AccessKeys) == 0 {
 		return nil, errors.New("server: at least one access key is required")
 	}
+	live, err := newLiveSettings(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if live.gate, err = newGate(cfg, live.gate.Local, logger); err != nil {
+		return nil, err
+	}
+	s.setLive(live)
 	node, err := cluster.NewNode(context.Background(), cluster.Options{Registry: s.registry, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: cluster node: %w", err)
 	}
 	s.node = node
-	gate, err := newGate(cfg, s.validator, logger)
-	if err != nil {
-		return nil, err
-	}
-	s.gate = gate
 	s.calls = newClientCalls(s)
 	if rules := cfg.Rules(); len(rules) > 0 {
 		up, err := upstream.New(upstream.Options{
-			Rules:      rules,
-			AccessKeys: cfg.AccessKeys,
-			Timeout:    cfg.UpstreamTimeout,
-			Logger:     logger,
-			Observe:    s.metrics.UpstreamCall,
+			Rules:               rules,
+			AccessKeys:          cfg.AccessKeys,
+			Timeout:             cfg.UpstreamTimeout,
+			Logger:              logger,
+			MaxInFlight:         cfg.UpstreamMaxInFlight,
+			MaxInFlightPerHub:   cfg.UpstreamMaxInFlightPerHub,
+			MaxInFlightPerEvent: cfg.UpstreamMaxInFlightPerEvent,
+			MaxConnsPerHost:     cfg.UpstreamMaxConnsPerHost,
+			Observe:             s.metrics.UpstreamCall,
 			// Opt-in blocking connected: the upstream closes refused connections.
 			RejectConnections: cfg.UpstreamRejectConnections,
 		})
@@ -158,11 +165,6 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		// HTTP/1.1 only: WebSocket upgrades need it.
 		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
-	origins, err := newOriginPolicy(cfg.AllowedOrigins)
-	if err != nil {
-		return nil, fmt.Errorf("server: allowed-origins: %w", err)
-	}
-	s.origins = origins
 	if cfg.PublicURL != "" {
 		ep := strings.TrimRight(cfg.PublicURL, "/")
 		s.endpoint.Store(&ep)
@@ -214,7 +216,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/client/", s.connect)
 	mux.HandleFunc("/client", s.connect)
 	api := s.restAPI()
-	return cors(s.origins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return cors(s.originPolicy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The REST API routes on the escaped path itself: a user, group or connection
 		// named "." or ".." is a name there, which the mux would clean and redirect.
 		// It also routes every alias of /api/health (any case, /api/v1, a trailing
@@ -239,8 +241,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// net/http answers 431 beyond it (it allows 4 KiB of slack on top).
+		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
 	if s.draining || s.started {
@@ -382,8 +385,9 @@ func newID() string {
 // before any handler runs. That also guards WebSocket upgrades, which CORS does not
 // cover (cross-site WebSocket hijacking); a request without Origin is not from a
 // browser page and passes.
-func cors(origins originPolicy, next http.Handler) http.Handler {
+func cors(policy func() originPolicy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origins := policy()
 		if !strings.HasPrefix(r.URL.Path, "/client") && !isAPIPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return

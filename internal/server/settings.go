@@ -103,6 +103,20 @@ var settings = []Setting{
 	duration("invoke-timeout", "30s", "how long POST .../connections/{id}/:invoke waits for the client's result (then 504)", func(c *Config) *time.Duration { return &c.InvokeTimeout }),
 	integer("max-pending-invocations", "1000", ":invoke calls waiting for client results at once (more get 429)", func(c *Config) *int { return &c.MaxPendingInvocations }),
 	integer("max-connections", "0", "concurrent client connections (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnections }),
+	text("access-key-file", "", "file holding the access keys, one per line, primary first ('#' comments); keeps them out of the process list and is reread on reload", func(c *Config) *string { return &c.AccessKeyFile }),
+	list("trusted-proxies", ",", "reverse proxies (IP or CIDR) whose X-Forwarded-For names the client address for the per-address limits; default none (the TCP peer is the client)", func(c *Config) *StringList { return &c.TrustedProxies }),
+	integer("max-connections-per-address", "1000", "connections of one client IP address (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnectionsPerAddress }),
+	integer("max-connections-per-user", "1000", "connections of one user id in one hub (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnectionsPerUser }),
+	number("negotiate-rate", "50", "negotiations per second one client IP address may make (0 = unlimited); beyond, 429 with Retry-After", func(c *Config) *float64 { return &c.NegotiateRate }),
+	integer("negotiate-burst", "100", "negotiations one client IP address may make at once before negotiate-rate applies", func(c *Config) *int { return &c.NegotiateBurst }),
+	integer("max-pending-negotiations", "10000", "connections negotiated but not yet started by a transport (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxPendingNegotiations }),
+	integer("max-handshake-size", "4096", "largest handshake request (bytes); a larger one is answered with a handshake error", func(c *Config) *int { return &c.MaxHandshakeSize }),
+	integer("max-argument-depth", "64", "how deeply message arguments may nest arrays and objects (1-500); REST answers 400, a client invocation gets a Completion error", func(c *Config) *int { return &c.MaxArgumentDepth }),
+	integer("max-header-bytes", "16384", "largest request line and headers of an HTTP request (bytes); 431 beyond", func(c *Config) *int { return &c.MaxHeaderBytes }),
+	integer("upstream-max-in-flight", "1000", "upstream calls in progress, all hubs; an invocation beyond fails at once (upstream overloaded)", func(c *Config) *int { return &c.UpstreamMaxInFlight }),
+	integer("upstream-max-in-flight-per-hub", "500", "upstream calls in progress for one hub; an invocation beyond fails at once", func(c *Config) *int { return &c.UpstreamMaxInFlightPerHub }),
+	integer("upstream-max-in-flight-per-event", "250", "upstream calls in progress for one event of one hub (per upstream rule); an invocation beyond fails at once", func(c *Config) *int { return &c.UpstreamMaxInFlightPerEvent }),
+	integer("upstream-max-conns-per-host", "0", "HTTP connections to one upstream host (0 = as many as upstream-max-in-flight)", func(c *Config) *int { return &c.UpstreamMaxConnsPerHost }),
 }
 
 // Settings returns the table of every serve setting.
@@ -164,6 +178,16 @@ func boolean(key, def, doc string, field func(*Config) *bool) Setting {
 			return false, fmt.Errorf("%q is not true or false", s)
 		}
 		return b, nil
+	}, field)
+}
+
+func number(key, def, doc string, field func(*Config) *float64) Setting {
+	return scalar("number", key, def, doc, func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
 	}, field)
 }
 

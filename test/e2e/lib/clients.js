@@ -138,7 +138,10 @@ export async function createClient(server, opts = {}) {
   const logger = new MemoryLogger(name);
   const httpOpts = { transport: TRANSPORTS[transport], skipNegotiation: false, logger, timeout: 15000 };
   if (opts.token !== null) {
-    const tok = opts.token ?? (() => clientToken(server.key, hub, { userId, claims }));
+    // One token per client, as a real app holds one: an anonymous connection is usable
+    // only with the token that negotiated it (tokens minted in another second differ).
+    let minted;
+    const tok = opts.token ?? (() => (minted ??= clientToken(server.key, hub, { userId, claims })));
     httpOpts.accessTokenFactory = typeof tok === 'function' ? tok : () => tok;
   }
   let builder = new HubConnectionBuilder().withUrl(url, httpOpts).configureLogging(logger);

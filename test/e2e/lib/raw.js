@@ -7,7 +7,9 @@ export const RS = '\x1e';
 
 /** Negotiates and opens a long-polling connection (first poll done); returns helpers. */
 export async function rawLP(server, hub) {
-  const auth = () => ({ Authorization: `Bearer ${clientToken(server.key, hub)}` });
+  // The connection's own token throughout: an anonymous connection is bound to it.
+  const token = clientToken(server.key, hub);
+  const auth = () => ({ Authorization: `Bearer ${token}` });
   const neg = await fetch(`${server.url}/client/negotiate?hub=${hub}&negotiateVersion=1`, { method: 'POST', headers: auth() });
   assert.equal(neg.status, 200);
   const { connectionId, connectionToken } = await neg.json();

@@ -69,3 +69,12 @@ export function closeServer(srv) {
     srv.closeAllConnections?.();
   });
 }
+
+/** Settles `promise` into { value } or { error }, for tests that expect some calls to fail. */
+export async function outcome(promise) {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    return { error };
+  }
+}

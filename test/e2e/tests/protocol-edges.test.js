@@ -12,8 +12,15 @@ import { rawLP as rawLPOn, RS } from '../lib/raw.js';
 
 const h = harness();
 
+// One anonymous token per hub: a connection is usable only with the token that negotiated it.
+const tokens = new Map();
+function tokenFor(hub) {
+  if (!tokens.has(hub)) tokens.set(hub, clientToken(h.server.key, hub));
+  return tokens.get(hub);
+}
+
 function auth(hub) {
-  return { Authorization: `Bearer ${clientToken(h.server.key, hub)}` };
+  return { Authorization: `Bearer ${tokenFor(hub)}` };
 }
 
 /** A raw long-polling connection on h.server (or another server). */
@@ -60,7 +67,7 @@ describe('client endpoints, raw', () => {
     const t = rand('raw-');
     await h.sendAll(hub, t);
     await lp.until((m) => m.type === 1 && m.target === 'msg' && m.arguments[0] === t, 'the REST message');
-    const del = await fetch(lp.url, { method: 'DELETE', headers: auth(hub) });
+    const del = await fetch(lp.url, { method: 'DELETE', headers: lp.auth() });
     assert.equal(del.status, 202);
     const after = await lp.poll();
     assert.ok(after.status === 204 || after.status === 404, `poll after DELETE: ${after.status}`);
@@ -137,7 +144,7 @@ describe('client endpoints, raw', () => {
     const url = `${h.server.url}/client/?hub=${hub}&id=${encodeURIComponent(connectionToken)}`;
     const ac = new AbortController();
     try {
-      const sse = await fetch(`${url}&access_token=${encodeURIComponent(clientToken(h.server.key, hub))}`, {
+      const sse = await fetch(`${url}&access_token=${encodeURIComponent(tokenFor(hub))}`, {
         headers: { Accept: 'text/event-stream' },
         signal: ac.signal,
       });

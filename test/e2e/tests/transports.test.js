@@ -94,7 +94,7 @@ describe('connect and receive a REST broadcast', () => {
     const conn = new HubConnectionBuilder()
       .withUrl(`${h.server.url}/client/?hub=${hub}`, {
         transport: HttpTransportType.WebSockets,
-        accessTokenFactory: () => clientToken(h.server.key, hub),
+        accessTokenFactory: ((tok) => () => tok)(clientToken(h.server.key, hub)),
       })
       .withStatefulReconnect()
       .configureLogging({ log() {} })

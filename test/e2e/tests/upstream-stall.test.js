@@ -5,7 +5,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness } from '../lib/harness.js';
 import { FakeUpstream } from '../lib/upstream.js';
-import { rand, withTimeout } from '../lib/util.js';
+import { rand, withTimeout, outcome } from '../lib/util.js';
 
 const TIMEOUT_S = 5;
 const up = new FakeUpstream();
@@ -23,14 +23,6 @@ after(async () => {
   for (const res of stalled) res.destroy();
   await up.close();
 });
-
-async function outcome(promise) {
-  try {
-    return { value: await promise };
-  } catch (error) {
-    return { error };
-  }
-}
 
 describe('stalled upstream', () => {
   test('other connections are served while one connection waits; excess invocations fail at once; the stall times out', async () => {
