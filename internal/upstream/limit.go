@@ -59,10 +59,3 @@ func (l *keyedLimit) release(key string) {
 	l.freed = make(chan struct{})
 	l.mu.Unlock()
 }
-
-// inFlight returns the calls in flight for key.
-func (l *keyedLimit) inFlight(key string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.counts[key]
-}
