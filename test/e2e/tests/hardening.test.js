@@ -120,7 +120,7 @@ describe('found 5: a REST token is valid for its own path only', () => {
     const send = await h.rest('POST', hubPath(hub, 'users', 'BOB', ':send'), { body: { target: 'msg', arguments: ['x'] }, ...forged(hubPath(hub, 'users', 'bob', ':send')) });
     assert.equal(send.status, 401, send.describe());
     await h.expectNot('x', bob);
-    assert.match(h.server.logs(), /access token rejected endpoint=rest reason=audience/);
+    assert.match(h.server.logs(), /msg="access token rejected" endpoint=rest reason=audience/);
   });
 });
 
