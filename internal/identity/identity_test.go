@@ -251,24 +251,44 @@ func TestVerifierRefusals(t *testing.T) {
 }
 
 // TestVerifierRefreshesKeys: a provider restarted with a new key (same issuer) is
-// trusted again without restarting the verifier: the unknown kid makes it refetch the
-// JWKS.
+// trusted again without restarting the verifier: the unknown kid makes it fetch the
+// JWKS again, but not more often than minRefetch, whatever kids tokens make up.
 func TestVerifierRefreshesKeys(t *testing.T) {
 	p, srv := startProvider(t, "RS256")
-	v := newVerifier(t, p.Issuer())
+	now := time.Now()
+	v, err := NewVerifier(VerifierOptions{Issuer: p.Issuer(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	tok, _, _ := p.Token(SystemAssigned(), DefaultAudience)
 	if _, err := v.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	p2, err := NewProvider(p.Issuer(), "secret-header", &ProviderOptions{Algorithm: "ES256"})
+	p2, err := NewProvider(p.Issuer(), "secret-header", &ProviderOptions{Algorithm: "ES256", Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = p2.Handler()
 	tok2, _, _ := p2.Token(SystemAssigned(), DefaultAudience)
+	for i := 0; i < 5; i++ {
+		if _, err := v.Verify(ctx, tok2); err == nil {
+			t.Fatal("a key unknown to the cache was trusted before the JWKS was fetched again")
+		}
+	}
+	if v.keys.fetches != 1 {
+		t.Fatalf("%d JWKS fetches within minRefetch, want 1", v.keys.fetches)
+	}
+	now = now.Add(minRefetch)
 	if _, err := v.Verify(ctx, tok2); err != nil {
 		t.Fatalf("token of the restarted provider: %v", err)
+	}
+	if _, err := v.Verify(ctx, tok2); err != nil || v.keys.fetches != 2 {
+		t.Fatalf("cached key: %v, %d fetches", err, v.keys.fetches)
+	}
+	// The old key is gone from the JWKS: its tokens fail without another fetch.
+	if _, err := v.Verify(ctx, tok); err == nil || v.keys.fetches != 2 {
+		t.Fatalf("old key: %v, %d fetches", err, v.keys.fetches)
 	}
 }
 

@@ -57,8 +57,8 @@ type VerifierOptions struct {
 
 // Verifier checks Microsoft Entra-style bearer tokens from one OIDC issuer. The
 // discovery document is fetched on first use (and again after a failure), the JWKS is
-// cached and fetched again when a token names a key it does not hold. It is safe for
-// concurrent use.
+// cached and fetched again when a token names a key it does not hold, at most once
+// every 10 seconds. It is safe for concurrent use.
 type Verifier struct {
 	issuer   string
 	audience string
@@ -68,6 +68,7 @@ type Verifier struct {
 	log      *slog.Logger
 
 	mu       sync.Mutex
+	keys     *keySet
 	idv      *oidc.IDTokenVerifier
 	failedAt time.Time
 	failErr  error
@@ -172,16 +173,25 @@ func (v *Verifier) verifier(ctx context.Context) (*oidc.IDTokenVerifier, error) 
 	if v.failErr != nil && v.now().Sub(v.failedAt) < discoveryRetry {
 		return nil, v.failErr
 	}
-	// Keys are fetched later, outside any request: that context only carries the
-	// HTTP client (go-oidc detaches it from cancellation).
-	keyCtx := oidc.ClientContext(context.Background(), v.client)
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, v.client), v.issuer)
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err == nil {
+		if err = p.Claims(&doc); err == nil && doc.JWKSURI == "" {
+			err = errors.New("the discovery document names no jwks_uri")
+		}
+	}
 	if err != nil {
 		v.failedAt, v.failErr = v.now(), fmt.Errorf("identity: discovery of issuer %s: %w", v.issuer, err)
 		v.log.Warn("identity: OIDC discovery failed", "issuer", v.issuer, "error", err)
 		return nil, v.failErr
 	}
-	v.idv = p.VerifierContext(keyCtx, &oidc.Config{
+	// Our own key set instead of go-oidc's remote one: it bounds how often unknown
+	// kids make us fetch the JWKS.
+	v.keys = &keySet{url: doc.JWKSURI, client: v.client, now: v.now}
+	v.idv = oidc.NewVerifier(doc.Issuer, v.keys, &oidc.Config{
 		ClientID:             v.audience,
 		SupportedSigningAlgs: signingAlgs,
 		Now:                  v.now,
