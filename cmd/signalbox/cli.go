@@ -92,7 +92,7 @@ Flags may stand anywhere on the command line; "--" ends them.`,
 	}
 	root.SetVersionTemplate("signalbox {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.sendCommand(), a.benchCommand(), a.identityCommand(), a.versionCommand(), a.healthCommand(), a.functionsCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.sendCommand(), a.benchCommand(), a.identityCommand(), a.versionCommand(), a.healthCommand(), a.functionsCommand(), a.demoCommand())
 	return root
 }
 

@@ -555,3 +555,47 @@ func TestFunctionsInit(t *testing.T) {
 		t.Errorf("--access-key: %v", cs)
 	}
 }
+
+func TestDemo(t *testing.T) {
+	var out, errb syncBuffer
+	readyc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	env := map[string]string{"SIGNALBOX_STATE_FILE": filepath.Join(t.TempDir(), "state.json")}
+	a := &app{stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }, ready: func(ep string) { readyc <- ep }}
+	go func() { done <- a.run(ctx, []string{"demo", "--listen", "127.0.0.1:0"}) }()
+	var endpoint string
+	select {
+	case endpoint = <-readyc:
+	case code := <-done:
+		t.Fatalf("exited %d: %s", code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	stdout := out.String()
+	if !strings.Contains(stdout, "Demo chat: "+endpoint+"/_/demo/") || !strings.Contains(stdout, "Live view: "+endpoint+"/_/trace#token=") {
+		t.Fatalf("stdout %q", stdout)
+	}
+	resp, err := http.Get(endpoint + "/_/demo/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chat page: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// Negotiate through the demo function app: the service's URL and a token.
+	req, _ := http.NewRequest("POST", endpoint+"/_/demo/api/negotiate", nil)
+	req.Header.Set("x-ms-client-principal-id", "ann")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ URL, AccessToken string }
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || info.URL != endpoint+"/client/?hub=chat" || info.AccessToken == "" {
+		t.Fatalf("negotiate: %v %+v", err, info)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}

@@ -99,12 +99,14 @@ func (a *app) serveCommand() *cobra.Command {
 		if err != nil {
 			return err // a configuration error: exit 2
 		}
-		return a.serve(cmd.Context(), cfg)
+		return a.serve(cmd.Context(), cfg, false)
 	}
 	return cmd
 }
 
-func (a *app) serve(ctx context.Context, cfg server.Config) error {
+// serve runs the service until ctx ends; with demo, the demo function app and chat
+// page run inside it (signalbox demo).
+func (a *app) serve(ctx context.Context, cfg server.Config, demo bool) error {
 	log := newLogger(a.stderr, cfg.LogLevel)
 	server.WarnShortKeys(log, cfg.AccessKeys)
 	generated := len(cfg.AccessKeys) == 0
@@ -122,14 +124,26 @@ func (a *app) serve(ctx context.Context, cfg server.Config) error {
 		log.Warn("cluster mode is not implemented yet: redis-url is ignored and this node runs alone",
 			slog.String("node", cfg.NodeID))
 	}
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = srv.Shutdown(context.Background())
 		return failed("%w", err)
+	}
+	endpoint := server.EndpointFor(cfg, ln.Addr())
+	opts := &server.Options{Logger: log}
+	var links []string
+	if demo {
+		closeDemo, demoLinks, err := a.startDemo(ctx, &cfg, opts, ln.Addr(), endpoint, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer closeDemo()
+		links = demoLinks
+	}
+	srv, err := server.NewWithOptions(cfg, opts)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -143,9 +157,14 @@ func (a *app) serve(ctx context.Context, cfg server.Config) error {
 		defer stop()
 	}
 
-	endpoint := server.EndpointFor(cfg, ln.Addr())
 	if generated {
 		fmt.Fprintf(a.stdout, "Endpoint=%s;AccessKey=%s;Version=1.0;\n", endpoint, cfg.AccessKeys[0])
+	}
+	for _, l := range links {
+		fmt.Fprintln(a.stdout, l)
+	}
+	if !cfg.NoTrace && !demo {
+		log.Info("live view at "+endpoint+"/_/trace#token=TOKEN", slog.String("token", "signalbox token --hub _trace"))
 	}
 	log.Info("signalbox listening", slog.String("endpoint", endpoint), slog.String("listen", ln.Addr().String()), slog.String("node", cfg.NodeID),
 		slog.Int("accessKeys", len(cfg.AccessKeys)), slog.Int("upstreamRules", len(cfg.Rules())))

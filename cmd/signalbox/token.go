@@ -49,7 +49,7 @@ func (a *app) tokenCommand() *cobra.Command {
 				return errors.New("token: --access-key (or SIGNALBOX_ACCESS_KEY) is required")
 			case restPath == "" && hubName == "":
 				return errors.New("token: --hub (or --rest PATH) is required")
-			case restPath == "" && !server.ValidHubName(hubName):
+			case restPath == "" && !server.ValidHubName(hubName) && hubName != server.TraceHub:
 				return fmt.Errorf("token: invalid hub name %q", hubName)
 			case lifetime <= 0:
 				return errors.New("token: --lifetime must be positive")

@@ -37,9 +37,9 @@ type Options struct {
 	// Health answers /api/health and every alias of it (/api/v1/health, a trailing
 	// slash, any letter case); nil answers 200.
 	Health http.Handler
-	// Observe, if set, is told each request's operation (sendToAll, addUserToGroup,
-	// ...; "unknown" when no route matched) and response status.
-	Observe func(operation string, status int)
+	// Observe, if set, is told each request with its operation (sendAll,
+	// addUserToGroup, ...; "unknown" when no route matched) and response status.
+	Observe func(r *http.Request, operation string, status int)
 	// OnAuthFailure, if set, is told each rejected token with the validation error
 	// (auth.ErrNoToken when there was none). It must not log the token.
 	OnAuthFailure func(r *http.Request, err error)
@@ -156,7 +156,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	h.opts.Observe(op, sw.status)
+	h.opts.Observe(r, op, sw.status)
 }
 
 // serve routes and serves r; it returns the operation's name ("" for health).

@@ -22,7 +22,7 @@ func (s *Server) restAPI() http.Handler {
 		IssueToken:       s.issueClientToken,
 		Logger:           s.log,
 		Health:           http.HandlerFunc(s.health),
-		Observe:          s.metrics.RESTRequest,
+		Observe:          s.traceREST,
 		OnAuthFailure: func(r *http.Request, err error) {
 			s.authFailed(r, "rest", err)
 		},

@@ -111,6 +111,8 @@ type Config struct {
 	// closed. 0 derives it from the machine (a quarter of the memory limit or of
 	// the RAM, at least 64 MiB); -1 means unlimited.
 	MemoryBudget int
+	// NoTrace turns off the live view (/_/trace).
+	NoTrace bool
 	// MaxConnections caps concurrent client connections (0 = unlimited); negotiate
 	// answers 429 beyond it.
 	MaxConnections int

@@ -328,7 +328,8 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 		return errInputClosed
 	}
 	c.rearm() // the timer now serves keep-alives instead of the handshake
-	if c.s.upstream != nil {
+	c.s.trace(TraceEvent{Kind: "connect", Hub: c.hubName, ConnectionID: c.id, UserID: c.user, Transport: kind.String(), Protocol: p.Name()})
+	if c.s.upstream != nil && c.hubName != TraceHub {
 		c.mu.Lock()
 		query := c.query
 		c.mu.Unlock()
@@ -365,6 +366,11 @@ func (c *conn) handle(m protocol.Message) bool {
 		c.terminate(m.Error)
 		return true
 	case *protocol.Invocation:
+		if c.hubName == TraceHub {
+			c.traceInvocation(m)
+			break
+		}
+		c.s.trace(TraceEvent{Kind: "invocation", Hub: c.hubName, ConnectionID: c.id, UserID: c.user, Target: m.Target})
 		if text := c.checkArguments(m.Arguments); text != "" {
 			if m.InvocationID != "" {
 				c.completionError(m.InvocationID, text)

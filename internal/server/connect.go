@@ -198,7 +198,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		if !s.allowNegotiate(w, r) {
 			return
 		}
-		hubName, status, msg := hubFromQuery(q)
+		hubName, status, msg := s.hubFromQuery(q)
 		if status != 0 {
 			textError(w, status, msg)
 			return

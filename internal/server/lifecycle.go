@@ -277,13 +277,14 @@ func (c *conn) finish() {
 	c.out.Seal(nil)
 	c.out.Discard() // the queued bytes go back to the memory budget
 	c.s.node.Remove(c)
-	if c.handshaken.Load() {
-		c.metrics.Closed()
-	}
 	c.mu.Lock()
 	reason := c.reason
 	kind := c.kind
 	c.mu.Unlock()
+	if c.handshaken.Load() {
+		c.metrics.Closed()
+		c.s.trace(TraceEvent{Kind: "disconnect", Hub: c.hubName, ConnectionID: c.id, UserID: c.user, Transport: kind.String(), Reason: reason})
+	}
 	if sess != nil {
 		sess.Disconnected(reason)
 	}

@@ -55,9 +55,11 @@ func queryValues(q url.Values, name string) []string {
 
 // hubFromQuery returns the lower-cased hub of the request, or an HTTP status and
 // message when it is missing, repeated or invalid.
-func hubFromQuery(q url.Values) (string, int, string) {
+func (s *Server) hubFromQuery(q url.Values) (string, int, string) {
 	hubs := queryValues(q, "hub")
 	switch {
+	case len(hubs) == 1 && hubs[0] == TraceHub && s.tracing():
+		return TraceHub, 0, ""
 	case len(hubs) == 0 || hubs[0] == "":
 		return "", http.StatusBadRequest, "The 'hub' query parameter is required."
 	case len(hubs) > 1:
@@ -128,7 +130,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	hubName, status, msg := hubFromQuery(q)
+	hubName, status, msg := s.hubFromQuery(q)
 	if status != 0 {
 		textError(w, status, msg)
 		return

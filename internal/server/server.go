@@ -64,6 +64,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	readiness readiness
 	tlsConfig *tls.Config // nil: plain HTTP
+	mount     map[string]http.Handler
 	authLog   rateLimitedLog
 
 	ready          atomic.Bool
@@ -87,6 +88,9 @@ type Options struct {
 	// Metrics records the server's metrics; nil creates them on a registry of the
 	// server's own (see Server.Metrics).
 	Metrics *metrics.Metrics
+	// Mount adds handlers by http.ServeMux pattern, under /_/ (the demo's pages and
+	// function app).
+	Mount map[string]http.Handler
 }
 
 // New checks cfg and builds a server. logger nil discards logs.
@@ -116,6 +120,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 
 		lpCloseGrace: defaultLPCloseGrace,
 		metrics:      opts.Metrics,
+		mount:        opts.Mount,
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New(prometheus.NewRegistry())
@@ -148,7 +153,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 			MaxInFlightPerHub:   cfg.UpstreamMaxInFlightPerHub,
 			MaxInFlightPerEvent: cfg.UpstreamMaxInFlightPerEvent,
 			MaxConnsPerHost:     cfg.UpstreamMaxConnsPerHost,
-			Observe:             s.metrics.UpstreamCall,
+			Observe:             s.traceUpstream,
 			// Opt-in blocking connected: the upstream closes refused connections.
 			RejectConnections: cfg.UpstreamRejectConnections,
 		})
@@ -210,6 +215,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/readyz", s.readyz)
 	if !s.cfg.MetricsOwnListener() {
 		mux.Handle("/metrics", s.metrics.Handler())
+	}
+	if s.tracing() {
+		s.traceRoutes(mux)
+	}
+	for pattern, h := range s.mount {
+		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("/client/negotiate", s.negotiate)
 	mux.HandleFunc("/client/negotiate/", s.negotiate)

@@ -45,7 +45,9 @@ type result struct {
 func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r result) {
 	if u.observe != nil {
 		start := time.Now()
-		defer func() { u.observe(r.label(), time.Since(start)) }()
+		defer func() {
+			u.observe(Call{Hub: s.hub, ConnectionID: s.id, Event: it.event, Status: r.label(), Elapsed: time.Since(start)})
+		}()
 	}
 	ctx, done := u.callContext()
 	defer done()

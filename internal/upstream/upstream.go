@@ -53,6 +53,15 @@ type Rule struct {
 	URLTemplate, HubPattern, CategoryPattern, EventPattern string
 }
 
+// Call is the outcome of one HTTP attempt, for Options.Observe.
+type Call struct {
+	Hub, ConnectionID, Event string
+	// Status is the HTTP status code ("200", "500", ...) or the failure (timeout,
+	// network, read_error, too_large, shutdown).
+	Status  string
+	Elapsed time.Duration
+}
+
 // Options configures an Upstream. Zero values select the defaults above.
 type Options struct {
 	// Rules are tried in order; the first whose patterns all match wins. Events no rule
@@ -80,9 +89,8 @@ type Options struct {
 	// HTTPClient replaces the pooled client built from the options; its own Timeout, if
 	// any, applies on top of Timeout.
 	HTTPClient *http.Client
-	// Observe, if set, is told the outcome of every HTTP attempt: the status code
-	// ("200", "500", ...) or the failure (timeout, network, ...), and how long it took.
-	Observe func(status string, elapsed time.Duration)
+	// Observe, if set, is told the outcome of every HTTP attempt.
+	Observe func(Call)
 
 	// RetryAttempts is how many times connected/disconnected are tried (network errors
 	// other than timeouts, and 5xx). Messages are never retried.
@@ -140,7 +148,7 @@ type Upstream struct {
 	hubLimit   *keyedLimit   // calls in flight per hub
 	partLimit  *keyedLimit   // calls in flight per rule, hub and event
 	log        *slog.Logger
-	observe    func(status string, elapsed time.Duration)
+	observe    func(Call)
 	client     *http.Client
 	ownClient  bool
 
