@@ -79,7 +79,7 @@ type conn struct {
 	spare      []byte       // the writer's reusable buffer; owned by whoever set writerOn
 
 	postBusy   atomic.Bool
-	slowClosed atomic.Bool // closed as a slow consumer (counted and logged once)
+	slowMarked atomic.Bool // counted as a slow consumer
 	poller     transport.Poller
 	binary     atomic.Bool // frames are written as binary WebSocket messages
 	lastRecv   atomic.Int64
@@ -122,16 +122,42 @@ func (c *conn) Send(frame []byte) bool {
 	if c.enqueue(frame) {
 		return true
 	}
-	// Concurrent sends (a broadcast and a group send) can all find the queue full
-	// before the first seals it: only one of them counts and logs the slow consumer.
-	if c.out.Sealed() || !c.slowClosed.CompareAndSwap(false, true) {
+	if c.out.Sealed() {
 		return false
 	}
-	c.s.slowConsumers.Add(1)
-	c.s.metrics.SlowConsumerClosed()
-	c.s.log.Warn("closing slow consumer", slog.String("hub", c.hubName), slog.String("connectionId", c.id))
-	c.closeWithError("slow consumer")
+	// Concurrent sends (a broadcast and a group send) can all find the queue full
+	// before the first seals it: slowConsumer counts and logs it once.
+	c.slowConsumer("slow consumer")
 	return false
+}
+
+// slowConsumer closes a connection whose client does not read (its queue is full, or
+// a write did not complete within the write timeout). It counts and logs it once,
+// however many senders found the queue full at the same time.
+func (c *conn) slowConsumer(reason string) {
+	// A writer stuck in a write to a client that does not read: a Close message would
+	// only queue behind it. The socket is dropped instead, which ends the write and
+	// releases the queue and the kernel's buffers at once.
+	stuck := c.isWS.Load() && c.writeSince.Load() != 0
+	if !c.stopped() && c.slowMarked.CompareAndSwap(false, true) {
+		c.s.slowConsumers.Add(1)
+		c.s.metrics.SlowConsumerClosed()
+		c.s.log.Warn("closing slow consumer", slog.String("hub", c.hubName), slog.String("connectionId", c.id),
+			slog.String("reason", reason), slog.Int("queuedFrames", c.out.Len()))
+		if !stuck {
+			c.closeWithError(reason)
+			return
+		}
+	}
+	if stuck {
+		c.abort(reason)
+		c.mu.Lock()
+		ws := c.ws
+		c.mu.Unlock()
+		if ws != nil {
+			_ = ws.CloseNow() // also when the connection was already ending
+		}
+	}
 }
 
 // Close queues a Close message as the connection's last frame; the transport ends

@@ -10,7 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,4 +212,96 @@ func rawWSDial(ts *testServer, tok string) net.Conn {
 	rw.handshake()
 	_ = rw.nc.SetReadDeadline(time.Time{})
 	return rw.nc
+}
+
+// One client stops reading during a stream of 1 KB broadcasts: it is closed within
+// 10 s as a slow consumer, counted once, its memory goes back, and the other
+// clients' latency stays low (issue 7, slow consumers).
+func TestSlowConsumerDuringBroadcastStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for several seconds")
+	}
+	ts := startServer(t, nil) // the default queue bounds and write timeout
+	const readers = 20
+	stalled := ts.dialRaw("chat", "stalled")
+	stalled.handshake() // and never reads again
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	for i := 0; i < readers; i++ {
+		rw := ts.dialRaw("chat", fmt.Sprint("reader", i))
+		rw.handshake()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, p, err := rw.readMessage(15 * time.Second)
+				if err != nil {
+					return
+				}
+				now := time.Now()
+				for _, rec := range bytes.Split(p, []byte{0x1e}) {
+					_, rest, ok := bytes.Cut(rec, []byte(`"arguments":["`))
+					if !ok {
+						continue
+					}
+					ns, _, _ := bytes.Cut(rest, []byte("|"))
+					sent, err := strconv.ParseInt(string(ns), 10, 64)
+					if err != nil {
+						continue
+					}
+					mu.Lock()
+					lat = append(lat, now.Sub(time.Unix(0, sent)))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitFor(t, 5*time.Second, "registrations", func() bool { return ts.s.Registry().ConnectionCount("chat") == readers+1 })
+	pad := strings.Repeat("x", 1000)
+	start := time.Now()
+	var peakHeap uint64
+	tick := time.NewTicker(5 * time.Millisecond) // 200 messages/s of 1 KB
+	defer tick.Stop()
+	var closedAfter time.Duration
+	for time.Since(start) < 12*time.Second {
+		<-tick.C
+		broadcast(ts.s, "chat", "m", fmt.Sprintf("%d|%s", time.Now().UnixNano(), pad))
+		if closedAfter == 0 && !ts.s.Registry().UserExists("chat", "stalled") {
+			closedAfter = time.Since(start)
+		}
+		if closedAfter != 0 && time.Since(start) > closedAfter+2*time.Second {
+			break // two more seconds of stream after the close
+		}
+		var ms runtime.MemStats
+		if time.Since(start)%time.Second < 5*time.Millisecond {
+			runtime.ReadMemStats(&ms)
+			peakHeap = max(peakHeap, ms.HeapInuse)
+		}
+	}
+	if closedAfter == 0 || closedAfter > 10*time.Second {
+		t.Fatalf("the client that stopped reading was not closed within 10 s (%s)", closedAfter)
+	}
+	if got := ts.s.Stats().SlowConsumers; got != 1 {
+		t.Fatalf("counted %d slow consumers, want 1", got)
+	}
+	waitFor(t, 5*time.Second, "queued bytes released", func() bool { return ts.s.budget.Used() < 64<<10 })
+	if peakHeap > 96<<20 {
+		t.Fatalf("heap peaked at %d MiB", peakHeap>>20)
+	}
+	mu.Lock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	n := len(lat)
+	var p99 time.Duration
+	if n > 0 {
+		p99 = lat[n*99/100]
+	}
+	mu.Unlock()
+	t.Logf("closed after %s; others: %d deliveries, p99 %s; heap peak %d MiB", closedAfter.Round(time.Millisecond), n, p99, peakHeap>>20)
+	if n < readers*int(closedAfter/(5*time.Millisecond))/2 {
+		t.Fatalf("the other clients got only %d messages", n)
+	}
+	if p99 > time.Second {
+		t.Fatalf("the other clients' p99 is %s", p99)
+	}
 }

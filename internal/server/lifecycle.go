@@ -24,7 +24,7 @@ func (c *conn) enqueue(frame []byte) bool {
 	// reading. Checked here for free on every send, and by the lifecycle timer when
 	// nothing is sent.
 	if ws := c.writeSince.Load(); ws != 0 && now-ws >= int64(c.s.cfg.WriteTimeout) {
-		c.abort("The client did not read within the write timeout.")
+		c.slowConsumer("The client did not read within the write timeout.")
 		return true
 	}
 	c.kick()
@@ -231,7 +231,7 @@ func (c *conn) tick(now time.Time) {
 	c.mu.Unlock()
 	if ws := c.writeSince.Load(); ws != 0 && now.Sub(time.Unix(0, ws)) >= cfg.WriteTimeout {
 		// The client stopped reading; aborting closes the socket under the write.
-		c.abort("The client did not read within the write timeout.")
+		c.slowConsumer("The client did not read within the write timeout.")
 		return
 	}
 	switch {

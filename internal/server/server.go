@@ -77,7 +77,7 @@ type Server struct {
 type Stats struct {
 	Connections      int   // connections currently known (negotiated or connected)
 	ConnectionsTotal int64 // connections ever created
-	SlowConsumers    int64 // connections closed because their outbound queue was full
+	SlowConsumers    int64 // connections closed because they did not read: queue full or write timed out
 	BudgetRefusals   int64 // connections closed because the memory budget was spent
 }
 

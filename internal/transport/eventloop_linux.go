@@ -143,3 +143,20 @@ func (p *EventLoop) loop(epfd, wakeR int) {
 		p.mu.Unlock()
 	}
 }
+
+// tcpNotSentLowat is TCP_NOTSENT_LOWAT (linux/tcp.h), missing from syscall.
+const tcpNotSentLowat = 25
+
+// notSentLowat bounds the bytes a socket accepts beyond what the peer's window takes.
+// A client that stops reading then blocks its writer after its receive window plus
+// this much, instead of after the send buffer has grown to tcp_wmem's maximum
+// (4 MiB here): the outbound queue and the write timeout see it early, and the
+// kernel does not hold megabytes for it.
+const notSentLowat = 64 << 10
+
+// tuneSocket applies notSentLowat to a WebSocket's socket.
+func tuneSocket(rc syscall.RawConn) {
+	_ = rc.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, notSentLowat)
+	})
+}

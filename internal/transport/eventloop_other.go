@@ -2,7 +2,10 @@
 
 package transport
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // EventLoop is the readiness-based reader of WebSocket connections. Only Linux has one
 // (epoll); elsewhere every connection keeps a goroutine blocked in Read.
@@ -13,3 +16,5 @@ func (p *EventLoop) register(*WebSocket) error {
 }
 
 func (p *EventLoop) unregister(*WebSocket) {}
+
+func tuneSocket(syscall.RawConn) {}

@@ -118,6 +118,7 @@ func (p *EventLoop) Accept(w http.ResponseWriter, r *http.Request, h Handler) (*
 	if sc, ok := nc.(syscall.Conn); ok && p != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
 			ws.rc = raw
+			tuneSocket(raw)
 		}
 	}
 	return ws, nil
@@ -416,6 +417,9 @@ func (ws *WebSocket) CloseWithStatus(code int, reason string) error {
 	p := make([]byte, 2, 2+len(reason))
 	p[0], p[1] = byte(code>>8), byte(code)
 	p = append(p, reason...)
+	// A write in progress (to a client that does not read) must not hold the close
+	// forever: it fails at this deadline, and so does the Close frame.
+	_ = ws.nc.SetWriteDeadline(time.Now().Add(closeWait))
 	ws.wmu.Lock()
 	if ws.closeSent {
 		ws.wmu.Unlock()
