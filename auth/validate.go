@@ -52,6 +52,8 @@ type Validator struct {
 	// Hosts, when not empty, is the allow-list of audience host names (compared
 	// case-insensitively, port ignored). Empty means the host is not checked.
 	Hosts []string
+
+	cache verifiedCache
 }
 
 // ValidateClient validates a client token for hub. The aud must have the path
@@ -154,6 +156,9 @@ func (v *Validator) validate(token string, audOK func(*url.URL) bool) (*Principa
 	if v == nil {
 		return nil, fmt.Errorf("%w: no access key configured", ErrBadSignature)
 	}
+	if e := v.cache.get(token, v.Keys); e != nil {
+		return v.accept(e, audOK)
+	}
 	// Cheap structural checks first: golang-jwt reports a disallowed alg as a
 	// signature error, and we want ErrAlgorithm for it and no work spent on the
 	// payload of a token we will refuse anyway.
@@ -201,6 +206,29 @@ func (v *Validator) validate(token string, audOK func(*url.URL) bool) (*Principa
 	if err != nil {
 		return nil, err
 	}
+	auds, err := claims.audiences()
+	if err != nil {
+		return nil, err
+	}
+	e := &verifiedToken{exp: exp, auds: auds, userID: claims.userID(), claims: claims.list()}
+	p, err := v.accept(e, audOK)
+	if err == nil {
+		v.cache.put(token, e, v.Keys, v.now())
+	}
+	return p, err
+}
+
+func (v *Validator) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// accept applies the checks that depend on the time and the request (expiry and
+// audience) to a token whose signature verified.
+func (v *Validator) accept(e *verifiedToken, audOK func(*url.URL) bool) (*Principal, error) {
+	exp := e.exp
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
@@ -215,15 +243,10 @@ func (v *Validator) validate(token string, audOK func(*url.URL) bool) (*Principa
 		return nil, ErrExpired
 	}
 
-	auds, err := claims.audiences()
-	if err != nil {
-		return nil, err
-	}
-	if !v.anyAudience(auds, audOK) {
+	if !v.anyAudience(e.auds, audOK) {
 		return nil, ErrAudience
 	}
-
-	return &Principal{UserID: claims.userID(), Claims: claims.list(), Expires: exp}, nil
+	return &Principal{UserID: e.userID, Claims: append([]Claim(nil), e.claims...), Expires: exp}, nil
 }
 
 func (v *Validator) anyAudience(auds []string, audOK func(*url.URL) bool) bool {

@@ -527,3 +527,46 @@ func TestValidatorConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// A token is verified once and then served from the cache, which still checks the
+// audience, the expiry and that the keys are the ones it verified with.
+func TestVerifiedTokenCache(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	v := &Validator{Keys: []string{"key-one-0123456789abcdef0123456789"}, Now: func() time.Time { return now }, ClockSkew: -1}
+	tok, err := NewToken(v.Keys[0], TokenOptions{Audience: "http://h/api/v1/hubs/chat", Lifetime: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat"); err != nil {
+		t.Fatal(err)
+	}
+	if v.cache.get(tok, v.Keys) == nil {
+		t.Fatal("a verified token is not cached")
+	}
+	if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat"); err != nil {
+		t.Fatalf("cached: %v", err)
+	}
+	if _, err := v.ValidateREST(tok, "/api/v1/hubs/other"); !errors.Is(err, ErrAudience) {
+		t.Fatalf("cached token for another path: %v", err)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("cached token after its expiry: %v", err)
+	}
+	now = now.Add(-2 * time.Minute)
+	v.Keys = []string{"key-two-0123456789abcdef0123456789"}
+	if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat"); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("cached token after its key was removed: %v", err)
+	}
+}
+
+func BenchmarkValidateRESTReused(b *testing.B) {
+	v := &Validator{Keys: []string{"key-one-0123456789abcdef0123456789"}}
+	tok, _ := NewToken(v.Keys[0], TokenOptions{Audience: "http://h/api/v1/hubs/chat/users/u1", Lifetime: time.Hour})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat/users/u1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

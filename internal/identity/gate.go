@@ -44,8 +44,7 @@ func (g *Gate) ValidateClient(token, hub string) (*auth.Principal, error) {
 			}
 			return nil, fmt.Errorf("auth: client token: %w: %w", auth.ErrBadSignature, err)
 		}
-		v := g.local()
-		v.Keys = keys
+		v := g.withKeys(keys)
 		return v.ValidateClient(token, hub)
 	}
 	if g.DisableLocalAuth {
@@ -96,11 +95,15 @@ func (g *Gate) SigningKey() (key, kid string) {
 	return g.Local.Keys[0], ""
 }
 
-func (g *Gate) local() auth.Validator {
-	if g.Local == nil {
-		return auth.Validator{}
+// withKeys is the local validator's settings with other keys. It is built field by
+// field: a Validator is not copied, since its cache of verified tokens belongs to
+// its keys.
+func (g *Gate) withKeys(keys []string) *auth.Validator {
+	v := &auth.Validator{Keys: keys}
+	if l := g.Local; l != nil {
+		v.ClockSkew, v.Now, v.Hosts = l.ClockSkew, l.Now, l.Hosts
 	}
-	return *g.Local
+	return v
 }
 
 // peekHeader returns the alg and kid of a JWT's header without verifying anything.

@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// maxCachedTokens bounds the verified-token cache (a few hundred bytes per entry).
+const maxCachedTokens = 4096
+
+// verifiedToken is what a token whose signature verified says: everything validate
+// needs to accept it again without parsing and verifying it.
+type verifiedToken struct {
+	exp    time.Time
+	auds   []string
+	userID string
+	claims []Claim
+}
+
+// verifiedCache remembers tokens whose signature verified, by their exact bytes,
+// until they expire: callers that reuse a token (REST callers with a pre-signed one,
+// a client that reconnects) skip the HMAC and the JSON decoding. The expiry and the
+// audience are still checked on every use. Only tokens that verified are kept, so
+// garbage cannot fill it; it is bounded, and cleared with its Validator (a key
+// rotation replaces the Validator).
+type verifiedCache struct {
+	mu   sync.Mutex
+	keys []string // the keys the entries verified with
+	m    map[string]*verifiedToken
+}
+
+// get returns the entry of token if it verified with keys.
+func (c *verifiedCache) get(token string, keys []string) *verifiedToken {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Equal(c.keys, keys) {
+		// The keys changed under the Validator: nothing cached may be trusted.
+		c.m = nil
+		return nil
+	}
+	return c.m[token]
+}
+
+func (c *verifiedCache) put(token string, e *verifiedToken, keys []string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || !slices.Equal(c.keys, keys) {
+		c.keys = slices.Clone(keys)
+		c.m = make(map[string]*verifiedToken)
+	}
+	if len(c.m) >= maxCachedTokens {
+		// Drop the expired entries, and if that is not enough a quarter of the rest
+		// (map order is random): a full cache never refuses to verify.
+		for k, v := range c.m {
+			if !now.Before(v.exp) {
+				delete(c.m, k)
+			}
+		}
+		for k := range c.m {
+			if len(c.m) < maxCachedTokens*3/4 {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[token] = e
+}
