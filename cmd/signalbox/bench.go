@@ -13,15 +13,19 @@ import (
 
 func (a *app) benchCommand() *cobra.Command {
 	var o bench.Options
-	var asJSON, quiet, floorServer bool
+	var asJSON, quiet, floorServer, short bool
 	var scenarios string
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
 		Short: "Run load scenarios against a child server",
 		Long: `Starts a signalbox server as a child process, connects WebSocket clients over loopback and
 measures each scenario: broadcast (REST broadcast fan-out, compared to a raw WebSocket floor),
-upstream (invocations answered by an in-process function app), rest (REST send-to-user) and
-idle (memory per connection). Progress goes to stderr, results to stdout.`,
+upstream (invocations answered by an in-process function app), rest (REST send-to-user),
+idle (memory per connection) and connect (connection rate and a reconnect storm).
+--scenario all runs the performance table of docs/performance.md instead: every row with its
+own preset load (--clients, --rate and --duration do not apply) and its goal beside it;
+--short runs each row for 5 s (about 3 minutes in all). Progress goes to stderr, results to
+stdout.`,
 		Args: noArgs,
 	}
 	fs := cmd.Flags()
@@ -41,6 +45,7 @@ idle (memory per connection). Progress goes to stderr, results to stdout.`,
 	fs.StringVar(&o.AccessKey, "access-key", "", "access key of --server-url")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "process id of --server-url, to measure its CPU and RSS")
 	fs.BoolVar(&o.NoFloor, "no-floor", false, "skip the raw floor measurement")
+	fs.BoolVar(&short, "short", false, "with --scenario all: 5 s per row instead of 20 s")
 	fs.BoolVar(&quiet, "quiet", false, "no progress messages on stderr")
 	fs.BoolVar(&floorServer, "floor-server", false, "internal: run the raw floor server")
 	_ = fs.MarkHidden("floor-server")
@@ -58,10 +63,37 @@ idle (memory per connection). Progress goes to stderr, results to stdout.`,
 		if !quiet {
 			o.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		}
-		list := strings.Split(scenarios, ",")
-		if scenarios == "all" {
-			list = bench.Scenarios
+		var results []*bench.Result
+		emit := func(r *bench.Result) error {
+			if asJSON {
+				if err := bench.WriteJSON(a.stdout, r); err != nil {
+					return failed("bench: %w", err)
+				}
+			}
+			results = append(results, r)
+			return nil
 		}
+		writeTable := func() error {
+			if asJSON {
+				return nil
+			}
+			if err := bench.WriteTable(a.stdout, results); err != nil {
+				return failed("bench: %w", err)
+			}
+			return nil
+		}
+		if scenarios == "all" {
+			o.Scenario = bench.Broadcast
+			if err := o.Validate(); err != nil {
+				return fmt.Errorf("bench: %s", strings.TrimPrefix(err.Error(), "bench: "))
+			}
+			if err := bench.RunSuite(ctx, o, short, emit); err != nil {
+				_ = writeTable()
+				return failed("bench: %s", strings.TrimPrefix(err.Error(), "bench: "))
+			}
+			return writeTable()
+		}
+		list := strings.Split(scenarios, ",")
 		for _, s := range list {
 			o := o
 			o.Scenario = strings.TrimSpace(s)
@@ -69,7 +101,6 @@ idle (memory per connection). Progress goes to stderr, results to stdout.`,
 				return fmt.Errorf("bench: %s", strings.TrimPrefix(err.Error(), "bench: "))
 			}
 		}
-		var results []*bench.Result
 		for _, s := range list {
 			o := o
 			o.Scenario = strings.TrimSpace(s)
@@ -77,19 +108,11 @@ idle (memory per connection). Progress goes to stderr, results to stdout.`,
 			if err != nil {
 				return failed("bench: %s: %s", o.Scenario, strings.TrimPrefix(err.Error(), "bench: "))
 			}
-			if asJSON {
-				if err := bench.WriteJSON(a.stdout, r); err != nil {
-					return failed("bench: %w", err)
-				}
-			}
-			results = append(results, r)
-		}
-		if !asJSON {
-			if err := bench.WriteTable(a.stdout, results); err != nil {
-				return failed("bench: %w", err)
+			if err := emit(r); err != nil {
+				return err
 			}
 		}
-		return nil
+		return writeTable()
 	}
 	return cmd
 }

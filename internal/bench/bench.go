@@ -21,10 +21,11 @@ const (
 	Upstream  = "upstream"  // S2: client invocations answered by an upstream function app
 	REST      = "rest"      // S3: REST send-to-user
 	Idle      = "idle"      // S4: idle connections
+	Connect   = "connect"   // S5: connection rate and reconnect storm
 )
 
-// Scenarios lists every scenario in the order "all" runs them.
-var Scenarios = []string{Broadcast, Upstream, REST, Idle}
+// Scenarios lists every scenario.
+var Scenarios = []string{Broadcast, Upstream, REST, Idle, Connect}
 
 // MaxClients keeps one process below its 20,000 open files (the bench process holds
 // one socket per client, the server one per connection).
@@ -37,10 +38,11 @@ type Options struct {
 	Duration time.Duration // measured window; default 10 s, at most 10 min
 	Warmup   time.Duration // before the window; default 2 s (negative = none)
 	// Rate > 0 publishes open loop at Rate broadcast messages or REST requests per
-	// second. 0 (the default) runs closed loop to find what the server sustains:
-	// broadcast keeps Window messages outstanding (a message completes when every
-	// client has it), REST runs Callers concurrent request loops. The upstream
-	// scenario is always closed loop, one invocation in flight per client.
+	// second, and upstream invokes open loop at Rate invocations per second. 0 (the
+	// default) runs closed loop to find what the server sustains: broadcast keeps
+	// Window messages outstanding (a message completes when every client has it),
+	// REST runs Callers concurrent request loops, upstream keeps one invocation in
+	// flight per client.
 	Rate    float64
 	Window  int // default 8
 	Callers int // default 32
@@ -223,6 +225,18 @@ type Result struct {
 	TargetP99Ms float64 `json:"target_p99_ms,omitempty"`
 	TargetMet   bool    `json:"target_met,omitempty"`
 	Steps       []Step  `json:"steps,omitempty"`
+
+	// The connect scenario's reconnect storm: every client dropped at once and
+	// reconnected together; seconds until the last one was back.
+	StormSettleS      float64 `json:"storm_settle_s,omitempty"`
+	StormConnectP99Ms float64 `json:"storm_connect_p99_ms,omitempty"`
+
+	// A row of the suite (Suite, `--scenario all`): its name, its goal and
+	// whether this run met it.
+	Row     string `json:"row,omitempty"`
+	Goal    string `json:"goal,omitempty"`
+	GoalMet *bool  `json:"goal_met,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 // Step is one window of a TargetP99 search.
@@ -350,6 +364,8 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 		return runFanout(ctx, e)
 	case Upstream:
 		return runUpstream(ctx, e)
+	case Connect:
+		return runConnect(ctx, e)
 	}
 	return runIdle(ctx, e)
 }

@@ -36,6 +36,22 @@ func WriteTable(w io.Writer, results []*Result) error {
 		}
 		return fmt.Sprintf("%.*f", prec, v)
 	}
+	suite := false
+	for _, r := range results {
+		suite = suite || r.Row != ""
+	}
+	if suite {
+		row("row", func(r *Result) string { return r.Row })
+		row("goal met", func(r *Result) string {
+			switch {
+			case r.GoalMet == nil:
+				return "-"
+			case *r.GoalMet:
+				return "yes"
+			}
+			return "NO"
+		})
+	}
 	row("scenario", func(r *Result) string { return r.Scenario })
 	row("clients", func(r *Result) string { return fmt.Sprint(r.Clients) })
 	row("transport / protocol", func(r *Result) string { return r.Transport + " / " + r.Protocol })
@@ -70,5 +86,19 @@ func WriteTable(w io.Writer, results []*Result) error {
 		}
 		return fmt.Sprintf("%d (%s)", r.Errors, strings.Join(parts, " "))
 	})
-	return tw.Flush()
+	row("storm settled s", func(r *Result) string { return num(r.StormSettleS, 2) })
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if suite {
+		fmt.Fprintln(w, "\ngoals:")
+		for _, r := range results {
+			met := "not met"
+			if r.GoalMet != nil && *r.GoalMet {
+				met = "met"
+			}
+			fmt.Fprintf(w, "  %-28s %s: %s (%s)\n", r.Row, met, r.Goal, r.Note)
+		}
+	}
+	return nil
 }

@@ -151,6 +151,36 @@ func TestSmokeIdleAndUpstream(t *testing.T) {
 	}
 }
 
+// The upstream scenario open loop, and the connect scenario with its storm.
+func TestSmokeUpstreamRateAndConnect(t *testing.T) {
+	o := smokeOptions(t, bench.Upstream)
+	o.Clients = 5
+	o.Rate = 200
+	r := runSmoke(t, o)
+	if r.RatePerS != 200 || r.Sent < 50 || r.Deliveries == 0 {
+		t.Fatalf("upstream open loop: rate %g, sent %d, done %d", r.RatePerS, r.Sent, r.Deliveries)
+	}
+
+	o = smokeOptions(t, bench.Connect)
+	r = runSmoke(t, o)
+	if r.ConnectPerS <= 0 || r.StormSettleS <= 0 || r.Errors != 0 {
+		t.Fatalf("connect: %g/s, storm %g s, errors %v", r.ConnectPerS, r.StormSettleS, r.ErrorDetail)
+	}
+}
+
+// Every row of the suite has a name and a goal.
+func TestSuiteRows(t *testing.T) {
+	rows := bench.Suite()
+	if len(rows) < 8 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for _, row := range rows {
+		if row.Name == "" || row.Goal == "" {
+			t.Errorf("row %+v", row)
+		}
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	bad := []bench.Options{
 		{Scenario: "nope"},

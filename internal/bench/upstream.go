@@ -67,9 +67,9 @@ func (s *upstreamStub) close() {
 	<-s.done
 }
 
-// runUpstream is S2: every client invokes echo in a closed loop (one call in
-// flight per client); the server forwards each call to the stub and relays the
-// result.
+// runUpstream is S2: the clients invoke echo, in a closed loop (one call in flight
+// per client) or, with Rate, open loop at Rate calls per second; the server forwards
+// each call to the stub and relays the result.
 func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	o := e.o
 	base := e.sample()
@@ -94,39 +94,78 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	)
 	runCtx, stopRuns := context.WithCancel(ctx)
 	defer stopRuns()
-	for i, c := range f.conns {
-		if c == nil {
-			continue
+	// invoke makes one call from client i; latency counts from due, the time the call
+	// was scheduled (open loop), so a server that falls behind is not flattered.
+	var overloaded counter
+	invoke := func(i int, c *client.Conn, due time.Time) error {
+		cctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
+		_, err := c.Invoke(cctx, "echo", due.UnixNano(), payload)
+		cancel()
+		if !measure.Load() {
+			return err
+		}
+		switch {
+		case err == nil:
+			rec.Record(i, time.Since(due))
+			done.Add(1)
+		case runCtx.Err() != nil:
+		default:
+			failed.Add(1)
+			lastErr.Store(err)
+			if strings.Contains(strings.ToLower(err.Error()), "overloaded") {
+				overloaded.Add(1)
+			}
+		}
+		return err
+	}
+	if o.Rate > 0 {
+		// Open loop: calls leave at Rate per second whatever the answers do, spread
+		// over the clients in turn; a client may have several calls in flight.
+		live := make([]int, 0, len(f.conns))
+		for i, c := range f.conns {
+			if c != nil {
+				live = append(live, i)
+			}
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for runCtx.Err() == nil {
-				t0 := time.Now()
-				cctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
-				_, err := c.Invoke(cctx, "echo", t0.UnixNano(), payload)
-				cancel()
-				if !measure.Load() {
-					if err != nil && runCtx.Err() == nil && errors.Is(err, client.ErrClosed) {
+			interval := time.Duration(float64(time.Second) / o.Rate)
+			next := time.Now()
+			for k := 0; runCtx.Err() == nil; k++ {
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-runCtx.Done():
 						return
-					}
-					continue
-				}
-				switch {
-				case err == nil:
-					rec.Record(i, time.Since(t0))
-					done.Add(1)
-				case runCtx.Err() != nil:
-					return
-				default:
-					failed.Add(1)
-					lastErr.Store(err)
-					if errors.Is(err, client.ErrClosed) {
-						return
+					case <-time.After(d):
 					}
 				}
+				i := live[k%len(live)]
+				due := next
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_ = invoke(i, f.conns[i], due)
+				}()
+				next = next.Add(interval)
 			}
 		}()
+	} else {
+		for i, c := range f.conns {
+			if c == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for runCtx.Err() == nil {
+					err := invoke(i, c, time.Now())
+					if errors.Is(err, client.ErrClosed) && runCtx.Err() == nil {
+						return
+					}
+				}
+			}()
+		}
 	}
 	if o.Warmup > 0 {
 		o.Logger.Info("warming up", slog.Duration("for", o.Warmup))
@@ -150,7 +189,9 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	r.Deliveries = done.Load()
 	r.Sent = r.Deliveries + failed.Load()
 	r.DeliveriesPerS = float64(r.Deliveries) / o.Duration.Seconds()
-	r.addError("invoke_failed", failed.Load())
+	r.RatePerS = o.Rate
+	r.addError("invoke_overloaded", overloaded.Load())
+	r.addError("invoke_failed", failed.Load()-overloaded.Load())
 	r.addError("disconnected", f.disconnected(o.Logger))
 	if err, ok := lastErr.Load().(error); ok {
 		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
