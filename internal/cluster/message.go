@@ -26,12 +26,13 @@ const (
 	KindLeaveUser     // a persistent membership ended (expired or capped)
 	KindRemoveUser    // the user left the group however its connections joined
 	KindRemoveUserAll // the user left every group
+	KindAck           // the answer to a command sent to the node holding a connection
 	kindEnd           // first unused value
 )
 
 var kindNames = [...]string{"", "sendAll", "sendUser", "sendConnection", "sendGroup", "closeConnection",
 	"closeAll", "closeGroup", "closeUser", "addToGroup", "removeFromGroup", "removeFromAllGroups",
-	"joinUser", "joinUserNow", "leaveUser", "removeUser", "removeUserAll"}
+	"joinUser", "joinUserNow", "leaveUser", "removeUser", "removeUserAll", "ack"}
 
 func (k Kind) String() string {
 	if k > 0 && k < kindEnd {
@@ -51,4 +52,11 @@ type Message struct {
 	Reason   string
 	Excluded []string
 	Payload  *hub.Payload // sends only
+	Expires  int64        // joinUser: end of the membership, unix ms
+	NoTTL    bool         // joinUser: the membership was added without ttl
+	// Origin and Request identify a command that wants an Ack: the ack goes to
+	// node Origin with the same Request; OK carries the command's boolean result.
+	Origin  string
+	Request uint64
+	OK      bool
 }

@@ -36,6 +36,21 @@ type ConnectionInfo struct {
 // Options configures a Registry; the zero value is usable.
 type Options struct {
 	Logger *slog.Logger // nil = discard
+	// Observer, when set, hears about every change of the index (a cluster node
+	// mirrors them into the cluster's shared state).
+	Observer Observer
+}
+
+// Observer hears about the changes of a Registry's index, in order per hub. It is
+// called with the hub's lock held: it must not block and must not call back into
+// the registry. Hub names are the registry's keys (lower case).
+type Observer interface {
+	ConnectionAdded(hub, id, user string)
+	ConnectionRemoved(hub, id, user string)
+	// GroupJoined and GroupLeft report entering and leaving a group, not the
+	// reasons for being in it.
+	GroupJoined(hub, group, id, user string)
+	GroupLeft(hub, group, id, user string)
 }
 
 // Registry is the node-local connection index: the connections, users and groups
@@ -44,6 +59,7 @@ type Options struct {
 // safe for concurrent use.
 type Registry struct {
 	logger       *slog.Logger
+	obs          Observer
 	recipientBuf sync.Pool // *[]Client reused by fan-out snapshots
 
 	mu   sync.RWMutex
@@ -68,14 +84,18 @@ type conn struct {
 }
 
 type hubState struct {
+	name   string   // lower case
+	obs    Observer // nil when nobody observes
 	mu     sync.RWMutex
 	conns  map[string]*conn
 	users  map[string]map[string]*conn
 	groups map[string]map[string]*conn
 }
 
-func newHubState() *hubState {
+func newHubState(name string, obs Observer) *hubState {
 	return &hubState{
+		name:   name,
+		obs:    obs,
 		conns:  make(map[string]*conn),
 		users:  make(map[string]map[string]*conn),
 		groups: make(map[string]map[string]*conn),
@@ -89,7 +109,7 @@ func New(logger *slog.Logger) *Registry {
 
 // NewWithOptions returns an empty registry configured by opts.
 func NewWithOptions(opts Options) *Registry {
-	r := &Registry{logger: opts.Logger, hubs: make(map[string]*hubState)}
+	r := &Registry{logger: opts.Logger, obs: opts.Observer, hubs: make(map[string]*hubState)}
 	if r.logger == nil {
 		r.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -113,7 +133,7 @@ func (r *Registry) hub(name string, create bool) *hubState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h = r.hubs[key]; h == nil {
-		h = newHubState()
+		h = newHubState(key, r.obs)
 		r.hubs[key] = h
 	}
 	return h
@@ -131,6 +151,9 @@ func (r *Registry) Add(c Client, userGroups ...string) {
 	}
 	cn := &conn{c: c, id: id, user: c.UserID(), groups: make(map[string]joinKind)}
 	h.conns[id] = cn
+	if h.obs != nil {
+		h.obs.ConnectionAdded(h.name, id, cn.user)
+	}
 	if cn.user == "" {
 		return
 	}
@@ -243,6 +266,9 @@ func (h *hubState) removeLocked(cn *conn) {
 		h.leaveLocked(cn, group, joinAny)
 	}
 	delete(h.conns, cn.id)
+	if h.obs != nil {
+		h.obs.ConnectionRemoved(h.name, cn.id, cn.user)
+	}
 	if byID := h.users[cn.user]; byID != nil {
 		delete(byID, cn.id)
 		if len(byID) == 0 {
@@ -252,7 +278,14 @@ func (h *hubState) removeLocked(cn *conn) {
 }
 
 func (h *hubState) joinLocked(cn *conn, group string, kind joinKind) {
-	cn.groups[group] |= kind
+	before := cn.groups[group]
+	cn.groups[group] = before | kind
+	if before != 0 {
+		return // already a member, for another reason
+	}
+	if h.obs != nil {
+		h.obs.GroupJoined(h.name, group, cn.id, cn.user)
+	}
 	members := h.groups[group]
 	if members == nil {
 		members = make(map[string]*conn)
@@ -273,10 +306,37 @@ func (h *hubState) leaveLocked(cn *conn, group string, kinds joinKind) {
 		return
 	}
 	delete(cn.groups, group)
+	if h.obs != nil {
+		h.obs.GroupLeft(h.name, group, cn.id, cn.user)
+	}
 	if members := h.groups[group]; members != nil {
 		delete(members, cn.id)
 		if len(members) == 0 {
 			delete(h.groups, group)
 		}
+	}
+}
+
+// Each calls fn for every connection with the groups it is in, hub by hub under
+// the hub's read lock: fn must not block or call back into the registry, and must
+// copy groups if it keeps them.
+func (r *Registry) Each(fn func(hub, id, user string, groups []string)) {
+	r.mu.RLock()
+	hubs := make([]*hubState, 0, len(r.hubs))
+	for _, h := range r.hubs {
+		hubs = append(hubs, h)
+	}
+	r.mu.RUnlock()
+	var groups []string
+	for _, h := range hubs {
+		h.mu.RLock()
+		for id, cn := range h.conns {
+			groups = groups[:0]
+			for g := range cn.groups {
+				groups = append(groups, g)
+			}
+			fn(h.name, id, cn.user, groups)
+		}
+		h.mu.RUnlock()
 	}
 }

@@ -262,3 +262,35 @@ func (u *UserGroups) publishNext() {
 	}
 	u.next.Store(next)
 }
+
+// Set records a membership with a known end, as decided elsewhere (by the
+// cluster's shared store): no cap is applied. A membership that already ended is
+// forgotten instead.
+func (u *UserGroups) Set(hub, user, group string, expires time.Time, noTTL bool) {
+	hub = strings.ToLower(hub)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.now().Before(expires) {
+		u.deleteLocked(hub, user, group)
+		return
+	}
+	byUser := u.records[hub]
+	if byUser == nil {
+		byUser = make(map[string]map[string]*userGroup)
+		u.records[hub] = byUser
+	}
+	recs := byUser[user]
+	if recs == nil {
+		recs = make(map[string]*userGroup)
+		byUser[user] = recs
+	}
+	rec := recs[group]
+	if rec == nil {
+		rec = &userGroup{}
+		recs[group] = rec
+		u.count++
+	}
+	u.seq++
+	rec.updated, rec.expires, rec.noTTL = u.seq, expires, noTTL
+	u.schedule(hub, user, group, rec)
+}

@@ -1,0 +1,306 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// redisURL is the Redis the cluster tests use: SIGNALBOX_TEST_REDIS or the local
+// default. Without it the tests skip, except under CI where they fail.
+func redisURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("SIGNALBOX_TEST_REDIS")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/0"
+	}
+	co, err := rueidis.ParseURL(u)
+	if err == nil {
+		var c rueidis.Client
+		if c, err = rueidis.NewClient(co); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err = c.Do(ctx, c.B().Ping().Build()).Error()
+			cancel()
+			c.Close()
+		}
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis at %s: %v", u, err)
+		}
+		t.Skipf("no redis at %s: %v", u, err)
+	}
+	return u
+}
+
+// testPrefix is unique per test, so that tests running at once never share keys.
+func testPrefix(t *testing.T) string {
+	return fmt.Sprintf("sbtest:%s:%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano())
+}
+
+type clusterNode struct {
+	*Node
+	b *RedisBroker
+}
+
+func startRedisNode(t *testing.T, url, prefix, id string, deadAfter time.Duration) *clusterNode {
+	t.Helper()
+	b, err := NewRedisBroker(RedisOptions{URL: url, Prefix: prefix, NodeID: id, Address: "http://" + id, DeadAfter: deadAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := NewNode(context.Background(), Options{Broker: b, NodeID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return &clusterNode{Node: n, b: b}
+}
+
+// waitUntil polls cond until it holds or timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startCluster starts n nodes and waits until each is ready and sees all.
+func startCluster(t *testing.T, count int, deadAfter time.Duration) []*clusterNode {
+	t.Helper()
+	url, prefix := redisURL(t), testPrefix(t)
+	nodes := make([]*clusterNode, count)
+	for i := range nodes {
+		nodes[i] = startRedisNode(t, url, prefix, fmt.Sprintf("n%d", i), deadAfter)
+	}
+	waitUntil(t, 10*time.Second, "nodes ready", func() bool {
+		for _, n := range nodes {
+			if n.Ready() != nil || n.b.freshNodes() != count {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+// inbox is a connection that reports what it receives on a channel.
+type inbox struct {
+	*fakeClient
+	ch chan string
+}
+
+func newInbox(hubName, id, user string) *inbox {
+	return &inbox{fakeClient: newFake(hubName, id, user, protocol.JSON()), ch: make(chan string, 64)}
+}
+
+func (c *inbox) Send(frame []byte) bool {
+	c.fakeClient.Send(frame)
+	c.ch <- string(frame)
+	return true
+}
+
+func (c *inbox) Close(reason string, allow bool) {
+	c.fakeClient.Close(reason, allow)
+	c.ch <- "closed"
+}
+
+func (c *inbox) expect(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case got := <-c.ch:
+		if !strings.Contains(got, want) {
+			t.Fatalf("%s got %q, want %q", c.id, got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not get %q", c.id, want)
+	}
+}
+
+// quiet asserts that nothing more arrives; the marker message sent to every
+// connection after the tested sends proves the earlier ones were processed.
+func (c *inbox) nothingBefore(t *testing.T, marker string) {
+	t.Helper()
+	select {
+	case got := <-c.ch:
+		if !strings.Contains(got, marker) {
+			t.Fatalf("%s got %q, want nothing before %q", c.id, got, marker)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not get marker %q", c.id, marker)
+	}
+}
+
+func jsonPayload(target string) *hub.Payload {
+	return hub.NewPayload(&protocol.Invocation{Target: target, Arguments: []protocol.Value{}})
+}
+
+func TestRedisClusterRouting(t *testing.T) {
+	nodes := startCluster(t, 3, 5*time.Second)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+	alice, bob, carol := newInbox("chat", "ca", "alice"), newInbox("chat", "cb", "bob"), newInbox("chat", "cc", "carol")
+	for _, x := range []struct {
+		n *clusterNode
+		c *inbox
+	}{{a, alice}, {b, bob}, {c, carol}} {
+		if err := x.n.Add(ctx, x.c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := []*inbox{alice, bob, carol}
+	marker := func(name string) {
+		t.Helper()
+		if err := a.SendAll(ctx, "chat", jsonPayload(name), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Broadcast from A reaches every node's connection once.
+	marker("hello")
+	for _, x := range all {
+		x.expect(t, "hello")
+	}
+	// User and connection sends from A reach only their target.
+	if err := a.SendUser(ctx, "chat", "carol", jsonPayload("toCarol")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendConnection(ctx, "chat", "cb", jsonPayload("toBob")); err != nil {
+		t.Fatal(err)
+	}
+	carol.expect(t, "toCarol")
+	bob.expect(t, "toBob")
+	marker("m1")
+	alice.nothingBefore(t, "m1")
+	bob.nothingBefore(t, "m1")
+	carol.nothingBefore(t, "m1")
+
+	// Existence answers the same everywhere.
+	for _, n := range nodes {
+		for _, q := range []struct {
+			what string
+			f    func() (bool, error)
+			want bool
+		}{
+			{"conn cc", func() (bool, error) { return n.ConnectionExists(ctx, "chat", "cc") }, true},
+			{"conn nope", func() (bool, error) { return n.ConnectionExists(ctx, "chat", "nope") }, false},
+			{"user bob", func() (bool, error) { return n.UserExists(ctx, "chat", "bob") }, true},
+			{"user dave", func() (bool, error) { return n.UserExists(ctx, "chat", "dave") }, false},
+		} {
+			if got, err := q.f(); err != nil || got != q.want {
+				t.Fatalf("node %s %s = %v, %v; want %v", n.ID(), q.what, got, err, q.want)
+			}
+		}
+	}
+
+	// Group add by connection id from A, acknowledged by C; the group is visible
+	// from B; a group send from B reaches C's connection only.
+	if ok, err := a.AddToGroup(ctx, "chat", "room", "cc"); err != nil || !ok {
+		t.Fatalf("AddToGroup = %v, %v", ok, err)
+	}
+	if ok, err := a.AddToGroup(ctx, "chat", "room", "nope"); err != nil || ok {
+		t.Fatalf("AddToGroup(absent) = %v, %v", ok, err)
+	}
+	if ok, err := b.GroupExists(ctx, "chat", "room"); err != nil || !ok {
+		t.Fatalf("GroupExists on B = %v, %v", ok, err)
+	}
+	if err := b.SendGroup(ctx, "chat", "room", jsonPayload("toRoom"), nil); err != nil {
+		t.Fatal(err)
+	}
+	carol.expect(t, "toRoom")
+	marker("m2")
+	alice.nothingBefore(t, "m2")
+	bob.nothingBefore(t, "m2")
+	carol.nothingBefore(t, "m2")
+
+	// A persistent user membership added on A applies to bob's connection on B and
+	// to his later connection on C.
+	if err := a.AddUserToGroup(ctx, "chat", "bob", "vip", nil); err != nil {
+		t.Fatal(err)
+	}
+	bob2 := newInbox("chat", "cb2", "bob")
+	if err := c.Add(ctx, bob2); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendGroup(ctx, "chat", "vip", jsonPayload("toVip"), nil); err != nil {
+		t.Fatal(err)
+	}
+	bob.expect(t, "toVip")
+	bob2.expect(t, "toVip")
+	members, err := c.GroupConnections(ctx, "chat", "vip")
+	if err != nil || !slices.Equal(members, []hub.ConnectionInfo{{ConnectionID: "cb", UserID: "bob"}, {ConnectionID: "cb2", UserID: "bob"}}) {
+		t.Fatalf("vip members = %v, %v", members, err)
+	}
+	if ok, err := c.UserInGroup(ctx, "chat", "bob", "vip"); err != nil || !ok {
+		t.Fatalf("UserInGroup = %v, %v", ok, err)
+	}
+	if err := b.RemoveUserFromGroup(ctx, "chat", "bob", "vip"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "vip empty", func() bool { ok, _ := a.GroupExists(ctx, "chat", "vip"); return !ok })
+
+	// Close from A closes the connection on C, and it is gone everywhere.
+	if ok, err := a.CloseConnection(ctx, "chat", "cc", "bye"); err != nil || !ok {
+		t.Fatalf("CloseConnection = %v, %v", ok, err)
+	}
+	carol.expect(t, "closed")
+	if ok, err := b.ConnectionExists(ctx, "chat", "cc"); err != nil || ok {
+		t.Fatalf("closed connection exists = %v, %v", ok, err)
+	}
+}
+
+// A node that dies without a word is forgotten within DeadAfter.
+func TestRedisDeadNodeForgotten(t *testing.T) {
+	const deadAfter = 2 * time.Second
+	nodes := startCluster(t, 2, deadAfter)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	if err := b.Add(ctx, newInbox("chat", "cb", "bob")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.AddToGroup(ctx, "chat", "g", "cb"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, _ := a.GroupExists(ctx, "chat", "g"); !ok {
+		t.Fatal("group not visible")
+	}
+	// Kill: stop heartbeats and subscriptions, leave the records behind.
+	b.b.stop()
+	b.b.done.Wait()
+	start := time.Now()
+	waitUntil(t, deadAfter+3*time.Second, "dead node forgotten", func() bool {
+		c, _ := a.ConnectionExists(ctx, "chat", "cb")
+		u, _ := a.UserExists(ctx, "chat", "bob")
+		g, _ := a.GroupExists(ctx, "chat", "g")
+		return !c && !u && !g
+	})
+	t.Logf("forgotten after %v (bound %v)", time.Since(start).Round(time.Millisecond), deadAfter)
+}
+
+func TestKeysCannotCollide(t *testing.T) {
+	k := keys{"p"}
+	seen := map[string]string{}
+	for _, parts := range [][2]string{{"a:", "b"}, {"a", ":b"}, {"a:1:b", ""}, {"", "a:1:b"}, {"ab", ""}, {"a", "b"}} {
+		key := k.group(parts[0], parts[1])
+		if prev, ok := seen[key]; ok {
+			t.Fatalf("%q and %q share key %q", prev, parts, key)
+		}
+		seen[key] = fmt.Sprint(parts)
+		if !strings.HasPrefix(key, "p:") {
+			t.Fatalf("key %q lacks the prefix", key)
+		}
+	}
+}
