@@ -15,6 +15,18 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The cluster tests also start redis-server themselves (to kill and restart it) and the
+# capacity figures of docs/cluster.md come from redis-benchmark.
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "ensure-deps: installing redis-server and redis-tools" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+  else
+    echo "ensure-deps: redis-server is missing; install the Debian packages 'redis-server' and 'redis-tools'" >&2
+  fi
+fi
+
 if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   if command -v redis-server >/dev/null 2>&1; then
     echo "ensure-deps: starting redis-server on 127.0.0.1:6379" >&2

@@ -120,10 +120,6 @@ func (a *app) serve(ctx context.Context, cfg server.Config, demo bool) error {
 	if cfg.NodeID == "" {
 		cfg.NodeID = "node-" + randomID(6)
 	}
-	if cfg.RedisURL != "" {
-		log.Warn("cluster mode is not implemented yet: redis-url is ignored and this node runs alone",
-			slog.String("node", cfg.NodeID))
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return failed("%w", err)

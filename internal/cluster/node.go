@@ -36,6 +36,7 @@ type sharedState interface {
 	Ready() error
 	Flush(ctx context.Context) error
 	Address(node string) (string, bool)
+	SetAddress(addr string)
 	ConnectionOwner(ctx context.Context, hub, id string) (node string, ok bool, err error)
 	UserNodes(ctx context.Context, hub, user string) ([]string, error)
 	GroupExists(ctx context.Context, hub, group string) (bool, error)
@@ -62,8 +63,9 @@ type Node struct {
 	log    *slog.Logger
 	unsub  func()
 
-	reqSeq  atomic.Uint64
-	pending sync.Map // request id -> chan bool, commands waiting for their ack
+	closeOnce sync.Once
+	reqSeq    atomic.Uint64
+	pending   sync.Map // request id -> chan bool, commands waiting for their ack
 
 	// userLocks serialize, per user, the reading of the user's memberships when a
 	// connection is added with their application to the user's connections, so
@@ -142,13 +144,24 @@ func (n *Node) ID() string { return n.id }
 // Registry is the node's local connection index.
 func (n *Node) Registry() *hub.Registry { return n.reg }
 
-// Close unsubscribes the node from its broker and, in a cluster, leaves it.
-func (n *Node) Close() error {
-	n.unsub()
+// SetAddress sets the address other nodes forward client requests to.
+func (n *Node) SetAddress(addr string) {
 	if n.shared != nil {
-		return n.shared.Close()
+		n.shared.SetAddress(addr)
 	}
-	return nil
+}
+
+// Close unsubscribes the node from its broker and, in a cluster, leaves it. Only
+// the first call does anything.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		n.unsub()
+		if n.shared != nil {
+			err = n.shared.Close()
+		}
+	})
+	return err
 }
 
 func (n *Node) userLock(hubName, user string) *sync.Mutex {

@@ -52,6 +52,9 @@ type RedisOptions struct {
 	UserGroupLifetime  time.Duration
 	MaxUserGroupsNoTTL int
 	Logger             *slog.Logger
+	// OnOutage is called once per episode of Redis being unreachable, and
+	// OnUnpublished once per message refused; nil ignores them.
+	OnOutage, OnUnpublished func()
 }
 
 // RedisBroker is the Broker of a cluster: messages travel by Redis pub/sub (one
@@ -63,13 +66,16 @@ type RedisOptions struct {
 // changes whenever the node re-registers, so that cleaning up after a dead
 // instance never deletes what a live one wrote.
 type RedisBroker struct {
-	opts   RedisOptions
-	log    *slog.Logger
-	k      keys
+	opts RedisOptions
+	log  *slog.Logger
+	k    keys
+	co   rueidis.ClientOption
+	hb   time.Duration // heartbeat interval
+	// Set once connected, before the first heartbeat; everything that uses them
+	// runs after a heartbeat succeeded or holds mu.
 	cmd    rueidis.Client // commands and publishes
 	sub    rueidis.Client // subscriptions, so that a slow handler never delays a command
 	shards int            // broadcast channels: 1, or 16 under Redis Cluster
-	hb     time.Duration  // heartbeat interval
 
 	mu          sync.Mutex
 	inst        string           // node id + " " + epoch
@@ -78,8 +84,10 @@ type RedisBroker struct {
 	graceUntil  time.Time // after an outage nobody's heartbeat is recent: nobody is swept
 	settleUntil time.Time // after an outage the others resubscribe: refuse until then
 	down        bool      // in an outage episode (logged once)
+	closed      bool
 	downSince   time.Time
 
+	address     atomic.Pointer[string]
 	subscribed  atomic.Int32 // channels confirmed subscribed
 	lastBeat    atomic.Int64 // unix ms of the last successful heartbeat
 	outages     atomic.Int64
@@ -110,6 +118,12 @@ func NewRedisBroker(opts RedisOptions) (*RedisBroker, error) {
 	if opts.UserGroupLifetime <= 0 {
 		opts.UserGroupLifetime = hub.DefaultUserGroupLifetime
 	}
+	if opts.OnOutage == nil {
+		opts.OnOutage = func() {}
+	}
+	if opts.OnUnpublished == nil {
+		opts.OnUnpublished = func() {}
+	}
 	if opts.MaxUserGroupsNoTTL <= 0 {
 		opts.MaxUserGroupsNoTTL = hub.DefaultMaxUserGroupsNoTTL
 	}
@@ -124,25 +138,63 @@ func NewRedisBroker(opts RedisOptions) (*RedisBroker, error) {
 	co.DisableCache = true // no client-side caching: every read must see the others' writes
 	co.Dialer.Timeout = opts.OpTimeout
 	co.ConnWriteTimeout = opts.OpTimeout
-	cmd, err := rueidis.NewClient(co)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: redis: %w", err)
-	}
-	sub, err := rueidis.NewClient(co)
-	if err != nil {
-		cmd.Close()
-		return nil, fmt.Errorf("cluster: redis: %w", err)
-	}
-	b := &RedisBroker{opts: opts, log: log, k: keys{opts.Prefix}, cmd: cmd, sub: sub, shards: 1,
+	b := &RedisBroker{opts: opts, log: log, k: keys{opts.Prefix}, co: co, shards: 1,
 		live: make(map[string]int64), addrs: make(map[string]string)}
-	if cmd.Mode() == rueidis.ClientModeCluster {
-		b.shards = 16 // sharded pub/sub: more shards, more fan-out capacity
-	}
+	// A node may start before Redis does: when it cannot connect now, Start keeps
+	// trying (the node is not ready meanwhile).
+	_ = b.dial()
 	b.hb = min(time.Second, opts.DeadAfter/4)
+	b.SetAddress(opts.Address)
 	b.inst = opts.NodeID + " " + newEpoch()
 	b.w = newStateWriter(b)
 	return b, nil
 }
+
+// dial connects both clients; false when Redis cannot be reached (yet).
+func (b *RedisBroker) dial() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd != nil {
+		return nil
+	}
+	if b.closed {
+		return errors.New("cluster: broker closed")
+	}
+	cmd, err := rueidis.NewClient(b.co)
+	if err != nil {
+		return err
+	}
+	sub, err := rueidis.NewClient(b.co)
+	if err != nil {
+		cmd.Close()
+		return err
+	}
+	b.cmd, b.sub = cmd, sub
+	if cmd.Mode() == rueidis.ClientModeCluster {
+		b.shards = 16 // sharded pub/sub: more shards, more fan-out capacity
+	}
+	return nil
+}
+
+// connect dials until it succeeds or ctx ends.
+func (b *RedisBroker) connect(ctx context.Context) bool {
+	for {
+		err := b.dial()
+		if err == nil {
+			return true
+		}
+		_ = b.failed(err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// SetAddress changes the address advertised with the next heartbeat (a node
+// learns its port once it listens).
+func (b *RedisBroker) SetAddress(addr string) { b.address.Store(&addr) }
 
 func newEpoch() string {
 	var e [6]byte
@@ -258,11 +310,11 @@ func (b *RedisBroker) Publish(ctx context.Context, msg *Message, to ...string) e
 		ch := b.k.broadcast(b.shardOf(msg.Hub), b.shards)
 		n, err := b.publish(ctx, ch, data).AsInt64()
 		if err != nil {
-			b.unpublished.Add(1)
+			b.refused()
 			return b.failed(err)
 		}
 		if want := b.freshNodes(); int(n) < want {
-			b.unpublished.Add(1)
+			b.refused()
 			return fmt.Errorf("%w: %d of %d live nodes subscribed", ErrUnavailable, n, want)
 		}
 		return nil
@@ -274,11 +326,11 @@ func (b *RedisBroker) Publish(ctx context.Context, msg *Message, to ...string) e
 	for i, r := range b.cmd.DoMulti(ctx, cmds...) {
 		n, err := r.AsInt64()
 		if err != nil {
-			b.unpublished.Add(1)
+			b.refused()
 			return b.failed(err)
 		}
 		if n == 0 && b.isFresh(to[i]) {
-			b.unpublished.Add(1)
+			b.refused()
 			return fmt.Errorf("%w: node %s is not subscribed", ErrUnavailable, to[i])
 		}
 	}
@@ -333,12 +385,68 @@ func (b *RedisBroker) isFresh(node string) bool {
 	return false
 }
 
-// isLive reports whether records written by inst still count.
-func (b *RedisBroker) isLive(inst string) bool {
+// liveOf tells which of insts are alive. The view of the last heartbeat answers for
+// the instances it knows; the others (a node that joined since) are looked up.
+func (b *RedisBroker) liveOf(ctx context.Context, insts ...string) (map[string]bool, error) {
+	out := make(map[string]bool, len(insts))
+	var unknown []string
+	b.mu.Lock()
+	grace := time.Now().Before(b.graceUntil)
+	for _, in := range insts {
+		if _, seen := out[in]; seen {
+			continue
+		}
+		_, ok := b.live[in]
+		out[in] = ok
+		if !ok {
+			unknown = append(unknown, in)
+		}
+	}
+	b.mu.Unlock()
+	if len(unknown) == 0 {
+		return out, nil
+	}
+	vals, err := b.cmd.Do(ctx, b.cmd.B().Zmscore().Key(b.k.nodes()).Member(unknown...).Build()).ToArray()
+	if err != nil {
+		return nil, b.failed(err)
+	}
+	cut := time.Now().Add(-b.opts.DeadAfter).UnixMilli()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_, ok := b.live[inst]
-	return ok
+	for i, v := range vals {
+		at, err := v.AsFloat64()
+		if err != nil || (int64(at) < cut && !grace) {
+			continue // not registered, or dead
+		}
+		b.live[unknown[i]] = int64(at)
+		out[unknown[i]] = true
+	}
+	return out, nil
+}
+
+// alive tells whether one instance is alive.
+func (b *RedisBroker) alive(ctx context.Context, inst string) (bool, error) {
+	m, err := b.liveOf(ctx, inst)
+	return m[inst], err
+}
+
+// keepLive drops the entries of m (connection id -> owner value) whose owner is dead.
+func (b *RedisBroker) keepLive(ctx context.Context, m map[string]string) error {
+	insts := make([]string, 0, len(m))
+	for _, v := range m {
+		inst, _ := parseOwner(v)
+		insts = append(insts, inst)
+	}
+	live, err := b.liveOf(ctx, insts...)
+	if err != nil {
+		return err
+	}
+	for id, v := range m {
+		if inst, _ := parseOwner(v); !live[inst] {
+			delete(m, id)
+		}
+	}
+	return nil
 }
 
 // Address is the advertised address of a live node.
@@ -352,6 +460,9 @@ func (b *RedisBroker) Address(node string) (string, bool) {
 // Ready is nil when the node can carry out cluster operations: Redis answers, its
 // subscriptions are up and it is not settling after an outage.
 func (b *RedisBroker) Ready() error {
+	if b.lastBeat.Load() == 0 {
+		return fmt.Errorf("%w: not connected", ErrUnavailable)
+	}
 	if int(b.subscribed.Load()) < b.shards+1 {
 		return fmt.Errorf("%w: not subscribed", ErrUnavailable)
 	}
@@ -385,6 +496,11 @@ func (b *RedisBroker) Stats() RedisStats {
 	return RedisStats{Outages: b.outages.Load(), Unpublished: b.unpublished.Load(), Resyncs: b.w.resyncs.Load(), LiveNodes: n}
 }
 
+func (b *RedisBroker) refused() {
+	b.unpublished.Add(1)
+	b.opts.OnUnpublished()
+}
+
 // failed records a Redis failure: the first of an episode is logged and counted.
 // It returns err wrapped as ErrUnavailable.
 func (b *RedisBroker) failed(err error) error {
@@ -399,6 +515,7 @@ func (b *RedisBroker) failed(err error) error {
 	b.mu.Unlock()
 	if first {
 		b.outages.Add(1)
+		b.opts.OnOutage()
 		b.log.Warn("cluster: redis unreachable; cluster operations answer 503 until it is back", slog.Any("error", err))
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -427,13 +544,20 @@ func (b *RedisBroker) Start(reg *hub.Registry) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stop = cancel
 	b.reg = reg
-	for _, ch := range b.channels() {
-		b.done.Add(1)
-		go b.receive(ctx, ch)
-	}
-	b.done.Add(2)
-	go b.heartbeats(ctx)
-	go b.w.run(ctx)
+	b.done.Add(1)
+	go func() {
+		defer b.done.Done()
+		if !b.connect(ctx) {
+			return
+		}
+		for _, ch := range b.channels() {
+			b.done.Add(1)
+			go b.receive(ctx, ch)
+		}
+		b.done.Add(2)
+		go b.heartbeats(ctx)
+		go b.w.run(ctx)
+	}()
 }
 
 // Close stops the broker and removes this node from the cluster's live nodes so
@@ -443,15 +567,23 @@ func (b *RedisBroker) Close() error {
 		b.stop()
 		b.done.Wait()
 	}
+	b.mu.Lock()
+	cmd, sub, closed := b.cmd, b.sub, b.closed
+	b.closed = true
+	b.mu.Unlock()
+	b.lastBeat.Store(0) // not ready any more
+	if cmd == nil || closed {
+		return nil
+	}
 	ctx, cancel := b.opCtx(context.Background())
 	defer cancel()
 	inst := b.instance()
-	err := b.cmd.Do(ctx, b.cmd.B().Zrem().Key(b.k.nodes()).Member(inst).Build()).Error()
+	err := cmd.Do(ctx, cmd.B().Zrem().Key(b.k.nodes()).Member(inst).Build()).Error()
 	if err == nil {
-		b.cleanup(ctx, inst)
+		b.cleanupWith(ctx, cmd, inst)
 	}
-	b.sub.Close()
-	b.cmd.Close()
+	sub.Close()
+	cmd.Close()
 	return err
 }
 
@@ -488,7 +620,7 @@ func (b *RedisBroker) beat(ctx context.Context) {
 	c := b.cmd
 	res := c.DoMulti(ctx,
 		c.B().Zadd().Key(b.k.nodes()).ScoreMember().ScoreMember(float64(ms), inst).Build(),
-		c.B().Hset().Key(b.k.addrs()).FieldValue().FieldValue(inst, b.opts.Address).Build(),
+		c.B().Hset().Key(b.k.addrs()).FieldValue().FieldValue(inst, *b.address.Load()).Build(),
 		c.B().Zrange().Key(b.k.nodes()).Min("-inf").Max("+inf").Byscore().Withscores().Build(),
 		c.B().Hgetall().Key(b.k.addrs()).Build(),
 	)
@@ -556,8 +688,9 @@ return 0`)
 
 // cleanup deletes the records of a dead instance. They are already invisible
 // (readers skip dead instances); this only frees the memory.
-func (b *RedisBroker) cleanup(ctx context.Context, inst string) {
-	c := b.cmd
+func (b *RedisBroker) cleanup(ctx context.Context, inst string) { b.cleanupWith(ctx, b.cmd, inst) }
+
+func (b *RedisBroker) cleanupWith(ctx context.Context, c rueidis.Client, inst string) {
 	refs := b.k.refs(inst)
 	_ = c.Do(ctx, c.B().Hdel().Key(b.k.addrs()).Field(inst).Build()).Error()
 	var cursor uint64
@@ -601,8 +734,8 @@ func (b *RedisBroker) ConnectionOwner(ctx context.Context, hubName, id string) (
 		return "", false, b.failed(err)
 	}
 	inst, _ := parseOwner(v)
-	if !b.isLive(inst) {
-		return "", false, nil
+	if ok, err := b.alive(ctx, inst); !ok || err != nil {
+		return "", false, err
 	}
 	return nodeOf(inst), true, nil
 }
@@ -613,10 +746,8 @@ func (b *RedisBroker) liveConns(ctx context.Context, key string) (map[string]str
 	if err != nil {
 		return nil, b.failed(err)
 	}
-	for id, v := range m {
-		if inst, _ := parseOwner(v); !b.isLive(inst) {
-			delete(m, id)
-		}
+	if err := b.keepLive(ctx, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -660,10 +791,15 @@ func (b *RedisBroker) GroupExists(ctx context.Context, hubName, group string) (b
 		if err != nil {
 			return false, b.failed(err)
 		}
+		page := make(map[string]string, len(e.Elements)/2)
 		for i := 1; i < len(e.Elements); i += 2 {
-			if inst, _ := parseOwner(e.Elements[i]); b.isLive(inst) {
-				return true, nil
-			}
+			page[e.Elements[i-1]] = e.Elements[i]
+		}
+		if err := b.keepLive(ctx, page); err != nil {
+			return false, err
+		}
+		if len(page) > 0 {
+			return true, nil
 		}
 		if cursor = e.Cursor; cursor == 0 {
 			return false, nil
@@ -704,14 +840,16 @@ func (b *RedisBroker) UserConnectionInGroup(ctx context.Context, hubName, user, 
 	if err != nil {
 		return false, b.failed(err)
 	}
-	for _, v := range vals {
+	members := make(map[string]string, len(vals))
+	for i, v := range vals {
 		if s, err := v.ToString(); err == nil {
-			if inst, _ := parseOwner(s); b.isLive(inst) {
-				return true, nil
-			}
+			members[ids[i]] = s
 		}
 	}
-	return false, nil
+	if err := b.keepLive(ctx, members); err != nil {
+		return false, err
+	}
+	return len(members) > 0, nil
 }
 
 // userGroupAdd writes one persistent membership, drops expired ones and those
@@ -782,6 +920,9 @@ func (b *RedisBroker) AddUserGroup(ctx context.Context, hubName, user, group str
 
 // UserGroups returns the live persistent memberships of user.
 func (b *RedisBroker) UserGroups(ctx context.Context, hubName, user string) (map[string]UserGroupRecord, error) {
+	if err := b.Ready(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	m, err := b.cmd.Do(ctx, b.cmd.B().Hgetall().Key(b.k.userGroups(hubName, user)).Build()).AsStrMap()

@@ -304,3 +304,22 @@ func TestKeysCannotCollide(t *testing.T) {
 		}
 	}
 }
+
+// A node that joined after the others' last heartbeat is known at once: its
+// connections exist for them before they next refresh their view of the nodes.
+func TestRedisNewNodeVisibleAtOnce(t *testing.T) {
+	nodes := startCluster(t, 1, time.Minute) // a long heartbeat: the view stays stale
+	a := nodes[0]
+	late := startRedisNode(t, redisURL(t), a.b.k.prefix, "late", time.Minute)
+	waitUntil(t, 10*time.Second, "late node ready", func() bool { return late.Ready() == nil })
+	ctx := context.Background()
+	if err := late.Add(ctx, newInbox("chat", "cl", "lou")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.ConnectionExists(ctx, "chat", "cl"); err != nil || !ok {
+		t.Fatalf("ConnectionExists on the old node = %v, %v", ok, err)
+	}
+	if ok, err := a.UserExists(ctx, "chat", "lou"); err != nil || !ok {
+		t.Fatalf("UserExists on the old node = %v, %v", ok, err)
+	}
+}

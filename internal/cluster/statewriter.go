@@ -229,7 +229,7 @@ func (w *stateWriter) resync(ctx context.Context) error {
 	c := b.cmd
 	cmds = append(cmds,
 		c.B().Zadd().Key(b.k.nodes()).ScoreMember().ScoreMember(float64(time.Now().UnixMilli()), inst).Build(),
-		c.B().Hset().Key(b.k.addrs()).FieldValue().FieldValue(inst, b.opts.Address).Build())
+		c.B().Hset().Key(b.k.addrs()).FieldValue().FieldValue(inst, *b.address.Load()).Build())
 	if err := w.exec(ctx, cmds); err != nil {
 		return err
 	}

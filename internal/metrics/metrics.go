@@ -41,6 +41,8 @@ type Metrics struct {
 	authFailures    *prometheus.CounterVec
 	slowConsumers   prometheus.Counter
 	publishErrors   prometheus.Counter
+	outages         prometheus.Counter
+	forwarded       prometheus.Counter
 }
 
 // New creates the metrics and registers them, with the Go runtime and process
@@ -96,6 +98,14 @@ func New(reg *prometheus.Registry) *Metrics {
 	m.publishErrors = f(prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "signalbox_backplane_publish_errors_total",
 		Help: "Messages the cluster backplane failed to publish.",
+	})).(prometheus.Counter)
+	m.outages = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "signalbox_backplane_outages_total",
+		Help: "Episodes of the cluster backplane (Redis) being unreachable.",
+	})).(prometheus.Counter)
+	m.forwarded = f(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "signalbox_cluster_forwarded_requests_total",
+		Help: "Client requests forwarded to the cluster node holding their connection.",
 	})).(prometheus.Counter)
 	prefixed := prometheus.WrapRegistererWithPrefix("signalbox_", reg)
 	prefixed.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -226,4 +236,18 @@ func AuthReason(err error) string {
 		return "forbidden"
 	}
 	return "invalid"
+}
+
+// BackplaneOutage counts one episode of the cluster backplane being unreachable.
+func (m *Metrics) BackplaneOutage() {
+	if m != nil {
+		m.outages.Inc()
+	}
+}
+
+// ClusterForward counts a client request forwarded to the node holding its connection.
+func (m *Metrics) ClusterForward() {
+	if m != nil {
+		m.forwarded.Inc()
+	}
 }

@@ -44,10 +44,20 @@ type Config struct {
 	StateFile string
 	// PublicURL is the URL clients are told to use (connection string, tokens).
 	PublicURL string
-	// RedisURL selects cluster mode (not implemented yet: accepted and validated).
+	// RedisURL selects cluster mode: the nodes sharing a Redis (and a prefix) act as
+	// one service. See docs/cluster.md.
 	RedisURL string
+	// RedisPrefix starts every Redis key and channel of the cluster.
+	RedisPrefix string
 	// NodeID names this node in a cluster; generated when empty.
 	NodeID string
+	// NodeAddress is the base URL (http://host:port) other nodes use to forward a
+	// client's request to this node; default http:// plus the listen address (the
+	// host name when listening on every interface).
+	NodeAddress string
+	// NodeTimeout is how long a node may miss heartbeats before the others take it
+	// for dead and forget its connections.
+	NodeTimeout time.Duration
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// AllowedOrigins lists the browser origins ("*", scheme://host[:port] or
@@ -269,6 +279,17 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID != "" && !nodeIDPattern.MatchString(c.NodeID) {
 		bad("node-id: %q must be 1-64 letters, digits, '_', '.' or '-'", c.NodeID)
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, " \n\r") {
+		bad("redis-prefix: %q must be non-empty without spaces", c.RedisPrefix)
+	}
+	if c.NodeAddress != "" {
+		if u, err := url.Parse(c.NodeAddress); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("node-address: %q must be http://HOST:PORT or https://HOST:PORT", c.NodeAddress)
+		}
+	}
+	if c.NodeTimeout < time.Second {
+		bad("node-timeout: %v is shorter than 1s", c.NodeTimeout)
 	}
 	for i, o := range c.AllowedOrigins {
 		if o == "*" {

@@ -36,7 +36,7 @@ func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr st
 	}
 	c.token = c.id
 	if negotiateVersion >= 1 {
-		c.token = newID()
+		c.token = s.connectionToken()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,6 +217,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	c := s.lookup(ids[0])
 	if c == nil {
+		if s.forward(w, r, ids[0]) {
+			return
+		}
 		textError(w, http.StatusNotFound, "No Connection with that ID")
 		return
 	}

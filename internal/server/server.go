@@ -33,14 +33,16 @@ import (
 type Server struct {
 	cfg      Config // as started; the reloadable settings are read from live
 	log      *slog.Logger
-	registry *hub.Registry       // this node's connections
-	node     *cluster.Node       // what the REST API talks to: this node as a member of the service
-	calls    *clientCalls        // :invoke, streams and :execute on this node's connections
-	upstream *upstream.Upstream  // nil when no upstream is configured
-	loop     transport.EventLoop // reads every WebSocket connection
-	budget   *transport.Budget   // partial input and outbound queues of all connections
-	handler  http.Handler
-	adm      *admission
+	registry *hub.Registry // this node's connections
+	node     *cluster.Node // what the REST API talks to: this node as a member of the service
+	// proxyTransport carries forwarded client requests to other nodes (cluster only).
+	proxyTransport http.RoundTripper
+	calls          *clientCalls        // :invoke, streams and :execute on this node's connections
+	upstream       *upstream.Upstream  // nil when no upstream is configured
+	loop           transport.EventLoop // reads every WebSocket connection
+	budget         *transport.Budget   // partial input and outbound queues of all connections
+	handler        http.Handler
+	adm            *admission
 
 	// live holds what Reload may change: the access keys (in the token gate), the
 	// origin policy and the limits. Readers load it once per request.
@@ -111,12 +113,11 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      logger,
-		registry: hub.New(logger),
-		conns:    make(map[string]*conn),
-		budget:   transport.NewBudget(cfg.memoryBudget()),
-		adm:      newAdmission(),
+		cfg:    cfg,
+		log:    logger,
+		conns:  make(map[string]*conn),
+		budget: transport.NewBudget(cfg.memoryBudget()),
+		adm:    newAdmission(),
 
 		lpCloseGrace: defaultLPCloseGrace,
 		metrics:      opts.Metrics,
@@ -137,11 +138,11 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		return nil, err
 	}
 	s.setLive(live)
-	node, err := cluster.NewNode(context.Background(), cluster.Options{Registry: s.registry, Logger: logger})
+	node, err := s.newNode(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("server: cluster node: %w", err)
+		return nil, err
 	}
-	s.node = node
+	s.node, s.registry = node, node.Registry()
 	s.calls = newClientCalls(s)
 	if rules := cfg.Rules(); len(rules) > 0 {
 		up, err := upstream.New(upstream.Options{
@@ -271,6 +272,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.tlsConfig != nil {
 		ln = tls.NewListener(ln, s.tlsConfig)
 	}
+	s.node.SetAddress(s.nodeAddress(ln.Addr()))
 	s.ready.Store(true)
 	err := srv.Serve(ln)
 	s.ready.Store(false)
@@ -378,6 +380,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.upstream.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("server: upstream: %w", err))
 		}
+	}
+	// Leaving the cluster last: the others forget this node's connections at once.
+	if err := s.node.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("server: leave cluster: %w", err))
 	}
 	return errors.Join(errs...)
 }
