@@ -1,7 +1,8 @@
 // Issue 9: identity-based connections offline. `signalbox identity` is the managed identity,
 // `signalbox serve --identity-issuer` trusts it, and examples/functionapp runs with
 // `__serviceUri` + `__credential=managedidentity` (system-assigned and user-assigned with
-// `__clientId`, one endpoint and two Azure__SignalR__Endpoints__*__serviceUri endpoints) and no
+// `__clientId`, an AuthType=azure.msi connection string, one endpoint and two
+// Azure__SignalR__Endpoints__*__serviceUri endpoints) and no
 // access key anywhere: negotiate signs with the key from /api/v1/auth/accessKey, messages and
 // group actions carry the Entra bearer, the trigger runs without signature validation. Tokens of
 // an untrusted issuer, expired, for another audience, of an identity off the allow-list, and
@@ -148,6 +149,26 @@ describe('identity: one endpoint, no access key in the app', () => {
       }
     });
   }
+
+  test('AuthType=azure.msi connection string (user-assigned by ClientId)', async () => {
+    const app = track(
+      await startExampleApp({
+        port: appPort,
+        env: {
+          AzureSignalRConnectionString: `Endpoint=${server.url};AuthType=azure.msi;ClientId=${USER_CLIENT_ID};Version=1.0;`,
+          IDENTITY_ENDPOINT: idp.endpoint,
+          IDENTITY_HEADER: idp.header,
+        },
+      }),
+    );
+    try {
+      await exerciseApp(app, [server], idp, USER_CLIENT_ID);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.stop()));
+      await app.stop();
+      procs.splice(procs.indexOf(app), 1);
+    }
+  });
 
   test('refusals on every endpoint', async () => {
     const other = track(await startIdentity());
