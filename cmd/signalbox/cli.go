@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,8 @@ type app struct {
 	ready func(endpoint string)
 	// metricsReady, if set, is called with the address of the metrics-listen listener.
 	metricsReady func(addr string)
+	// hup, if set, replaces SIGHUP as the reload trigger (tests).
+	hup chan os.Signal
 }
 
 // runError is a failure after the arguments were understood: exit code 1.

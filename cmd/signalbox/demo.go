@@ -30,11 +30,12 @@ and of the live view, which shows the hub's connections and every event as it ha
 	}
 	given := bindSettings(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := server.Load(a.getenv, given())
+		flags := given()
+		cfg, err := server.Load(a.getenv, flags)
 		if err != nil {
 			return err
 		}
-		return a.serve(cmd.Context(), cfg, true)
+		return a.serve(cmd.Context(), cfg, true, func() (server.Config, error) { return server.Load(a.getenv, flags) })
 	}
 	return cmd
 }

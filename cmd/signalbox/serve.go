@@ -95,19 +95,24 @@ func (a *app) serveCommand() *cobra.Command {
 	}
 	given := bindSettings(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := server.Load(a.getenv, given())
+		flags := given()
+		cfg, err := server.Load(a.getenv, flags)
 		if err != nil {
 			return err // a configuration error: exit 2
 		}
-		return a.serve(cmd.Context(), cfg, false)
+		// A reload reads the file and the environment again; the flags stay.
+		return a.serve(cmd.Context(), cfg, false, func() (server.Config, error) { return server.Load(a.getenv, flags) })
 	}
 	return cmd
 }
 
 // serve runs the service until ctx ends; with demo, the demo function app and chat
-// page run inside it (signalbox demo).
-func (a *app) serve(ctx context.Context, cfg server.Config, demo bool) error {
-	log := newLogger(a.stderr, cfg.LogLevel)
+// page run inside it (signalbox demo). reload, when not nil, builds the configuration
+// again for a reload (SIGHUP, a changed file).
+func (a *app) serve(ctx context.Context, cfg server.Config, demo bool, reload func() (server.Config, error)) error {
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	server.WarnShortKeys(log, cfg.AccessKeys)
 	generated := len(cfg.AccessKeys) == 0
 	if generated {
@@ -164,6 +169,15 @@ func (a *app) serve(ctx context.Context, cfg server.Config, demo bool) error {
 	}
 	log.Info("signalbox listening", slog.String("endpoint", endpoint), slog.String("listen", ln.Addr().String()), slog.String("node", cfg.NodeID),
 		slog.Int("accessKeys", len(cfg.AccessKeys)), slog.Int("upstreamRules", len(cfg.Rules())))
+	rctx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		if reload != nil {
+			a.watchReload(rctx, srv, cfg, reload, level, log)
+		}
+	}()
+	defer func() { stopReload(); <-reloaded }()
 	if a.ready != nil {
 		a.ready(endpoint)
 	}
@@ -240,18 +254,19 @@ func (a *app) serveMetrics(addr string, srv *server.Server, log *slog.Logger) (s
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, level string) *slog.Logger {
-	var l slog.Level
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: parseLevel(level)}))
+}
+
+func parseLevel(level string) slog.Level {
 	switch strings.ToLower(level) {
 	case "debug":
-		l = slog.LevelDebug
+		return slog.LevelDebug
 	case "warn", "warning":
-		l = slog.LevelWarn
+		return slog.LevelWarn
 	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
+		return slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.LevelInfo
 }
 
 // generateAccessKey returns a random 44-character key.

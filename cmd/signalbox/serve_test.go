@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,5 +121,83 @@ func TestServeAccessKeyFileAndShortKeyWarning(t *testing.T) {
 	}
 	if strings.Contains(logs, short) || strings.Contains(logs, testKey) || sv.out.String() != "" {
 		t.Fatalf("a key was printed: stdout %q stderr %s", sv.out.String(), logs)
+	}
+}
+
+// waitLog waits until the server's log holds sub n times.
+func (sv *served) waitLog(t *testing.T, sub string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(sv.errb.String(), sub) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q (x%d) in the log:\n%s", sub, n, sv.errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Key rotation without restart (issue 7): a change of the config file is picked up
+// by itself, a SIGHUP reloads on demand, a bad file keeps the running configuration,
+// and the log says what changed without ever showing a key.
+func TestServeReloadsOnFileChangeAndSIGHUP(t *testing.T) {
+	const second = "second-cli-access-key-zyxwvutsrqponmlkjihgfedcba"
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "signalbox.yaml")
+	write := func(content string) {
+		t.Helper()
+		// Replace by rename, as editors and secret mounts do.
+		tmp := cfgPath + ".tmp"
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfgPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("access-key: [" + testKey + "]\n")
+	hup := make(chan os.Signal, 1)
+	sv := &served{done: make(chan int, 1)}
+	readyc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	sv.cancel = cancel
+	a := &app{stdout: &sv.out, stderr: &sv.errb, getenv: func(string) string { return "" }, hup: hup, ready: func(ep string) { readyc <- ep }}
+	go func() {
+		sv.done <- a.run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--config", cfgPath})
+	}()
+	select {
+	case sv.endpoint = <-readyc:
+	case <-time.After(5 * time.Second):
+		cancel()
+		t.Fatal("not ready")
+	}
+	t.Cleanup(func() { sv.stop(t) })
+
+	if negotiateStatus(t, sv.endpoint, second) != 401 {
+		t.Fatal("second key accepted before it was configured")
+	}
+	write("access-key: [" + testKey + ", " + second + "]\n")
+	sv.waitLog(t, `msg="configuration reloaded" trigger="file changed" changed="access-key (2 keys, was 1)"`, 1)
+	if negotiateStatus(t, sv.endpoint, second) != 200 || negotiateStatus(t, sv.endpoint, testKey) != 200 {
+		t.Fatal("both keys must work while both are configured")
+	}
+	write("access-key: [" + second + "]\nclient-timeout: 45s\nlog-level: debug\nmax-connections-per-user: 7\n")
+	hup <- syscall.SIGHUP
+	sv.waitLog(t, `msg="configuration reloaded" trigger=SIGHUP`, 1)
+	sv.waitLog(t, `needs_restart=client-timeout`, 1)
+	if negotiateStatus(t, sv.endpoint, testKey) != 401 || negotiateStatus(t, sv.endpoint, second) != 200 {
+		t.Fatal("after dropping the old key")
+	}
+	write("access-key: [" + second + "]\nnegotiate-rate: -1\n")
+	sv.waitLog(t, "configuration reload failed", 1)
+	if negotiateStatus(t, sv.endpoint, second) != 200 {
+		t.Fatal("a bad file changed the running configuration")
+	}
+	sv.stop(t)
+	logs := sv.errb.String()
+	if strings.Contains(logs, testKey) || strings.Contains(logs, second) {
+		t.Fatalf("a key is in the log:\n%s", logs)
+	}
+	if !strings.Contains(logs, "level=DEBUG") {
+		t.Fatalf("log-level debug was not applied:\n%s", logs)
 	}
 }

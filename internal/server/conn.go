@@ -47,8 +47,9 @@ type conn struct {
 	// tokenSum is the SHA-256 of the access token that created the connection (see
 	// usableBy); a digest, so the token itself is not kept.
 	tokenSum [32]byte
-	addr     string // client IP address, for the per-address limits
-	userKey  string // hub + NUL + user id; "" for anonymous (per-user limit)
+	tokenExp time.Time // that token's exp (see heldBy)
+	addr     string    // client IP address, for the per-address limits
+	userKey  string    // hub + NUL + user id; "" for anonymous (per-user limit)
 	claims   []auth.Claim
 	set      tokenSettings
 	out      *transport.Outbox

@@ -20,6 +20,7 @@ import (
 func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr string, negotiateVersion int) (*conn, int, string) {
 	c := &conn{
 		tokenSum: sha256.Sum256([]byte(accessToken)),
+		tokenExp: p.Expires,
 		addr:     addr,
 		s:        s,
 		id:       newID(),
@@ -73,6 +74,19 @@ func (c *conn) usableBy(accessToken, userID string) bool {
 	}
 	sum := sha256.Sum256([]byte(accessToken))
 	return userID == c.user && subtle.ConstantTimeCompare(sum[:], c.tokenSum[:]) == 1
+}
+
+// heldBy reports whether accessToken is the very token that created c and has not
+// expired. Such a request needs no new signature check: the token was verified when it
+// created the connection, and checking it again against the keys configured now would
+// end long-polling and SSE connections at a key rotation, which WebSocket connections
+// (checked once, at the upgrade) survive. Expiry is still enforced.
+func (c *conn) heldBy(accessToken string, now time.Time) bool {
+	if c.tokenExp.IsZero() || !now.Before(c.tokenExp.Add(auth.DefaultClockSkew)) {
+		return false
+	}
+	sum := sha256.Sum256([]byte(accessToken))
+	return subtle.ConstantTimeCompare(sum[:], c.tokenSum[:]) == 1
 }
 
 // expire discards a negotiated connection no transport attached to in time.
@@ -227,13 +241,15 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		textError(w, http.StatusNotFound, "No Connection with that ID")
 		return
 	}
-	p, ok := s.authorize(w, r, c.hubName)
-	if !ok {
-		return
-	}
-	if !c.usableBy(auth.TokenFromRequest(r), p.UserID) {
-		textError(w, http.StatusForbidden, "The access token is not the one the connection was negotiated with.")
-		return
+	if tok := auth.TokenFromRequest(r); !c.heldBy(tok, time.Now()) {
+		p, ok := s.authorize(w, r, c.hubName)
+		if !ok {
+			return
+		}
+		if !c.usableBy(tok, p.UserID) {
+			textError(w, http.StatusForbidden, "The access token is not the one the connection was negotiated with.")
+			return
+		}
 	}
 	switch {
 	case isWS && r.Method == http.MethodGet:

@@ -144,3 +144,26 @@ func (w *countingWriter) count(sub string) int {
 	defer w.mu.Unlock()
 	return strings.Count(w.buf.String(), sub)
 }
+
+// A request presenting the connection's own token skips the signature check (key
+// rotation) but never the expiry, and no other token takes that path.
+func TestHeldByOwnTokenUntilExpiry(t *testing.T) {
+	ts := startServer(t, nil)
+	tok := ts.token("chat", "")
+	p, err := ts.s.gateNow().ValidateClient(tok, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := ts.s.newConn("chat", p, tok, "127.0.0.1", 1)
+	now := time.Now()
+	if !c.heldBy(tok, now) {
+		t.Fatal("own token not recognised")
+	}
+	if c.heldBy(ts.mintAnon("chat", "other"), now) {
+		t.Fatal("another token recognised")
+	}
+	if c.heldBy(tok, p.Expires.Add(auth.DefaultClockSkew)) {
+		t.Fatal("an expired token recognised")
+	}
+	c.Close("", false)
+}

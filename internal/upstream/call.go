@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -59,6 +60,11 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r r
 	// header names case-insensitively anyway.
 	for k, v := range s.headers {
 		req.Header[k] = []string{v}
+	}
+	// Signed per request with the keys configured now, so a rotated key takes effect
+	// for connections that were open before the rotation too.
+	if sig := auth.UpstreamSignature(u.accessKeys(), s.id); sig != "" {
+		req.Header["X-ASRS-Signature"] = []string{sig}
 	}
 	req.Header["X-ASRS-Category"] = []string{category}
 	req.Header["X-ASRS-Event"] = []string{headerValue(it.event)}
@@ -477,7 +483,7 @@ func (u *Upstream) redactBody(target, body string) string {
 			secrets = append(secrets, p)
 		}
 	}
-	secrets = append(secrets, u.keys...)
+	secrets = append(secrets, u.accessKeys()...)
 	for _, sec := range secrets {
 		if len(sec) >= 4 { // shorter values are not secrets worth the false hits
 			body = strings.ReplaceAll(body, sec, "***")

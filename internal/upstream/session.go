@@ -99,9 +99,6 @@ func (u *Upstream) Open(info ConnInfo, reply func(frame []byte)) *Session {
 		"X-ASRS-Connection-Id": headerValue(info.ID),
 		"X-ASRS-Hub":           headerValue(hub),
 	}
-	if sig := auth.UpstreamSignature(u.keys, info.ID); sig != "" {
-		s.headers["X-ASRS-Signature"] = sig
-	}
 	if info.UserID != "" {
 		s.headers["X-ASRS-User-Id"] = headerValue(info.UserID)
 	}

@@ -134,7 +134,7 @@ type ConnInfo struct {
 // Upstream delivers events to the upstream URLs. It is safe for concurrent use.
 type Upstream struct {
 	rules      []rule
-	keys       []string
+	keys       atomic.Pointer[[]string] // sign requests; SetAccessKeys replaces them
 	timeout    time.Duration
 	par        int
 	queueSize  int
@@ -174,7 +174,6 @@ var (
 // http(s) URL is an error naming the template.
 func New(opts Options) (*Upstream, error) {
 	u := &Upstream{
-		keys:       append([]string(nil), opts.AccessKeys...),
 		timeout:    orDefault(opts.Timeout, DefaultTimeout),
 		par:        orDefault(opts.Parallelism, DefaultParallelism),
 		queueSize:  orDefault(opts.QueueSize, DefaultQueueSize),
@@ -190,6 +189,7 @@ func New(opts Options) (*Upstream, error) {
 		aborted:    make(chan struct{}),
 		calls:      make(map[uint64]context.CancelCauseFunc),
 	}
+	u.SetAccessKeys(opts.AccessKeys)
 	for i, r := range opts.Rules {
 		cr, err := compileRule(i, r)
 		if err != nil {
@@ -411,3 +411,13 @@ func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
 }
+
+// SetAccessKeys replaces the keys that sign requests (X-ASRS-Signature), for key
+// rotation without a restart: every request from then on carries one signature per
+// key, sessions already open included.
+func (u *Upstream) SetAccessKeys(keys []string) {
+	k := append([]string(nil), keys...)
+	u.keys.Store(&k)
+}
+
+func (u *Upstream) accessKeys() []string { return *u.keys.Load() }
