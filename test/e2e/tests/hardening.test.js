@@ -81,8 +81,14 @@ describe('found 2: one slow upstream event does not stall the others', () => {
   test('70 clients in a slow event: the 21st and later fail fast as overloaded, another client\'s echo answers at once', async () => {
     const hub = rand('slow');
     const clients = await Promise.all(Array.from({ length: 70 }, () => h.connect({ hub, transport: 'ws' })));
-    const calls = clients.map((c) => outcome(c.conn.invoke('slow', 1)));
+    let refused = 0;
+    const calls = clients.map((c) => outcome(c.conn.invoke('slow', 1)).then((r) => {
+      if (r.error) refused++;
+      return r;
+    }));
     await until(() => held.size >= 50, 10000, '50 slow calls at the function app');
+    // The other 20 are refused at once, while the 50 are still held.
+    await until(() => refused >= 20, 10000, '20 calls refused as overloaded');
     const other = await h.connect({ hub, transport: 'ws' });
     const t0 = Date.now();
     assert.equal(await withTimeout(other.conn.invoke('echo', 'fast'), 3000, 'echo beside the slow event'), 'fast');
