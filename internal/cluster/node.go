@@ -35,7 +35,7 @@ type sharedState interface {
 	Close() error
 	Ready() error
 	Flush(ctx context.Context) error
-	Address(node string) (string, bool)
+	Address(ctx context.Context, node string) (string, bool)
 	SetAddress(addr string)
 	ConnectionOwner(ctx context.Context, hub, id string) (node string, ok bool, err error)
 	UserNodes(ctx context.Context, hub, user string) ([]string, error)
@@ -124,11 +124,11 @@ func (n *Node) Ready() error {
 func (n *Node) Clustered() bool { return n.shared != nil }
 
 // NodeAddress returns the advertised address of a live node of the cluster.
-func (n *Node) NodeAddress(node string) (string, bool) {
+func (n *Node) NodeAddress(ctx context.Context, node string) (string, bool) {
 	if n.shared == nil {
 		return "", false
 	}
-	return n.shared.Address(node)
+	return n.shared.Address(ctx, node)
 }
 
 // NewNodeID returns a random node id (12 base64url characters).

@@ -450,11 +450,36 @@ func (b *RedisBroker) keepLive(ctx context.Context, m map[string]string) error {
 }
 
 // Address is the advertised address of a live node.
-func (b *RedisBroker) Address(node string) (string, bool) {
+// A node that joined, or learnt its address, since the last heartbeat is looked up.
+func (b *RedisBroker) Address(ctx context.Context, node string) (string, bool) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	a, ok := b.addrs[node]
-	return a, ok
+	a := b.addrs[node]
+	b.mu.Unlock()
+	if a != "" || b.Ready() != nil {
+		return a, a != ""
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	c := b.cmd
+	res := c.DoMulti(ctx,
+		c.B().Zrange().Key(b.k.nodes()).Min("-inf").Max("+inf").Byscore().Withscores().Build(),
+		c.B().Hgetall().Key(b.k.addrs()).Build())
+	scores, err := res[0].AsZScores()
+	if err != nil {
+		return "", false
+	}
+	addrs, err := res[1].AsStrMap()
+	if err != nil {
+		return "", false
+	}
+	cut := time.Now().Add(-b.opts.DeadAfter).UnixMilli()
+	best := int64(-1)
+	for _, z := range scores {
+		if at := int64(z.Score); nodeOf(z.Member) == node && at >= cut && at > best && addrs[z.Member] != "" {
+			best, a = at, addrs[z.Member]
+		}
+	}
+	return a, a != ""
 }
 
 // Ready is nil when the node can carry out cluster operations: Redis answers, its

@@ -54,7 +54,7 @@ type clusterNode struct {
 
 func startRedisNode(t *testing.T, url, prefix, id string, deadAfter time.Duration) *clusterNode {
 	t.Helper()
-	b, err := NewRedisBroker(RedisOptions{URL: url, Prefix: prefix, NodeID: id, Address: "http://" + id, DeadAfter: deadAfter})
+	b, err := NewRedisBroker(RedisOptions{URL: url, Prefix: prefix, NodeID: id, DeadAfter: deadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +321,14 @@ func TestRedisNewNodeVisibleAtOnce(t *testing.T) {
 	}
 	if ok, err := a.UserExists(ctx, "chat", "lou"); err != nil || !ok {
 		t.Fatalf("UserExists on the old node = %v, %v", ok, err)
+	}
+	// Its address too, for forwarding, even when learnt after its first heartbeat.
+	late.SetAddress("http://late.example:1")
+	waitUntil(t, 5*time.Second, "address registered", func() bool {
+		v, _ := late.b.cmd.Do(ctx, late.b.cmd.B().Hget().Key(late.b.k.addrs()).Field(late.b.instance()).Build()).ToString()
+		return v == "http://late.example:1"
+	})
+	if addr, ok := a.NodeAddress(ctx, "late"); !ok || addr != "http://late.example:1" {
+		t.Fatalf("NodeAddress = %q, %v", addr, ok)
 	}
 }

@@ -97,7 +97,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, token string) b
 	if !ok || node == s.node.ID() {
 		return false
 	}
-	addr, ok := s.node.NodeAddress(node)
+	addr, ok := s.node.NodeAddress(r.Context(), node)
 	if !ok || addr == "" {
 		return false
 	}
