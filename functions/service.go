@@ -319,7 +319,7 @@ func (s *Service) delivered(hub string, err error) error {
 	for i, f := range de.Failed {
 		failed[i] = f.Error()
 	}
-	s.log.Warn("signalr output: delivered, but not on every endpoint", "hub", hub, "op", de.Op, "failed", failed)
+	s.log.Warn("signalr output: delivered, but not on every endpoint", "hub", hub, "operation", de.Op, "failed", failed)
 	return nil
 }
 
@@ -333,7 +333,7 @@ func (s *Service) selectEndpoints(list []EndpointInfo) []connection.Endpoint {
 	for _, e := range list {
 		typ, err := connection.ParseEndpointType(e.EndpointType)
 		if err != nil {
-			s.log.Warn("signalr output: ignoring an endpoint with an unknown type", "endpoint", e.Endpoint, "type", e.EndpointType)
+			s.log.Warn("signalr output: ignoring an endpoint with an unknown type", "endpoint", e.Endpoint, "endpointType", e.EndpointType)
 			continue
 		}
 		out = append(out, connection.Endpoint{Name: e.Name, Type: typ, Endpoint: e.Endpoint})

@@ -324,20 +324,20 @@ func (t *Trigger) dispatch(ctx context.Context, w http.ResponseWriter, proto pro
 	switch {
 	case rt.category == CategoryConnections && rt.event == EventConnected:
 		if _, err := t.run(ctx, rt, ic); err != nil {
-			t.log.Info("signalr trigger: connected handler failed; answering 403", "hub", rt.hub, "connection", ic.ConnectionID, "error", err)
+			t.log.Info("signalr trigger: connected handler failed; answering 403", "hub", rt.hub, "connectionId", ic.ConnectionID, "error", err)
 			http.Error(w, errorText(err), http.StatusForbidden)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	case rt.category == CategoryConnections:
 		if _, err := t.run(ctx, rt, ic); err != nil {
-			t.log.Warn("signalr trigger: disconnected handler failed", "hub", rt.hub, "connection", ic.ConnectionID, "error", err)
+			t.log.Warn("signalr trigger: disconnected handler failed", "hub", rt.hub, "connectionId", ic.ConnectionID, "error", err)
 		}
 		w.WriteHeader(http.StatusOK)
 	default:
 		result, err := t.run(ctx, rt, ic)
 		if err != nil {
-			t.log.Info("signalr trigger: handler failed", "hub", rt.hub, "event", rt.event, "connection", ic.ConnectionID, "error", err)
+			t.log.Info("signalr trigger: handler failed", "hub", rt.hub, "event", rt.event, "connectionId", ic.ConnectionID, "error", err)
 		}
 		if ic.InvocationID == "" {
 			w.WriteHeader(http.StatusOK)

@@ -309,7 +309,7 @@ func (c *Client) fanoutBool(ctx context.Context, op string, filter []connection.
 	slices.SortStableFunc(de.Failed, func(a, b EndpointFailure) int { return c.index(a.Endpoint) - c.index(b.Endpoint) })
 	slices.SortStableFunc(de.Delivered, func(a, b connection.Endpoint) int { return c.index(a) - c.index(b) })
 	if anyTrue {
-		c.log.Warn("SignalR check failed on some endpoints", "op", op, "error", de)
+		c.log.Warn("SignalR check failed on some endpoints", "operation", op, "error", de)
 		return true, nil
 	}
 	return false, de

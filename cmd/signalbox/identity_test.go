@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestIdentityCommand: the three lines of CONTRACTS.md on stdout, a working token
+// TestIdentityCommand: the three lines README.md promises on stdout, a working token
 // endpoint behind them, exit 0 on cancel.
 func TestIdentityCommand(t *testing.T) {
 	pr, pw := io.Pipe()

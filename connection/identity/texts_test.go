@@ -8,7 +8,8 @@ import (
 	"github.com/signalbox-io/signalbox/connection"
 )
 
-// Every error text of spec/bindings.md section 4 (connection configuration), produced from
+// Every error text of the Functions SignalR extension's connection configuration
+// (https://github.com/Azure/azure-functions-signalrservice-extension), produced from
 // app settings as a user writes them, with its exact text after the "setting K: " that names
 // the key, and its sentinel. Issue 11 item 6: the port text lacked its final ".", the
 // managed-identity rules had two wordings each, incomplete azurepipelines and

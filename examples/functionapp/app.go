@@ -24,13 +24,13 @@ type Chat struct {
 // Azure SignalR Service ignores (connected is not blocking there) and Signalbox started with
 // --upstream-reject-connections answers by closing the connection.
 func (c *Chat) OnConnected(ic *functions.InvocationContext) error {
-	c.log.Info("connected", "hub", ic.Hub, "connection", ic.ConnectionID, "user", ic.UserID)
+	c.log.Info("connected", "hub", ic.Hub, "connectionId", ic.ConnectionID, "userId", ic.UserID)
 	return nil
 }
 
 // OnDisconnected logs the disconnection and its reason.
 func (c *Chat) OnDisconnected(ic *functions.InvocationContext) {
-	c.log.Info("disconnected", "hub", ic.Hub, "connection", ic.ConnectionID, "user", ic.UserID, "error", ic.Error)
+	c.log.Info("disconnected", "hub", ic.Hub, "connectionId", ic.ConnectionID, "userId", ic.UserID, "error", ic.Error)
 }
 
 // Broadcast sends newMessage(text) to every client of the hub.

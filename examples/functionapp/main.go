@@ -84,7 +84,7 @@ func run(ctx context.Context, log *slog.Logger, environ []string, ready func(add
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("function app listening", "addr", ln.Addr().String(),
+	log.Info("function app listening", "address", ln.Addr().String(),
 		"negotiate", "POST /api/negotiate", "trigger", functions.TriggerPath, "hub", hubName)
 	if ready != nil {
 		ready(ln.Addr().String())

@@ -207,7 +207,7 @@ func TestWithSignalbox(t *testing.T) {
 
 	alice := dialHub(ctx, t, appBase, "alice", protocol.JSON())
 	connected := events.wait(t, "connected")
-	if !strings.Contains(connected, "user=alice") {
+	if !strings.Contains(connected, "userId=alice") {
 		t.Fatalf("connected log: %s", connected)
 	}
 	bob := dialHub(ctx, t, appBase, "bob", protocol.MessagePack())
@@ -245,11 +245,11 @@ func TestWithSignalbox(t *testing.T) {
 	}
 
 	alice.ws.Close(websocket.StatusNormalClosure, "bye")
-	if l := events.wait(t, "disconnected"); !strings.Contains(l, "user=alice") {
+	if l := events.wait(t, "disconnected"); !strings.Contains(l, "userId=alice") {
 		t.Fatalf("disconnected log: %s", l)
 	}
 	bob.ws.Close(websocket.StatusNormalClosure, "bye")
-	if l := events.wait(t, "disconnected"); !strings.Contains(l, "user=bob") {
+	if l := events.wait(t, "disconnected"); !strings.Contains(l, "userId=bob") {
 		t.Fatalf("disconnected log: %s", l)
 	}
 }

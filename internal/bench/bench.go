@@ -186,7 +186,8 @@ func (o *Options) Validate() error {
 }
 
 // Result is one scenario's figures; the JSON names are the `signalbox bench --json`
-// contract (CONTRACTS.md). Figures that were not measured are 0.
+// output other programs read (README.md, "signalbox bench"). Figures that were not
+// measured are 0.
 type Result struct {
 	Scenario               string  `json:"scenario"`
 	Clients                int     `json:"clients"`

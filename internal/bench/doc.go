@@ -1,9 +1,9 @@
 // Package bench is the load generator behind `signalbox bench`: it starts a Signalbox
 // server as a child process (so that its CPU time and RSS are measured apart from the
 // load generator), connects SignalR WebSocket clients (package client) over loopback,
-// runs one scenario of spec/performance.md section 5 — broadcast (S1), upstream
-// invocations (S2), REST sends (S3), idle connections (S4) — and reports one Result
-// per scenario in the shape CONTRACTS.md fixes for `signalbox bench --json`.
+// runs one scenario — broadcast (S1), upstream invocations (S2), REST sends (S3), idle
+// connections (S4), as README.md describes them — and reports one Result per scenario
+// in the shape `signalbox bench --json` promises (README.md, "signalbox bench").
 //
 // Every run is bounded in time and count and stops by itself: clients are closed,
 // the child processes are stopped (SIGTERM, then SIGKILL) and waited for. The raw

@@ -235,7 +235,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		msiError(w, http.StatusInternalServerError, "server_error", "Could not sign the token.")
 		return
 	}
-	p.log.Info("identity: token issued", "object_id", id.ObjectID, "client_id", id.ClientID, "resource", resource)
+	p.log.Info("identity: token issued", "objectId", id.ObjectID, "clientId", id.ClientID, "resource", resource)
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: tok,
 		ExpiresOn:   strconv.FormatInt(exp.Unix(), 10),

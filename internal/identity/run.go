@@ -60,7 +60,7 @@ func Run(ctx context.Context, opts RunOptions, stdout io.Writer) error {
 	}
 	sys := SystemAssigned()
 	log.Info("identity: serving a local managed identity", "issuer", issuer,
-		"system_assigned_object_id", sys.ObjectID, "system_assigned_client_id", sys.ClientID)
+		"systemAssignedObjectId", sys.ObjectID, "systemAssignedClientId", sys.ClientID)
 	fmt.Fprintf(stdout, "IDENTITY_ENDPOINT=%s%s\nIDENTITY_HEADER=%s\nISSUER=%s\n", issuer, TokenPath, header, issuer)
 
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}

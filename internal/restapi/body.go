@@ -18,11 +18,13 @@ import (
 
 const msgBodyRequired = "Message in request body is required."
 
-// DefaultMaxBodyBytes is the REST body limit of the service (spec section 6).
+// DefaultMaxBodyBytes is the REST body limit (1 MiB, the message size limit Azure SignalR
+// Service documents: https://learn.microsoft.com/azure/azure-signalr/signalr-howto-troubleshoot-guide).
 const DefaultMaxBodyBytes int64 = 1 << 20
 
 // DefaultMaxArgumentDepth is how deeply arguments may nest arrays and objects by
-// default (the spec's proposal for MessagePack; real messages stay far below it).
+// default (the nesting limit common JSON and MessagePack decoders apply; real messages
+// stay far below it).
 const DefaultMaxArgumentDepth = 64
 
 // payloadMessage is the JSON PayloadMessage. encoding/json matches field names

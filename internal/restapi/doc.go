@@ -1,4 +1,5 @@
-// Package restapi serves the data-plane REST API of the service (spec section 4):
+// Package restapi serves the data-plane REST API of Azure SignalR Service
+// (https://learn.microsoft.com/rest/api/signalr/dataplane-rest/):
 // sends, existence checks, group and user-group membership, closes, client token
 // generation and group listings, under both /api/hubs/{hub}/... (any api-version,
 // optional application) and the legacy /api/v1/hubs/{hub}/... paths.

@@ -129,11 +129,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// HealthHandler answers GET and HEAD with 200, anonymously.
-func HealthHandler() http.Handler {
-	return http.HandlerFunc(serveHealth)
-}
-
+// serveHealth is the health answer without Options.Health: 200, anonymously.
 func serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

@@ -12,7 +12,7 @@ import (
 // Setting is one serve setting declared once: its config-file key, command-line flag,
 // environment variable, default and documentation. The command line binds its flags
 // from Settings, Load reads the file and the environment through it, Default applies
-// its defaults, and docs/configuration.md is generated from it (see ConfigurationDoc).
+// its defaults, and docs/configuration.md is generated from it (TestConfigurationDoc).
 //
 // Adding a setting is a field in Config plus one line in the settings table.
 type Setting struct {

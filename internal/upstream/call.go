@@ -275,7 +275,7 @@ func (u *Upstream) acquireCall(s *Session, it *item) string {
 	u.stats.overloaded.Add(1)
 	if !u.overloadLogged.Swap(true) {
 		u.log.Warn("upstream calls in flight reached a limit; rejecting invocations until some finish",
-			"limit", setting, "max_in_flight", limit, "hub", s.hub, "event", it.event, "connection_id", s.id,
+			"limit", setting, "maxInFlight", limit, "hub", s.hub, "event", it.event, "connectionId", s.id,
 			"cause", "the function app answers slower than clients invoke (raise the limit or scale the function app)")
 	}
 	return fmt.Sprintf("%s: %d calls in flight for %s.", ErrTextOverloaded, limit, what)
@@ -411,7 +411,7 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 		"hub", s.hub,
 		"category", category,
 		"event", it.event,
-		"connection_id", s.id,
+		"connectionId", s.id,
 		"status", r.status,
 		"cause", likelyCause(r, category),
 	}

@@ -194,7 +194,7 @@ func TestFailureLogs(t *testing.T) {
 			u.Open(ConnInfo{ID: "conn-9", Hub: "Chat", Protocol: protocol.JSON()}, r.fn).Invoke(&protocol.Invocation{InvocationID: "1", Target: "echo"})
 			r.next(t)
 			out := logs.String()
-			for _, want := range []string{"level=WARN", tt.cause, "response=\"function says no\"", "status=" + strconv.Itoa(tt.code), "hub=chat", "category=messages", "event=echo", "connection_id=conn-9", f.srv.URL + "/runtime/webhooks/signalr"} {
+			for _, want := range []string{"level=WARN", tt.cause, "response=\"function says no\"", "status=" + strconv.Itoa(tt.code), "hub=chat", "category=messages", "event=echo", "connectionId=conn-9", f.srv.URL + "/runtime/webhooks/signalr"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("log lacks %q: %s", want, out)
 				}

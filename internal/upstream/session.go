@@ -206,7 +206,7 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 	body, err := s.proto.AppendUnframed(nil, inv)
 	if err != nil {
 		s.u.log.Warn("upstream: cannot encode invocation", "hub", s.hub, "event", inv.Target,
-			"connection_id", s.id, "error", err)
+			"connectionId", s.id, "error", err)
 		s.fail(id, "Invocation failed, error: cannot encode the invocation.")
 		return
 	}
@@ -221,7 +221,7 @@ func (s *Session) queueFull(id, event string) {
 	s.mu.Unlock()
 	if first {
 		s.u.log.Warn("upstream queue of a connection is full; rejecting its invocations until it drains",
-			"hub", s.hub, "event", event, "connection_id", s.id, "queue_size", s.u.queueSize,
+			"hub", s.hub, "event", event, "connectionId", s.id, "queueSize", s.u.queueSize,
 			"cause", "the function app answers slower than this client invokes")
 	}
 	s.fail(id, ErrTextQueueFull)
@@ -359,7 +359,7 @@ func (s *Session) fail(id, text string) {
 func (s *Session) completionFrame(id, errText string) []byte {
 	frame, err := s.proto.AppendFrame(nil, &protocol.Completion{InvocationID: id, Error: errText})
 	if err != nil {
-		s.u.log.Error("upstream: cannot encode completion", "connection_id", s.id, "error", err)
+		s.u.log.Error("upstream: cannot encode completion", "connectionId", s.id, "error", err)
 		return nil
 	}
 	return frame

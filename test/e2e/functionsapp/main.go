@@ -79,7 +79,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("functionsapp listening", "addr", ln.Addr().String(), "endpoints", len(svc.Endpoints()))
+	log.Info("functionsapp listening", "address", ln.Addr().String(), "endpoints", len(svc.Endpoints()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

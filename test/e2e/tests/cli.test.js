@@ -1,4 +1,4 @@
-// The `signalbox serve` contract (CONTRACTS.md): generated key and connection string, environment
+// The `signalbox serve` contract (README.md, "signalbox serve"): generated key and connection string, environment
 // variables and their precedence, health, and graceful shutdown on SIGTERM.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';

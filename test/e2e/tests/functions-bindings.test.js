@@ -196,8 +196,9 @@ test('a connection the service closes (REST, with a reason): the client gets the
   assert.match(String(closeErr?.message), new RegExp(reason), 'the client is told the reason');
   const dis = await app.waitEvent(c.id, (e) => e.event === 'disconnected', 'disconnected event after a service close', 15000);
   assert.equal(dis.category, 'connections');
-  // What Error holds for a service-initiated close is not specified (spec/service-protocol.md
-  // 5.2 only says "omitted when clean"); Signalbox sends none today. Only its type is checked.
+  // What Error holds for a service-initiated close is not specified (the upstream protocol,
+  // https://learn.microsoft.com/azure/azure-signalr/concept-upstream, only says it is omitted
+  // when clean); Signalbox sends none today. Only its type is checked.
   assert.equal(typeof dis.error, 'string');
 });
 
