@@ -21,7 +21,9 @@ func (a *app) benchCommand() *cobra.Command {
 		Long: `Starts a signalbox server as a child process, connects WebSocket clients over loopback and
 measures each scenario: broadcast (REST broadcast fan-out, compared to a raw WebSocket floor),
 upstream (invocations answered by an in-process function app), rest (REST send-to-user),
-idle (memory per connection) and connect (connection rate and a reconnect storm).
+idle (memory per connection), connect (connection rate and a reconnect storm) and cluster
+(the broadcast of one node, then the same clients and load through --nodes nodes on
+--redis-url with the clients spread over them and REST to the first; reports the ratio).
 --scenario all runs the performance table of docs/performance.md instead: every row with its
 own preset load (--clients, --rate and --duration do not apply) and its goal beside it;
 --short runs each row for 5 s (about 3 minutes in all). Progress goes to stderr, results to
@@ -41,6 +43,8 @@ stdout.`,
 	fs.IntVar(&o.Payload, "payload", 64, "bytes of the string argument of each message")
 	fs.StringVar(&o.Protocol, "protocol", "json", "hub protocol of the clients: json or messagepack")
 	fs.StringVar(&o.Transport, "transport", "websockets", "transport of the clients: websockets, sse or longpolling (the floor is always WebSockets)")
+	fs.StringVar(&o.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "cluster scenario: the Redis of the nodes (keys under a prefix of the run's own)")
+	fs.IntVar(&o.Nodes, "nodes", 3, "cluster scenario: nodes, clients spread over them, REST calls to the first")
 	fs.StringVar(&o.ServerURL, "server-url", "", "run against this server instead of a child process")
 	fs.StringVar(&o.AccessKey, "access-key", "", "access key of --server-url")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "process id of --server-url, to measure its CPU and RSS")

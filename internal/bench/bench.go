@@ -22,10 +22,11 @@ const (
 	REST      = "rest"      // S3: REST send-to-user
 	Idle      = "idle"      // S4: idle connections
 	Connect   = "connect"   // S5: connection rate and reconnect storm
+	Cluster   = "cluster"   // broadcast through a cluster of nodes on Redis, against one node
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []string{Broadcast, Upstream, REST, Idle, Connect}
+var Scenarios = []string{Broadcast, Upstream, REST, Idle, Connect, Cluster}
 
 // MaxClients keeps one process below its 20,000 open files (the bench process holds
 // one socket per client, the server one per connection).
@@ -68,8 +69,13 @@ type Options struct {
 	NoFloor            bool          // skip the raw floor measurement
 	FloorDuration      time.Duration // default min(Duration, 5 s)
 	ConnectConcurrency int           // parallel dialers; default 64
-	Hub                string        // default "bench"
-	Logger             *slog.Logger  // progress at Info; nil = discard
+	// RedisURL is the Redis of the cluster scenario (default
+	// redis://127.0.0.1:6379/0; each run uses keys of its own prefix) and Nodes its
+	// number of nodes (default 3).
+	RedisURL string
+	Nodes    int
+	Hub      string       // default "bench"
+	Logger   *slog.Logger // progress at Info; nil = discard
 }
 
 // Validate fills in defaults and checks o.
@@ -159,6 +165,9 @@ func (o *Options) Validate() error {
 		if o.Scenario == Upstream {
 			errs = append(errs, errors.New("the upstream scenario needs the built-in server (its upstream is the bench's function app)"))
 		}
+		if o.Scenario == Cluster {
+			errs = append(errs, errors.New("the cluster scenario starts its own nodes"))
+		}
 	}
 	if len(o.ServerCmd) == 0 {
 		exe, err := os.Executable()
@@ -175,6 +184,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Hub == "" {
 		o.Hub = "bench"
+	}
+	if o.RedisURL == "" {
+		o.RedisURL = "redis://127.0.0.1:6379/0"
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 3
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -234,6 +249,12 @@ type Result struct {
 
 	// A row of the suite (Suite, `--scenario all`): its name, its goal and
 	// whether this run met it.
+	// The cluster scenario: its nodes, the single-node broadcast measured in the
+	// same run with the same clients and load, and the cluster's share of it.
+	Nodes                int     `json:"nodes,omitempty"`
+	SingleDeliveriesPerS float64 `json:"single_deliveries_per_s,omitempty"`
+	ClusterRatio         float64 `json:"cluster_ratio,omitempty"`
+
 	Row     string `json:"row,omitempty"`
 	Goal    string `json:"goal,omitempty"`
 	GoalMet *bool  `json:"goal_met,omitempty"`
@@ -274,12 +295,19 @@ type env struct {
 	endpoint string
 	key      string
 	pid      int // 0 = not measurable
-	hc       *http.Client
-	mgmt     *management.Client
+	// A cluster: every node's endpoint (clients are spread over them; REST goes to
+	// endpoint, the first) and process, sampled together.
+	endpoints []string
+	pids      []int
+	hc        *http.Client
+	mgmt      *management.Client
 }
 
 // sample reads the server process; the zero ProcSample when it cannot.
 func (e *env) sample() ProcSample {
+	if len(e.pids) > 0 {
+		return e.sampleAll()
+	}
 	if e.pid == 0 {
 		return ProcSample{}
 	}
@@ -361,6 +389,8 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 	defer e.mgmt.Close()
 
 	switch o.Scenario {
+	case Cluster:
+		return runCluster(ctx, e)
 	case Broadcast, REST:
 		return runFanout(ctx, e)
 	case Upstream:

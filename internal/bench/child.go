@@ -137,7 +137,7 @@ type serverProc struct {
 // startServer starts `<cmd> serve` on a free loopback port and waits until its
 // health endpoint answers.
 // key is the access key; "" generates one.
-func startServer(ctx context.Context, o *Options, upstreamURL, key string) (*serverProc, error) {
+func startServer(ctx context.Context, o *Options, upstreamURL, key string, extra ...string) (*serverProc, error) {
 	if key == "" {
 		key = newAccessKey()
 	}
@@ -155,6 +155,7 @@ func startServer(ctx context.Context, o *Options, upstreamURL, key string) (*ser
 		if upstreamURL != "" {
 			argv = append(argv, "--upstream", upstreamURL)
 		}
+		argv = append(argv, extra...)
 		// The key goes through the environment: argv is visible to every local user.
 		c, err := startChild(argv, append(append([]string(nil), o.ServerEnv...), "SIGNALBOX_ACCESS_KEY="+key), nil)
 		if err != nil {

@@ -32,8 +32,10 @@ type fleet struct {
 // as connected (register handlers there).
 func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.Conn)) (*fleet, error) {
 	f := &fleet{conns: make([]*client.Conn, n), users: make([]string, n), connect: &Histogram{}}
-	hubURL := auth.ClientURL(e.endpoint, e.o.Hub)
-	aud := auth.ClientAudience(e.endpoint, e.o.Hub)
+	endpoints := e.endpoints
+	if len(endpoints) == 0 {
+		endpoints = []string{e.endpoint}
+	}
 	// The whole phase is bounded, and it stops early when most dials fail (a
 	// server that does not answer would otherwise cost 30 s per batch of dialers).
 	parent := ctx
@@ -53,6 +55,9 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 			for i := range jobs {
 				user := "u" + strconv.Itoa(i)
 				f.users[i] = user
+				// Spread over the nodes of a cluster, one in turn.
+				ep := endpoints[i%len(endpoints)]
+				hubURL, aud := auth.ClientURL(ep, e.o.Hub), auth.ClientAudience(ep, e.o.Hub)
 				t0 := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				c, err := client.Dial(dctx, hubURL, &client.Options{

@@ -76,6 +76,9 @@ func WriteTable(w io.Writer, results []*Result) error {
 	row("floor deliveries /s", func(r *Result) string { return num(r.FloorDeliveriesPerS, 0) })
 	row("floor CPU µs / delivery", func(r *Result) string { return num(r.FloorCPUUsPerDelivery, 2) })
 	row("floor ratio", func(r *Result) string { return num(r.FloorRatio, 3) })
+	row("cluster nodes", func(r *Result) string { return num(float64(r.Nodes), 0) })
+	row("one node deliveries /s", func(r *Result) string { return num(r.SingleDeliveriesPerS, 0) })
+	row("cluster / one node", func(r *Result) string { return num(r.ClusterRatio, 3) })
 	row("errors", func(r *Result) string {
 		if r.Errors == 0 {
 			return "0"

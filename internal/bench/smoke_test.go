@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,4 +231,30 @@ func TestSmokeTargetSearch(t *testing.T) {
 	if r.Steps[0].DeliveriesPerS != r.DeliveriesPerS || r.Deliveries == 0 {
 		t.Fatalf("step %+v, result %g/s", r.Steps[0], r.DeliveriesPerS)
 	}
+}
+
+// The cluster scenario measures one node, then three nodes on Redis with the clients
+// spread over them, and reports the cluster's share of one node's deliveries/s.
+func TestSmokeCluster(t *testing.T) {
+	url := os.Getenv("SIGNALBOX_TEST_REDIS")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	if c, err := net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"), time.Second); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis at %s: %v", url, err)
+		}
+		t.Skipf("no redis at %s: %v", url, err)
+	} else {
+		c.Close()
+	}
+	o := smokeOptions(t, bench.Cluster)
+	o.RedisURL = url
+	o.Clients = 30
+	r := runSmoke(t, o)
+	if r.Nodes != 3 || r.Sent < 1 || r.Deliveries != r.Sent*30 || r.SingleDeliveriesPerS <= 0 ||
+		r.ClusterRatio != r.DeliveriesPerS/r.SingleDeliveriesPerS {
+		t.Fatalf("nodes %d, sent %d, delivered %d, one node %g/s, ratio %g", r.Nodes, r.Sent, r.Deliveries, r.SingleDeliveriesPerS, r.ClusterRatio)
+	}
+	checkLatency(t, r)
 }
