@@ -64,7 +64,7 @@ func (a *app) watchReload(ctx context.Context, srv *server.Server, cfg server.Co
 		seen = fingerprint(watched)
 		log.Info("configuration reloaded", slog.String("trigger", why),
 			slog.String("changed", strings.Join(res.Changed, ", ")),
-			slog.String("needs_restart", strings.Join(res.NeedRestart, ", ")))
+			slog.String("needsRestart", strings.Join(res.NeedRestart, ", ")))
 	}
 }
 

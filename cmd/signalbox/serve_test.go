@@ -183,7 +183,7 @@ func TestServeReloadsOnFileChangeAndSIGHUP(t *testing.T) {
 	write("access-key: [" + second + "]\nclient-timeout: 45s\nlog-level: debug\nmax-connections-per-user: 7\n")
 	hup <- syscall.SIGHUP
 	sv.waitLog(t, `msg="configuration reloaded" trigger=SIGHUP`, 1)
-	sv.waitLog(t, `needs_restart=client-timeout`, 1)
+	sv.waitLog(t, `needsRestart=client-timeout`, 1)
 	if negotiateStatus(t, sv.endpoint, testKey) != 401 || negotiateStatus(t, sv.endpoint, second) != 200 {
 		t.Fatal("after dropping the old key")
 	}
