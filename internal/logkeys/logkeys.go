@@ -17,5 +17,5 @@ var Keys = []string{
 	"attempt", "delay", "budget", "cause", "limit", "maxInFlight", "queueSize", "failed",
 	"issuer", "resource", "objectId", "clientId", "systemAssignedObjectId", "systemAssignedClientId",
 	"endpointType", "endpoints", "negotiate", "trigger", "response",
-	"channel", "commands", "outage", "prefix", "queuedFrames", "changed", "needsRestart",
+	"channel", "commands", "outage", "prefix", "queuedFrames", "changed", "needsRestart", "nodes", "redis",
 }
