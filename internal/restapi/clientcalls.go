@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -169,4 +170,45 @@ func checkStreamID(s string) error {
 		return invalid("stream id must be 1 to 100 characters and not only spaces")
 	}
 	return nil
+}
+
+// ClientCallTarget reports whether r is a client-result or stream operation
+// (.../connections/{id}/:invoke or .../connections/{id}/streams/{streamId}/:send or
+// :complete, on either prefix) and names its effective hub and connection. In a
+// cluster these must run on the node that holds the connection; anything malformed
+// reports false and is left to the handler to refuse.
+func ClientCallTarget(r *http.Request) (hub, connID string, ok bool) {
+	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	if len(segs) > 0 && segs[len(segs)-1] == "" {
+		segs = segs[:len(segs)-1]
+	}
+	if len(segs) < 2 || !strings.EqualFold(segs[0], "api") {
+		return "", "", false
+	}
+	segs = segs[1:]
+	if strings.EqualFold(segs[0], "v1") {
+		segs = segs[1:]
+	}
+	// hubs {hub} connections {id} (:invoke | streams {sid} (:send|:complete))
+	if len(segs) < 5 || !strings.EqualFold(segs[0], "hubs") || !strings.EqualFold(segs[2], "connections") {
+		return "", "", false
+	}
+	tail := segs[4:]
+	switch {
+	case len(tail) == 1 && strings.EqualFold(tail[0], ":invoke"):
+	case len(tail) == 3 && strings.EqualFold(tail[0], "streams") &&
+		(strings.EqualFold(tail[2], ":send") || strings.EqualFold(tail[2], ":complete")):
+	default:
+		return "", "", false
+	}
+	rawHub, err1 := url.PathUnescape(segs[1])
+	id, err2 := url.PathUnescape(segs[3])
+	if err1 != nil || err2 != nil || id == "" {
+		return "", "", false
+	}
+	h, err := effectiveHub(rawHub, r.URL.Query())
+	if err != nil {
+		return "", "", false
+	}
+	return h, id, true
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -226,4 +227,26 @@ func parseFrame(p protocol.Protocol, frame []byte) (protocol.Message, error) {
 	d := protocol.NewDecoder(p, 0)
 	d.Write(frame)
 	return d.Next()
+}
+
+// forwardClientCall sends a client-result or stream operation for a connection that
+// another node of the cluster holds to that node, which has its transport and will
+// receive its answer. It reports false when the request is for this node (or for
+// nobody, or the owner is unknown): the REST API then answers it here.
+func (s *Server) forwardClientCall(w http.ResponseWriter, r *http.Request) bool {
+	if !s.node.Clustered() || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	hubName, connID, ok := restapi.ClientCallTarget(r)
+	if !ok {
+		return false
+	}
+	if _, local := s.registry.Connection(hubName, connID); local {
+		return false
+	}
+	node, exists, err := s.node.ConnectionOwner(r.Context(), hubName, connID)
+	if err != nil || !exists || node == s.node.ID() {
+		return false
+	}
+	return s.forwardTo(w, r, node)
 }

@@ -97,6 +97,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, token string) b
 	if !ok || node == s.node.ID() {
 		return false
 	}
+	return s.forwardTo(w, r, node)
+}
+
+// forwardTo proxies r to node; it reports false (nothing written) when the node has
+// no known address.
+func (s *Server) forwardTo(w http.ResponseWriter, r *http.Request, node string) bool {
 	addr, ok := s.node.NodeAddress(r.Context(), node)
 	if !ok || addr == "" {
 		return false
