@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,9 +210,10 @@ func (c *conn) stopped() bool {
 
 // receive processes bytes from the client: the handshake first, then hub messages.
 // It returns errInputClosed when the connection is closing and errGone when it ended.
-func (c *conn) receive(data []byte) error {
+func (c *conn) receive(data []byte) (err error) {
 	c.inMu.Lock()
 	defer c.inMu.Unlock()
+	defer c.recoverPanic("receiving", &err)
 	if c.inClosed {
 		return errGone
 	}
@@ -388,6 +390,9 @@ func (c *conn) reply(frame []byte) {
 
 // handle reacts to one hub message; true means the client closed the connection.
 func (c *conn) handle(m protocol.Message) bool {
+	if h := c.s.beforeHandle; h != nil {
+		h(m)
+	}
 	switch m := m.(type) {
 	case *protocol.Close:
 		c.terminate(m.Error)
@@ -456,4 +461,24 @@ func (c *conn) checkArguments(args []protocol.Value) string {
 		}
 	}
 	return ""
+}
+
+// recoverPanic, deferred by the code that works for one connection, turns a panic into
+// the end of that connection: logged with its stack, counted, the client told with a
+// Close, and the process goes on. Deferred in receive (inMu held), it also stops the
+// input and makes receive return errInputClosed through err.
+func (c *conn) recoverPanic(where string, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	c.s.panics.Add(1)
+	c.s.log.Error("panic while handling a connection; the connection is closed", slog.String("connectionId", c.id),
+		slog.String("hub", c.hubName), slog.String("while", where), slog.String("panic", fmt.Sprint(p)),
+		slog.String("stack", string(debug.Stack())))
+	if err != nil {
+		c.inClosed = true
+		*err = errInputClosed
+	}
+	c.closeWithError("Connection closed with an error: internal server error.")
 }

@@ -68,6 +68,7 @@ func (c *conn) kick() {
 // After the sealed last batch it closes the transport gracefully.
 func (c *conn) writeLoop(ws wsConn) {
 	defer c.s.wg.Done()
+	defer c.recoverPanic("writing", nil)
 	for {
 		batch, sealed := c.out.TakeFramed(c.spare)
 		if len(batch) > 0 {
@@ -168,6 +169,7 @@ func (c *conn) rearm() {
 }
 
 func (c *conn) onTimer() {
+	defer c.recoverPanic("on its timer", nil)
 	if c.stopped() {
 		return
 	}

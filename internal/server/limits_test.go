@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -185,5 +186,44 @@ func TestClientArgumentDepth(t *testing.T) {
 		if c, ok := wc.next(2*time.Second, false).(*protocol.Completion); !ok || c.InvocationID != "2" || !strings.Contains(c.Error, "No upstream") {
 			t.Fatalf("%s: depth 3 should pass the check: %+v", p.Name(), c)
 		}
+	}
+}
+
+// A panic while handling one connection's message closes that connection (the client
+// gets a Close with an error) and is logged; the process and the other connections go
+// on. WebSocket input runs on the shared event loop, long polling on a POST handler:
+// both are covered.
+func TestPanicClosesOnlyItsConnection(t *testing.T) {
+	var logs countingWriter
+	cfg := fastConfig()
+	s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.beforeHandle = func(m protocol.Message) {
+		if inv, ok := m.(*protocol.Invocation); ok && inv.Target == "boom" {
+			panic("boom from a test")
+		}
+	}
+	ts := serveOn(t, s)
+	bystander, _ := ts.connectWS("chat", "b", protocol.JSON())
+	victim, _ := ts.connectWS("chat", "v", protocol.MessagePack())
+	victim.send(&protocol.Invocation{Target: "boom"})
+	cm, err := victim.waitClosed(5 * time.Second)
+	if err != nil || cm == nil || !strings.Contains(cm.Error, "internal server error") {
+		t.Fatalf("victim: close %+v, %v", cm, err)
+	}
+	lp, _ := ts.startLongPolling("chat", "l", protocol.JSON())
+	boom, _ := protocol.JSON().AppendFrame(nil, &protocol.Invocation{Target: "boom"})
+	if resp := ts.post("chat", "l", lp.ConnectionToken, boom); resp.StatusCode != 200 {
+		t.Fatalf("long-polling POST: %d", resp.StatusCode)
+	}
+	waitFor(t, 5*time.Second, "both panics", func() bool { return s.Stats().Panics == 2 })
+	broadcast(s, "chat", "still", "here")
+	if target, _ := invocationText(t, bystander.next(2*time.Second, false)); target != "still" {
+		t.Fatalf("bystander got %s", target)
+	}
+	if n := logs.count("panic while handling a connection"); n != 2 || logs.count("boom from a test") != 2 {
+		t.Fatalf("%d panic log lines:\n%s", n, logs.buf.String())
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/signalbox-io/signalbox/internal/metrics"
 	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/internal/upstream"
+	"github.com/signalbox-io/signalbox/protocol"
 )
 
 // Server serves the client endpoints and the REST API. Create it with New, run it
@@ -60,6 +61,9 @@ type Server struct {
 	lpCloseGrace time.Duration // tests shorten it
 	// afterHandshakeQueued, when set by a test, runs once a handshake response is queued.
 	afterHandshakeQueued func()
+	// beforeHandle, when set by a test, sees every hub message a client sends.
+	beforeHandle func(protocol.Message)
+	panics       atomic.Int64 // connections closed by a recovered panic
 	// whileDraining, when set by a test, runs in Shutdown once draining has begun.
 	whileDraining func()
 
@@ -81,6 +85,7 @@ type Stats struct {
 	ConnectionsTotal int64 // connections ever created
 	SlowConsumers    int64 // connections closed because they did not read: queue full or write timed out
 	BudgetRefusals   int64 // connections closed because the memory budget was spent
+	Panics           int64 // connections closed because handling them panicked (recovered)
 }
 
 // Options are the parts of a server that are not configuration.
@@ -206,7 +211,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
-	return Stats{Connections: n, ConnectionsTotal: s.connsTotal.Load(), SlowConsumers: s.slowConsumers.Load(),
+	return Stats{Connections: n, ConnectionsTotal: s.connsTotal.Load(), SlowConsumers: s.slowConsumers.Load(), Panics: s.panics.Load(),
 		BudgetRefusals: s.budgetRefusals.Load()}
 }
 

@@ -2,7 +2,9 @@ package upstream
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -324,6 +326,16 @@ func (s *Session) work() {
 }
 
 func (s *Session) process(it *item) {
+	// One connection's call must not take the process down; its invocation fails.
+	defer func() {
+		if p := recover(); p != nil {
+			s.u.log.Error("upstream: panic while processing a call; it fails", "hub", s.hub, "event", it.event,
+				"connection_id", s.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if it.kind == kindInvocation {
+				s.fail(it.id, "Invocation failed, internal error.")
+			}
+		}
+	}()
 	if s.u.isAborted() {
 		s.rejectAll([]item{*it})
 		return
