@@ -474,7 +474,7 @@ func (c *conn) recoverPanic(where string, err *error) {
 	}
 	c.s.panics.Add(1)
 	c.s.log.Error("panic while handling a connection; the connection is closed", slog.String("connectionId", c.id),
-		slog.String("hub", c.hubName), slog.String("while", where), slog.String("panic", fmt.Sprint(p)),
+		slog.String("hub", c.hubName), slog.String("operation", where), slog.String("panic", fmt.Sprint(p)),
 		slog.String("stack", string(debug.Stack())))
 	if err != nil {
 		c.inClosed = true

@@ -330,7 +330,7 @@ func (s *Session) process(it *item) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.u.log.Error("upstream: panic while processing a call; it fails", "hub", s.hub, "event", it.event,
-				"connection_id", s.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				"connectionId", s.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if it.kind == kindInvocation {
 				s.fail(it.id, "Invocation failed, internal error.")
 			}
