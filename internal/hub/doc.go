@@ -1,6 +1,9 @@
-// Package hub is the in-memory connection registry of the service: per hub it
-// tracks connections, users, groups and persistent user-group memberships, and
-// fans messages out to them.
+// Package hub is the in-memory connection index of one node: per hub it tracks
+// connections, users and groups, and fans messages out to them. Persistent
+// user-group memberships (a user in a group for a while, connected or not) are
+// kept apart in UserGroups: they are cluster state, the index is what this process
+// holds. An Observer hears every change of the index, so that a cluster node can
+// mirror it.
 //
 // Hub names are case-insensitive (keyed lower-case); group names, user ids and
 // connection ids are case-sensitive.
