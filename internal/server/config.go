@@ -113,6 +113,11 @@ type Config struct {
 	// connection whose queue is full is closed as a slow consumer.
 	SendQueueFrames int
 	SendQueueBytes  int
+	// ReconnectWindow is how long a stateful-reconnect connection outlives a lost
+	// transport waiting for its client (0 turns stateful reconnect off);
+	// ReconnectBufferBytes bounds its unacknowledged outbound messages (more wait).
+	ReconnectWindow      time.Duration
+	ReconnectBufferBytes int
 	// MetricsListen, when set, is the HOST:PORT of a listener of its own for /metrics,
 	// which the main listener then does not serve.
 	MetricsListen string
@@ -330,6 +335,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SendQueueBytes <= 0 {
 		bad("send-queue-bytes: must be positive, got %d", c.SendQueueBytes)
+	}
+	if c.ReconnectWindow < 0 {
+		bad("reconnect-window: must not be negative, got %v", c.ReconnectWindow)
+	}
+	if c.ReconnectBufferBytes <= 0 {
+		bad("reconnect-buffer-bytes: must be positive, got %d", c.ReconnectBufferBytes)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls-cert, tls-key: give both or neither")

@@ -104,6 +104,15 @@ type conn struct {
 	// hsMu is held while the connection joins the registry and queues its handshake
 	// response, so that a message sent to it in that window queues behind the response.
 	hsMu sync.Mutex
+
+	// Stateful reconnect (reconnect.go).
+	srAsked    atomic.Bool                  // negotiated with useStatefulReconnect
+	sr         atomic.Pointer[statefulConn] // set by a version 2 WebSocket handshake
+	wsGen      atomic.Uint64                // the current socket (0: the first); written under mu
+	detached   bool                         // under mu: the transport is lost, a reconnect may resume
+	window     *time.Timer                  // under mu: ends a detached connection
+	writerDone chan struct{}                // under mu: closed when the last started writer exits
+	inGen      uint64                       // under inMu: the socket whose input is read
 }
 
 // ID, Hub, UserID and Protocol implement hub.Client.
@@ -120,6 +129,9 @@ func (c *conn) Send(frame []byte) bool {
 		c.hsMu.Lock()
 		//lint:ignore SA2001 waiting for the holder is the point of this critical section
 		c.hsMu.Unlock()
+	}
+	if sr := c.sr.Load(); sr != nil {
+		return c.sendTracked(sr, frame)
 	}
 	if c.enqueue(frame) {
 		return true
@@ -175,6 +187,7 @@ func (c *conn) Close(reason string, allowReconnect bool) {
 	if !c.seal(final) {
 		return
 	}
+	c.endIfDetached(reason)
 	c.mu.Lock()
 	started := c.started
 	c.expired = c.expired || !started
@@ -210,11 +223,15 @@ func (c *conn) stopped() bool {
 
 // receive processes bytes from the client: the handshake first, then hub messages.
 // It returns errInputClosed when the connection is closing and errGone when it ended.
-func (c *conn) receive(data []byte) (err error) {
+func (c *conn) receive(data []byte) error { return c.receiveGen(0, data) }
+
+// receiveGen is receive for the input of socket gen (see reconnect.go); the input of
+// a replaced socket is dropped.
+func (c *conn) receiveGen(gen uint64, data []byte) (err error) {
 	c.inMu.Lock()
 	defer c.inMu.Unlock()
 	defer c.recoverPanic("receiving", &err)
-	if c.inClosed {
+	if c.inClosed || c.inGen != gen {
 		return errGone
 	}
 	// Only whole messages count as activity: a client trickling one unfinished
@@ -335,6 +352,7 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 		return c.handshakeFailed("The server could not encode messages of the protocol.")
 	}
 	c.proto = p
+	c.enableStateful(req.Version, kind)
 	c.metrics = c.s.metrics.ConnOpened(c.hubName, kind.String(), p.Name())
 	c.pingFrame = ping
 	c.binary.Store(p.Binary())
@@ -392,6 +410,9 @@ func (c *conn) reply(frame []byte) {
 func (c *conn) handle(m protocol.Message) bool {
 	if h := c.s.beforeHandle; h != nil {
 		h(m)
+	}
+	if sr := c.sr.Load(); sr != nil && !c.inbound(sr, m) {
+		return false
 	}
 	switch m := m.(type) {
 	case *protocol.Close:

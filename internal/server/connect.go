@@ -266,6 +266,10 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn) {
+	if sr := c.sr.Load(); sr != nil {
+		s.resumeWebSocket(w, r, c, sr)
+		return
+	}
 	first, status, msg := s.attach(c, transport.WebSockets, upstreamQuery(r.URL.RawQuery))
 	if !first {
 		textError(w, status, msg)
@@ -299,15 +303,7 @@ type wsEvents conn
 func (e *wsEvents) Data(chunk []byte, _ bool) error { return (*conn)(e).receive(chunk) }
 
 // Closed implements transport.Handler: the socket is closed.
-func (e *wsEvents) Closed(err error) {
-	c := (*conn)(e)
-	switch {
-	case err == nil:
-		c.terminate("")
-	case !c.stopped():
-		c.abort("The WebSocket closed unexpectedly.")
-	}
-}
+func (e *wsEvents) Closed(err error) { (*conn)(e).wsClosed(0, err) }
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 	first, status, msg := s.attach(c, transport.ServerSentEvents, upstreamQuery(r.URL.RawQuery))

@@ -51,7 +51,7 @@ func (c *conn) kick() {
 		return
 	}
 	c.mu.Lock()
-	if c.ws == nil || c.finished {
+	if c.ws == nil || c.finished || c.detached {
 		c.mu.Unlock()
 		c.writerOn.Store(false)
 		return
@@ -60,14 +60,23 @@ func (c *conn) kick() {
 	// with a Wait that saw zero.
 	c.s.wg.Add(1)
 	ws := c.ws
+	var done chan struct{}
+	if c.sr.Load() != nil {
+		// A stateful reconnect waits for this writer before the next socket gets one.
+		done = make(chan struct{})
+		c.writerDone = done
+	}
 	c.mu.Unlock()
-	go c.writeLoop(ws)
+	go c.writeLoop(ws, done)
 }
 
 // writeLoop sends everything queued, one write per batch, until the outbox is empty.
 // After the sealed last batch it closes the transport gracefully.
-func (c *conn) writeLoop(ws wsConn) {
+func (c *conn) writeLoop(ws wsConn, done chan struct{}) {
 	defer c.s.wg.Done()
+	if done != nil {
+		defer close(done)
+	}
 	defer c.recoverPanic("writing", nil)
 	for {
 		batch, sealed := c.out.TakeFramed(c.spare)
@@ -142,6 +151,9 @@ func (c *conn) startCleanup() {
 
 // abort is terminate for a broken transport: nothing more can be written to it.
 func (c *conn) abort(reason string) {
+	if c.transportLost(c.wsGen.Load(), reason) {
+		return // a stateful connection waits for its client to reconnect
+	}
 	c.mu.Lock()
 	c.broken = true
 	c.mu.Unlock()
@@ -197,10 +209,12 @@ func (c *conn) activity(now time.Time, kind transport.Kind) time.Time {
 func (c *conn) nextWake(now time.Time) time.Duration {
 	cfg := &c.s.cfg
 	c.mu.Lock()
-	sealedAt, startedAt, kind := c.sealedAt, c.startedAt, c.kind
+	sealedAt, startedAt, kind, detached := c.sealedAt, c.startedAt, c.kind, c.detached
 	c.mu.Unlock()
 	var at time.Time
 	switch {
+	case detached:
+		at = now.Add(time.Hour) // the reconnect window's timer watches it
 	case c.out.Sealed():
 		if kind != transport.LongPolling {
 			at = now.Add(time.Hour) // the writer ends the transport
@@ -229,8 +243,11 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 func (c *conn) tick(now time.Time) {
 	cfg := &c.s.cfg
 	c.mu.Lock()
-	sealedAt, startedAt, kind := c.sealedAt, c.startedAt, c.kind
+	sealedAt, startedAt, kind, detached := c.sealedAt, c.startedAt, c.kind, c.detached
 	c.mu.Unlock()
+	if detached {
+		return // the reconnect window's timer watches it
+	}
 	if ws := c.writeSince.Load(); ws != 0 && now.Sub(time.Unix(0, ws)) >= cfg.WriteTimeout {
 		// The client stopped reading; aborting closes the socket under the write.
 		c.slowConsumer("The client did not read within the write timeout.")
@@ -278,6 +295,7 @@ func (c *conn) finish() {
 	c.inMu.Unlock()
 	c.out.Seal(nil)
 	c.out.Discard() // the queued bytes go back to the memory budget
+	c.dropStateful()
 	c.s.node.Remove(c)
 	c.mu.Lock()
 	reason := c.reason

@@ -39,6 +39,9 @@ type negotiateResponse struct {
 	ConnectionID        string          `json:"connectionId"`
 	ConnectionToken     string          `json:"connectionToken,omitempty"`
 	AvailableTransports []transportInfo `json:"availableTransports"`
+	// UseStatefulReconnect is only ever true, and only when the client asked: the
+	// JavaScript client fails a negotiation that claims it unasked.
+	UseStatefulReconnect bool `json:"useStatefulReconnect,omitempty"`
 }
 
 // queryValues returns every value of the query key name, matched case-insensitively
@@ -162,8 +165,6 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// useStatefulReconnect is deliberately ignored: the JS client fails when the server
-	// claims it but the client did not ask, and the server does not implement it yet.
 	c, status, msg := s.newConn(hubName, p, auth.TokenFromRequest(r), s.clientAddr(r), version)
 	if c == nil {
 		w.Header().Del("Content-Type")
@@ -177,6 +178,10 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	}
 	if version >= 1 {
 		resp.ConnectionToken = c.token
+	}
+	if s.statefulReconnectFor(r, c) {
+		c.srAsked.Store(true)
+		resp.UseStatefulReconnect = true
 	}
 	_ = json.NewEncoder(w).Encode(resp)
 }

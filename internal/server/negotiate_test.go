@@ -51,10 +51,16 @@ func TestNegotiate(t *testing.T) {
 			t.Fatalf("%+v", n)
 		}
 	})
-	t.Run("stateful reconnect is never claimed", func(t *testing.T) {
-		n := decode(t, ts.do("POST", "/client/negotiate?hub=chat&negotiateVersion=1&useStatefulReconnect=true", tok, nil, nil))
-		if n.UseStatefulReconnect != nil && *n.UseStatefulReconnect {
-			t.Fatalf("%+v", n)
+	t.Run("stateful reconnect is claimed only when asked", func(t *testing.T) {
+		n := decode(t, ts.do("POST", "/client/negotiate?hub=chat&negotiateVersion=1&UseStatefulReconnect=TRUE", tok, nil, nil))
+		if n.UseStatefulReconnect == nil || !*n.UseStatefulReconnect {
+			t.Fatalf("asked: %+v", n)
+		}
+		for _, q := range []string{"", "&useStatefulReconnect=false"} {
+			n := decode(t, ts.do("POST", "/client/negotiate?hub=chat&negotiateVersion=1"+q, tok, nil, nil))
+			if n.UseStatefulReconnect != nil {
+				t.Fatalf("not asked (%q): %+v", q, n)
+			}
 		}
 	})
 	for _, v := range []string{"abc", "-1"} {

@@ -97,6 +97,8 @@ var settings = []Setting{
 	integer("max-message-size", "1048576", "largest hub message (bytes) a client may send", func(c *Config) *int { return &c.MaxMessageSize }),
 	integer("send-queue-frames", "1024", "frames queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueFrames }),
 	integer("send-queue-bytes", "4194304", "bytes queued for one connection before it is closed as a slow consumer", func(c *Config) *int { return &c.SendQueueBytes }),
+	duration("reconnect-window", "30s", "how long a stateful-reconnect connection (useStatefulReconnect, WebSockets) waits for its client after the transport is lost; upstream hears disconnected only after it (0 = stateful reconnect off)", func(c *Config) *time.Duration { return &c.ReconnectWindow }),
+	integer("reconnect-buffer-bytes", "100000", "unacknowledged bytes a stateful-reconnect connection keeps for replay; more messages wait for acknowledgements, up to send-queue-bytes", func(c *Config) *int { return &c.ReconnectBufferBytes }),
 	integer("memory-budget", "0", "bytes all connections together may hold in unfinished inbound messages and outbound queues; a connection that would pass it is closed (0 = a quarter of the machine's or cgroup's memory, at least 64 MiB; -1 = unlimited)", func(c *Config) *int { return &c.MemoryBudget }),
 	text("identity-issuer", "", "OIDC issuer URL whose Microsoft Entra-style bearer tokens are trusted on the REST API and GET /api/v1/auth/accessKey (see docs/identity.md)", func(c *Config) *string { return &c.IdentityIssuer }),
 	text("identity-audience", "", "audience identity tokens must carry; default https://signalr.azure.com", func(c *Config) *string { return &c.IdentityAudience }),
