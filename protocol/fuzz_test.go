@@ -83,6 +83,11 @@ func FuzzJSONDecoder(f *testing.F) {
 		"{\"type\":2,\"invocationId\":\"\\u001e\",\"item\":\"\\u0000\"}\x1e",
 		"not json\x1e",
 		"{\"type\":6",
+		// Stateful reconnect: Ack and Sequence at the edges of their ids.
+		"{\"type\":8,\"sequenceId\":9223372036854775807}\x1e{\"type\":9,\"sequenceId\":0}\x1e",
+		"{\"type\":9,\"sequenceId\":-1}\x1e",
+		"{\"type\":8,\"sequenceId\":1e30}\x1e",
+		"{\"type\":8}\x1e",
 	} {
 		f.Add([]byte(s), uint8(5))
 	}
@@ -106,6 +111,9 @@ func FuzzMessagePackDecoder(f *testing.F) {
 		"03 92 63 c0",                                   // unknown type
 		"80 80 80 80 80",                                // over-long varint
 		"02 91",                                         // partial
+		"0b 92 08 cf 7fffffffffffffff 03 92 09 00",      // Ack max, Sequence 0
+		"0a 92 09 cf 8000000000000000",                  // Sequence beyond int64
+		"03 92 08 ff",                                   // negative Ack
 	} {
 		f.Add(unhexT(f, h), uint8(1))
 	}
