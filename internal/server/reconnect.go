@@ -72,15 +72,23 @@ func (c *conn) enableStateful(version int, kind transport.Kind) {
 // sendTracked numbers and buffers one trackable frame (every frame given to Send is
 // one trackable message) and queues it when the in-flight limit allows.
 func (c *conn) sendTracked(sr *statefulConn, frame []byte) bool {
+	ok, closing := c.track(sr, frame)
+	if closing != "" {
+		c.slowConsumer(closing)
+	}
+	return ok
+}
+
+// track is sendTracked under sr.mu; closing is why the connection must be closed.
+func (c *conn) track(sr *statefulConn, frame []byte) (ok bool, closing string) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	if sr.gone || c.out.Sealed() {
-		return false
+		return false, ""
 	}
 	if !c.s.budget.Reserve(len(frame)) {
 		c.s.budgetRefusals.Add(1)
-		go c.closeWithError("Connection closed with an error: the server's memory budget for outbound messages is exhausted.")
-		return false
+		return false, "Connection closed with an error: the server's memory budget for outbound messages is exhausted."
 	}
 	c.mu.Lock()
 	attached := !c.detached
@@ -88,23 +96,15 @@ func (c *conn) sendTracked(sr *statefulConn, frame []byte) bool {
 	write, err := sr.out.add(append([]byte(nil), frame...), attached)
 	if err != nil {
 		c.s.budget.Release(len(frame))
-		if c.slowClosed.CompareAndSwap(false, true) {
-			c.s.slowConsumers.Add(1)
-			c.s.metrics.SlowConsumerClosed()
-			c.s.log.Warn("closing slow consumer: stateful reconnect buffer full", slog.String("hub", c.hubName),
-				slog.String("connectionId", c.id), slog.Any("reason", err))
-			// Not under sr.mu: closing a detached connection ends it (finish takes sr.mu).
-			go c.closeWithError("Connection closed with an error: the client did not acknowledge messages (" + err.Error() + ").")
-		}
-		return false
+		return false, "Connection closed with an error: the client did not acknowledge messages (" + err.Error() + ")."
 	}
 	sr.held += len(frame)
 	if write && !c.enqueue(frame) {
 		// The outbox refused it (over its own bounds): the message stays buffered
-		// and a reconnect would replay it, but this transport cannot go on.
-		go c.closeWithError("slow consumer")
+		// for a reconnect, but this transport cannot go on.
+		return true, "slow consumer"
 	}
-	return true
+	return true, ""
 }
 
 // inbound applies the stateful-reconnect rules to one client message; false means
@@ -158,7 +158,7 @@ func (c *conn) acked(sr *statefulConn, seq int64) {
 	c.s.budget.Release(freed)
 	for _, f := range writable {
 		if !c.enqueue(f) {
-			go c.closeWithError("slow consumer")
+			go c.slowConsumer("slow consumer")
 			return
 		}
 	}
@@ -200,7 +200,8 @@ func (c *conn) transportLost(gen uint64, reason string) bool {
 		c.mu.Unlock()
 		return true
 	}
-	if c.finished || c.stopped() || c.out.Sealed() || !c.handshaken.Load() {
+	// A client that stopped reading is closed, not waited for.
+	if c.finished || c.stopped() || c.out.Sealed() || !c.handshaken.Load() || c.slowMarked.Load() {
 		c.mu.Unlock()
 		return false
 	}
@@ -347,7 +348,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 	}
 	s.log.Debug("stateful reconnect", slog.String("connectionId", c.id), slog.Int64("sequence", first), slog.Int("replayed", len(writable)))
 	if !ok {
-		c.closeWithError("slow consumer")
+		c.slowConsumer("slow consumer")
 	}
 	c.rearm()
 	c.kick()
