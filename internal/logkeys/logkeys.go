@@ -7,7 +7,7 @@ package logkeys
 // there is one (connectionId, userId, invocationId).
 var Keys = []string{
 	// Who and where.
-	"connectionId", "userId", "hub", "group", "category", "event", "target", "invocationId",
+	"connectionId", "userId", "hub", "group", "category", "event", "target", "invocationId", "sequenceId",
 	"transport", "protocol", "node", "endpoint", "listen", "address", "remote", "path", "method",
 	"status", "operation", "url", "kind", "key",
 	// What happened.

@@ -346,7 +346,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 		_ = ws.CloseNow()
 		return
 	}
-	s.log.Debug("stateful reconnect", slog.String("connectionId", c.id), slog.Int64("sequence", first), slog.Int("replayed", len(writable)))
+	s.log.Debug("stateful reconnect", slog.String("connectionId", c.id), slog.Int64("sequenceId", first), slog.Int("count", len(writable)))
 	if !ok {
 		c.slowConsumer("slow consumer")
 	}
