@@ -71,7 +71,7 @@ func TestClientCallsAgainstSignalbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c1, c2 := &testConn{id: "c1", hub: "chat", user: "listener-1"}, &testConn{id: "c2", hub: "chat", user: "speaker"}
+	c1, c2 := newConn("c1", "listener-1"), newConn("c2", "speaker")
 	node.Registry().Add(c1)
 	node.Registry().Add(c2)
 	calls := &fakeCalls{}
@@ -117,10 +117,10 @@ func TestClientCallsAgainstSignalbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := c1.take(); len(f) != 1 || f[0] != `{"type":1,"target":"m","arguments":["hi"]}` {
+	if f := c1.Take(); len(f) != 1 || f[0] != `{"type":1,"target":"m","arguments":["hi"]}` {
 		t.Errorf("execute: c1 got %q", f)
 	}
-	if f := c2.take(); len(f) != 0 {
+	if f := c2.Take(); len(f) != 0 {
 		t.Errorf("execute: c2 (not selected) got %q", f)
 	}
 	if ok, _ := c.UserInGroup(ctx, "chat", "g", "listener-1", nil); !ok {

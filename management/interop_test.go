@@ -4,49 +4,29 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/connection"
 	"github.com/signalbox-io/signalbox/internal/cluster"
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 	"github.com/signalbox-io/signalbox/internal/restapi"
 	"github.com/signalbox-io/signalbox/management"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
-// testConn is a hub.Client that records what it receives.
-type testConn struct {
-	id, hub, user string
-
-	mu     sync.Mutex
-	frames []string
-	closed string
+// newConn is a recorded JSON connection of hub chat.
+func newConn(id, user string) *hubtest.Client {
+	return hubtest.NewClient("chat", id, user, protocol.JSON())
 }
 
-func (c *testConn) ID() string                  { return c.id }
-func (c *testConn) Hub() string                 { return c.hub }
-func (c *testConn) UserID() string              { return c.user }
-func (c *testConn) Protocol() protocol.Protocol { return protocol.JSON() }
-func (c *testConn) Send(frame []byte) bool {
-	c.mu.Lock()
-	c.frames = append(c.frames, strings.TrimSuffix(string(frame), "\x1e"))
-	c.mu.Unlock()
-	return true
-}
-func (c *testConn) Close(reason string, _ bool) {
-	c.mu.Lock()
-	c.closed = "closed: " + reason
-	c.mu.Unlock()
-}
-func (c *testConn) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f := c.frames
-	c.frames = nil
-	return f
+// closedText is how a connection ended: "" or "closed: <reason>".
+func closedText(c *hubtest.Client) string {
+	if closed, reason := c.Closed(); closed {
+		return "closed: " + reason
+	}
+	return ""
 }
 
 // clientFor serves api on loopback and returns a management client for it and its URL,
@@ -88,11 +68,11 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	c, srvURL := clientFor(t, api, key)
 	ctx := context.Background()
 
-	alice1 := &testConn{id: "a1", hub: "chat", user: "alice"}
-	alice2 := &testConn{id: "a2", hub: "chat", user: "alice"}
-	bob := &testConn{id: "b/1", hub: "chat", user: "bob"}
-	dave := &testConn{id: "d1", hub: "chat", user: "dave"}
-	for _, tc := range []*testConn{alice1, alice2, bob, dave} {
+	alice1 := newConn("a1", "alice")
+	alice2 := newConn("a2", "alice")
+	bob := newConn("b/1", "bob")
+	dave := newConn("d1", "dave")
+	for _, tc := range []*hubtest.Client{alice1, alice2, bob, dave} {
 		reg.Add(tc)
 	}
 	must := func(err error) {
@@ -105,16 +85,16 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	args := []any{"x", 1}
 
 	must(c.SendToAll(ctx, "Chat", "m", args, &management.SendOptions{Excluded: []string{"a2"}}))
-	if got := [3]int{len(alice1.take()), len(alice2.take()), len(bob.take())}; got != [3]int{1, 0, 1} || len(dave.take()) != 1 {
+	if got := [3]int{len(alice1.Take()), len(alice2.Take()), len(bob.Take())}; got != [3]int{1, 0, 1} || len(dave.Take()) != 1 {
 		t.Errorf("send to all excluding a2: %v", got)
 	}
 	must(c.SendToUser(ctx, "chat", "alice", "m", args, nil))
-	if f := alice2.take(); len(f) != 1 || f[0] != frame {
+	if f := alice2.Take(); len(f) != 1 || f[0] != frame {
 		t.Errorf("send to user: %q", f)
 	}
-	alice1.take()
+	alice1.Take()
 	must(c.SendToConnection(ctx, "chat", "b/1", "m", args, nil))
-	if f := bob.take(); len(f) != 1 {
+	if f := bob.Take(); len(f) != 1 {
 		t.Errorf("send to connection with '/' in id: %q", f)
 	}
 
@@ -122,7 +102,7 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	must(c.AddConnectionToGroup(ctx, "chat", "room 1", "nobody", nil)) // tolerated 404
 	must(c.AddUserToGroup(ctx, "chat", "room 1", "alice", nil))
 	must(c.SendToGroup(ctx, "chat", "room 1", "m", args, &management.SendOptions{Excluded: []string{"a1"}}))
-	if got := [3]int{len(alice1.take()), len(alice2.take()), len(bob.take())}; got != [3]int{0, 1, 1} {
+	if got := [3]int{len(alice1.Take()), len(alice2.Take()), len(bob.Take())}; got != [3]int{0, 1, 1} {
 		t.Errorf("send to group: %v", got)
 	}
 
@@ -164,15 +144,9 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	must(c.CloseConnection(ctx, "chat", "b/1", &management.CloseOptions{Reason: "bye"}))
 	must(c.CloseConnection(ctx, "chat", "b/1", nil)) // already gone: tolerated
 	must(c.CloseUserConnections(ctx, "chat", "alice", &management.CloseOptions{Excluded: []string{"a2"}, Reason: "r"}))
-	bob.mu.Lock()
-	alice1.mu.Lock()
-	alice2.mu.Lock()
-	if bob.closed != "closed: bye" || alice1.closed != "closed: r" || alice2.closed != "" {
-		t.Errorf("closed: bob %q, a1 %q, a2 %q", bob.closed, alice1.closed, alice2.closed)
+	if closedText(bob) != "closed: bye" || closedText(alice1) != "closed: r" || closedText(alice2) != "" {
+		t.Errorf("closed: bob %q, a1 %q, a2 %q", closedText(bob), closedText(alice1), closedText(alice2))
 	}
-	alice2.mu.Unlock()
-	alice1.mu.Unlock()
-	bob.mu.Unlock()
 
 	// Health is anonymous and answers HEAD.
 	req, _ := http.NewRequest(http.MethodHead, srvURL+"/api/health?api-version=2022-06-01", nil)

@@ -2,91 +2,13 @@ package cluster
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 	"github.com/signalbox-io/signalbox/protocol"
 )
-
-// fakeProto frames an invocation as "<name>:<target>".
-type fakeProto struct{ name string }
-
-func (p *fakeProto) Name() string { return p.name }
-func (p *fakeProto) Version() int { return 2 }
-func (p *fakeProto) Binary() bool { return p.name != "json" }
-func (p *fakeProto) AppendFrame(dst []byte, m protocol.Message) ([]byte, error) {
-	inv, ok := m.(*protocol.Invocation)
-	if !ok {
-		return nil, errors.New("not an invocation")
-	}
-	return append(dst, p.name+":"+inv.Target...), nil
-}
-func (p *fakeProto) AppendUnframed(dst []byte, m protocol.Message) ([]byte, error) {
-	return p.AppendFrame(dst, m)
-}
-func (p *fakeProto) ParseUnframed([]byte) (protocol.Message, error) { return nil, errors.New("no") }
-
-// fakeClient records what it is sent and whether it was closed.
-type fakeClient struct {
-	id, hub, user string
-	proto         protocol.Protocol
-
-	mu     sync.Mutex
-	frames []string
-	closed bool
-}
-
-func newFake(hubName, id, user string, p protocol.Protocol) *fakeClient {
-	return &fakeClient{id: id, hub: hubName, user: user, proto: p}
-}
-
-func (c *fakeClient) ID() string                  { return c.id }
-func (c *fakeClient) Hub() string                 { return c.hub }
-func (c *fakeClient) UserID() string              { return c.user }
-func (c *fakeClient) Protocol() protocol.Protocol { return c.proto }
-func (c *fakeClient) Send(frame []byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frames = append(c.frames, string(frame))
-	return true
-}
-func (c *fakeClient) Close(string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-}
-
-func (c *fakeClient) got() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.frames...)
-}
-
-func (c *fakeClient) isClosed() (bool, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed, ""
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func payload(target string) *hub.Payload {
 	return hub.NewPayload(&protocol.Invocation{Target: target})
@@ -101,7 +23,7 @@ type testNode struct {
 	n *Node
 }
 
-func newTestNode(t *testing.T, clock *fakeClock, maxNoTTL int) *testNode {
+func newTestNode(t *testing.T, clock *hubtest.Clock, maxNoTTL int) *testNode {
 	t.Helper()
 	opts := hub.UserGroupOptions{MaxNoTTL: maxNoTTL}
 	if clock != nil {
@@ -115,9 +37,9 @@ func newTestNode(t *testing.T, clock *fakeClock, maxNoTTL int) *testNode {
 	return &testNode{t: t, n: n}
 }
 
-func newClocked(t *testing.T) (*testNode, *fakeClock, *fakeProto) {
-	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	return newTestNode(t, clk, 0), clk, &fakeProto{name: "json"}
+func newClocked(t *testing.T) (*testNode, *hubtest.Clock, *hubtest.Proto) {
+	clk := hubtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	return newTestNode(t, clk, 0), clk, hubtest.NewProto("json")
 }
 
 func (r *testNode) must(err error) {

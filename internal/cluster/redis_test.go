@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -99,22 +100,22 @@ func startCluster(t *testing.T, count int, deadAfter time.Duration) []*clusterNo
 
 // inbox is a connection that reports what it receives on a channel.
 type inbox struct {
-	*fakeClient
+	*hubtest.Client
 	ch chan string
 }
 
 func newInbox(hubName, id, user string) *inbox {
-	return &inbox{fakeClient: newFake(hubName, id, user, protocol.JSON()), ch: make(chan string, 64)}
+	return &inbox{Client: hubtest.NewClient(hubName, id, user, protocol.JSON()), ch: make(chan string, 64)}
 }
 
 func (c *inbox) Send(frame []byte) bool {
-	c.fakeClient.Send(frame)
+	c.Client.Send(frame)
 	c.ch <- string(frame)
 	return true
 }
 
 func (c *inbox) Close(reason string, allow bool) {
-	c.fakeClient.Close(reason, allow)
+	c.Client.Close(reason, allow)
 	c.ch <- "closed"
 }
 
@@ -123,10 +124,10 @@ func (c *inbox) expect(t *testing.T, want string) {
 	select {
 	case got := <-c.ch:
 		if !strings.Contains(got, want) {
-			t.Fatalf("%s got %q, want %q", c.id, got, want)
+			t.Fatalf("%s got %q, want %q", c.ID(), got, want)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatalf("%s did not get %q", c.id, want)
+		t.Fatalf("%s did not get %q", c.ID(), want)
 	}
 }
 
@@ -137,10 +138,10 @@ func (c *inbox) nothingBefore(t *testing.T, marker string) {
 	select {
 	case got := <-c.ch:
 		if !strings.Contains(got, marker) {
-			t.Fatalf("%s got %q, want nothing before %q", c.id, got, marker)
+			t.Fatalf("%s got %q, want nothing before %q", c.ID(), got, marker)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatalf("%s did not get marker %q", c.id, marker)
+		t.Fatalf("%s did not get marker %q", c.ID(), marker)
 	}
 }
 

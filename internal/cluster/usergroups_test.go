@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 )
 
 // These tests drive the persistent user-group memberships through a single Node:
@@ -14,17 +15,17 @@ import (
 
 func TestUserGroupPersistentNoTTL(t *testing.T) {
 	r, clk, j := newClocked(t)
-	now1 := newFake("h", "c1", "alice", j)
+	now1 := hubtest.NewClient("h", "c1", "alice", j)
 	r.Add(now1)
 	r.AddUserToGroup("h", "alice", "g", nil)
 	if !r.UserInGroup("h", "alice", "g") {
 		t.Fatal("alice should be in g")
 	}
-	later := newFake("h", "c2", "alice", j)
+	later := hubtest.NewClient("h", "c2", "alice", j)
 	r.Add(later) // future connections join
 	r.SendGroup("h", "g", payload("x"), nil)
-	if len(now1.got()) != 1 || len(later.got()) != 1 {
-		t.Fatalf("current got %q, future got %q", now1.got(), later.got())
+	if len(now1.Got()) != 1 || len(later.Got()) != 1 {
+		t.Fatalf("current got %q, future got %q", now1.Got(), later.Got())
 	}
 	// Offline user stays a member.
 	r.Remove(now1)
@@ -40,7 +41,7 @@ func TestUserGroupPersistentNoTTL(t *testing.T) {
 	if r.UserInGroup("h", "alice", "g") {
 		t.Fatal("membership without ttl must expire after a year")
 	}
-	again := newFake("h", "c3", "alice", j)
+	again := hubtest.NewClient("h", "c3", "alice", j)
 	r.Add(again)
 	if r.GroupExists("h", "g") {
 		t.Fatal("expired membership applied to a new connection")
@@ -49,13 +50,13 @@ func TestUserGroupPersistentNoTTL(t *testing.T) {
 
 func TestUserGroupTTL(t *testing.T) {
 	r, clk, j := newClocked(t)
-	c1 := newFake("h", "c1", "bob", j)
+	c1 := hubtest.NewClient("h", "c1", "bob", j)
 	r.Add(c1)
 	r.AddToGroup("h", "direct", "c1")
 	r.AddUserToGroup("h", "bob", "g", dur(10*time.Second))
 	r.AddUserToGroup("h", "bob", "direct", dur(10*time.Second))
 	clk.Advance(5 * time.Second)
-	c2 := newFake("h", "c2", "bob", j)
+	c2 := hubtest.NewClient("h", "c2", "bob", j)
 	r.Add(c2)
 	if got := r.GroupConnections("h", "g"); len(got) != 2 {
 		t.Fatalf("group g = %v, want both connections", got)
@@ -63,7 +64,7 @@ func TestUserGroupTTL(t *testing.T) {
 	clk.Advance(5 * time.Second)
 	// Expiry takes the connections out of the group it put them in...
 	r.SendGroup("h", "g", payload("late"), nil)
-	if len(c1.got()) != 0 || len(c2.got()) != 0 {
+	if len(c1.Got()) != 0 || len(c2.Got()) != 0 {
 		t.Fatal("expired membership still delivered")
 	}
 	if r.UserInGroup("h", "bob", "g") || r.GroupExists("h", "g") {
@@ -73,7 +74,7 @@ func TestUserGroupTTL(t *testing.T) {
 	if got := r.GroupConnections("h", "direct"); !slices.Equal(got, []hub.ConnectionInfo{{ConnectionID: "c1", UserID: "bob"}}) {
 		t.Fatalf("direct group = %v, want only c1", got)
 	}
-	c3 := newFake("h", "c3", "bob", j)
+	c3 := hubtest.NewClient("h", "c3", "bob", j)
 	r.Add(c3)
 	if r.UserInGroup("h", "bob", "g") {
 		t.Fatal("new connection joined an expired group")
@@ -86,13 +87,13 @@ func TestUserGroupTTLZero(t *testing.T) {
 	if r.UserInGroup("h", "carol", "g") {
 		t.Fatal("ttl=0 must not create a persistent membership")
 	}
-	c1 := newFake("h", "c1", "carol", j)
+	c1 := hubtest.NewClient("h", "c1", "carol", j)
 	r.Add(c1)
 	r.AddUserToGroup("h", "carol", "g", dur(0))
 	if !r.UserInGroup("h", "carol", "g") {
 		t.Fatal("current connection should be in g")
 	}
-	c2 := newFake("h", "c2", "carol", j)
+	c2 := hubtest.NewClient("h", "c2", "carol", j)
 	r.Add(c2)
 	if got := r.GroupConnections("h", "g"); !slices.Equal(got, []hub.ConnectionInfo{{ConnectionID: "c1", UserID: "carol"}}) {
 		t.Fatalf("group = %v, want only the connection current at ttl=0", got)
@@ -105,8 +106,8 @@ func TestUserGroupTTLZero(t *testing.T) {
 
 func TestUserGroupCap(t *testing.T) {
 	r := newTestNode(t, nil, 3)
-	j := &fakeProto{name: "json"}
-	c := newFake("h", "c1", "u", j)
+	j := hubtest.NewProto("json")
+	c := hubtest.NewClient("h", "c1", "u", j)
 	r.Add(c)
 	for i := range 3 {
 		r.AddUserToGroup("h", "u", fmt.Sprint("g", i), nil)
@@ -136,7 +137,7 @@ func TestUserGroupDefaultCap100(t *testing.T) {
 
 func TestRemoveUserFromGroups(t *testing.T) {
 	r, _, j := newClocked(t)
-	c1 := newFake("h", "c1", "dave", j)
+	c1 := hubtest.NewClient("h", "c1", "dave", j)
 	r.Add(c1)
 	r.AddToGroup("h", "g", "c1")
 	r.AddUserToGroup("h", "dave", "g", nil)
@@ -147,7 +148,7 @@ func TestRemoveUserFromGroups(t *testing.T) {
 	if r.UserInGroup("h", "dave", "g") || r.GroupExists("h", "g") {
 		t.Fatal("RemoveUserFromGroup must drop record and direct membership")
 	}
-	c2 := newFake("h", "c2", "dave", j)
+	c2 := hubtest.NewClient("h", "c2", "dave", j)
 	r.Add(c2)
 	if r.GroupExists("h", "g") {
 		t.Fatal("removed membership applied to new connection")
@@ -161,7 +162,7 @@ func TestRemoveUserFromGroups(t *testing.T) {
 			t.Fatalf("group %s not left", g)
 		}
 	}
-	r.Add(newFake("h", "c3", "dave", j))
+	r.Add(hubtest.NewClient("h", "c3", "dave", j))
 	if r.GroupExists("h", "g2") {
 		t.Fatal("RemoveUserFromAllGroups must forget persistent memberships")
 	}
@@ -176,7 +177,7 @@ func TestRemoveUserFromGroups(t *testing.T) {
 
 func TestUserGroupRefreshExtendsTTL(t *testing.T) {
 	r, clk, j := newClocked(t)
-	r.Add(newFake("h", "c1", "u", j))
+	r.Add(hubtest.NewClient("h", "c1", "u", j))
 	r.AddUserToGroup("h", "u", "g", dur(10*time.Second))
 	clk.Advance(5 * time.Second)
 	r.AddUserToGroup("h", "u", "g", dur(10*time.Second)) // the first expiry is now stale
@@ -203,12 +204,12 @@ func TestUserGroupRefreshExtendsTTL(t *testing.T) {
 // expired is no longer in it and must not be closed with it.
 func TestCloseGroupSkipsExpiredUserMembership(t *testing.T) {
 	r, clk, j := newClocked(t)
-	c1 := newFake("h", "c1", "bob", j)
+	c1 := hubtest.NewClient("h", "c1", "bob", j)
 	r.Add(c1)
 	r.AddUserToGroup("h", "bob", "g", dur(10*time.Second))
 	clk.Advance(11 * time.Second)
 	r.CloseGroup("h", "g", nil, "bye")
-	if closed, _ := c1.isClosed(); closed {
+	if closed, _ := c1.Closed(); closed {
 		t.Fatal("CloseGroup closed a connection whose group membership had expired")
 	}
 	if _, ok := r.Connection("h", "c1"); !ok {

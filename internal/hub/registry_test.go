@@ -9,12 +9,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 )
 
 func TestAddRemoveConnection(t *testing.T) {
 	r := New(nil)
-	j := &fakeProto{name: "json"}
-	c := newFake("Chat", "c1", "alice", j)
+	j := hubtest.NewProto("json")
+	c := hubtest.NewClient("Chat", "c1", "alice", j)
 	r.Add(c)
 	if got, ok := r.Connection("chat", "c1"); !ok || got != c {
 		t.Fatalf("Connection(chat) = %v, %v", got, ok)
@@ -29,7 +31,7 @@ func TestAddRemoveConnection(t *testing.T) {
 		t.Fatalf("ConnectionCount = %d", r.ConnectionCount("chat"))
 	}
 	// A different client object with the same id must not remove the registered one.
-	r.Remove(newFake("chat", "c1", "alice", j))
+	r.Remove(hubtest.NewClient("chat", "c1", "alice", j))
 	if _, ok := r.Connection("chat", "c1"); !ok {
 		t.Fatal("Remove of a stale client removed the live one")
 	}
@@ -45,11 +47,11 @@ func TestAddRemoveConnection(t *testing.T) {
 
 func TestAddReplacesSameID(t *testing.T) {
 	r := New(nil)
-	j := &fakeProto{name: "json"}
-	old := newFake("h", "c1", "u1", j)
+	j := hubtest.NewProto("json")
+	old := hubtest.NewClient("h", "c1", "u1", j)
 	r.Add(old)
 	r.AddToGroup("h", "g", "c1")
-	nw := newFake("h", "c1", "u2", j)
+	nw := hubtest.NewClient("h", "c1", "u2", j)
 	r.Add(nw)
 	if r.UserExists("h", "u1") || !r.UserExists("h", "u2") {
 		t.Fatal("replaced connection's user index not updated")
@@ -61,12 +63,12 @@ func TestAddReplacesSameID(t *testing.T) {
 
 func TestSendVariants(t *testing.T) {
 	r := New(nil)
-	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
-	a1 := newFake("h", "a1", "alice", j)
-	a2 := newFake("h", "a2", "alice", m)
-	b1 := newFake("h", "b1", "bob", j)
-	other := newFake("other", "o1", "alice", j)
-	for _, c := range []*fakeClient{a1, a2, b1, other} {
+	j, m := hubtest.NewProto("json"), hubtest.NewProto("messagepack")
+	a1 := hubtest.NewClient("h", "a1", "alice", j)
+	a2 := hubtest.NewClient("h", "a2", "alice", m)
+	b1 := hubtest.NewClient("h", "b1", "bob", j)
+	other := hubtest.NewClient("other", "o1", "alice", j)
+	for _, c := range []*hubtest.Client{a1, a2, b1, other} {
 		r.Add(c)
 	}
 
@@ -84,51 +86,51 @@ func TestSendVariants(t *testing.T) {
 	r.SendGroup("h", "G", msg("wrongcase"), nil)
 	r.SendAll("missing-hub", msg("x"), nil)
 
-	want := map[*fakeClient][]string{
+	want := map[*hubtest.Client][]string{
 		a1:    {"json:all", "json:user"},
 		a2:    {"messagepack:all", "messagepack:user"},
 		b1:    {"json:conn", "json:group"},
 		other: nil,
 	}
 	for c, w := range want {
-		if got := c.got(); !slices.Equal(got, w) {
-			t.Errorf("%s got %q, want %q", c.id, got, w)
+		if got := c.Got(); !slices.Equal(got, w) {
+			t.Errorf("%s got %q, want %q", c.ID(), got, w)
 		}
 	}
 }
 
 func TestPayloadEncodedOncePerProtocol(t *testing.T) {
 	r := New(nil)
-	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	j, m := hubtest.NewProto("json"), hubtest.NewProto("messagepack")
 	for i := range 50 {
 		p := j
 		if i%2 == 1 {
 			p = m
 		}
-		r.Add(newFake("h", fmt.Sprint("c", i), "", p))
+		r.Add(hubtest.NewClient("h", fmt.Sprint("c", i), "", p))
 	}
 	pl := msg("t")
 	r.SendAll("h", pl, nil)
 	r.SendAll("h", pl, nil) // a second broadcast reuses the cached frames
-	if j.encodes.Load() != 1 || m.encodes.Load() != 1 {
-		t.Fatalf("encodes json=%d messagepack=%d, want 1 each", j.encodes.Load(), m.encodes.Load())
+	if j.Encodes.Load() != 1 || m.Encodes.Load() != 1 {
+		t.Fatalf("encodes json=%d messagepack=%d, want 1 each", j.Encodes.Load(), m.Encodes.Load())
 	}
 }
 
 func TestPayloadFromFramesMissingProtocol(t *testing.T) {
 	var logs bytes.Buffer
 	r := New(slog.New(slog.NewTextHandler(&logs, nil)))
-	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
-	cj := newFake("h", "j", "", j)
-	cm := newFake("h", "m", "", m)
+	j, m := hubtest.NewProto("json"), hubtest.NewProto("messagepack")
+	cj := hubtest.NewClient("h", "j", "", j)
+	cm := hubtest.NewClient("h", "m", "", m)
 	r.Add(cj)
 	r.Add(cm)
 	p := PayloadFromFrames(map[string][]byte{"json": []byte("prejson")})
 	r.SendAll("h", p, nil)
-	if got := cj.got(); !slices.Equal(got, []string{"prejson"}) {
+	if got := cj.Got(); !slices.Equal(got, []string{"prejson"}) {
 		t.Fatalf("json client got %q", got)
 	}
-	if got := cm.got(); len(got) != 0 {
+	if got := cm.Got(); len(got) != 0 {
 		t.Fatalf("messagepack client got %q, want nothing", got)
 	}
 	if _, err := p.Frame(m); err == nil {
@@ -137,7 +139,7 @@ func TestPayloadFromFramesMissingProtocol(t *testing.T) {
 	if r.SendConnection("h", "m", p) {
 		t.Fatal("SendConnection without a frame must report false")
 	}
-	if j.encodes.Load() != 0 {
+	if j.Encodes.Load() != 0 {
 		t.Fatal("pre-framed payload must not encode")
 	}
 	if out := logs.String(); strings.Count(out, "skipping recipients") != 1 || !strings.Contains(out, "protocol=messagepack") {
@@ -146,7 +148,7 @@ func TestPayloadFromFramesMissingProtocol(t *testing.T) {
 }
 
 func TestPayloadConcurrentFrame(t *testing.T) {
-	j := &fakeProto{name: "json"}
+	j := hubtest.NewProto("json")
 	p := msg("x")
 	var wg sync.WaitGroup
 	frames := make([][]byte, 8)
@@ -162,8 +164,8 @@ func TestPayloadConcurrentFrame(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if j.encodes.Load() != 1 {
-		t.Fatalf("encoded %d times, want 1", j.encodes.Load())
+	if j.Encodes.Load() != 1 {
+		t.Fatalf("encoded %d times, want 1", j.Encodes.Load())
 	}
 	for _, f := range frames {
 		if string(f) != "json:x" {
@@ -178,44 +180,44 @@ func TestPayloadConcurrentFrame(t *testing.T) {
 // A client without a protocol is skipped, not a panic.
 func TestClientWithoutProtocolSkipped(t *testing.T) {
 	r := New(nil)
-	bad := newFake("h", "bad", "", nil)
-	good := newFake("h", "good", "", &fakeProto{name: "json"})
+	bad := hubtest.NewClient("h", "bad", "", nil)
+	good := hubtest.NewClient("h", "good", "", hubtest.NewProto("json"))
 	r.Add(bad)
 	r.Add(good)
 	r.SendAll("h", msg("x"), nil)
 	if r.SendConnection("h", "bad", msg("y")) {
 		t.Fatal("SendConnection to a client without protocol reported success")
 	}
-	if len(bad.got()) != 0 || len(good.got()) != 1 {
-		t.Fatalf("bad %q good %q", bad.got(), good.got())
+	if len(bad.Got()) != 0 || len(good.Got()) != 1 {
+		t.Fatalf("bad %q good %q", bad.Got(), good.Got())
 	}
 }
 
 func TestEncodeErrorSkipsRecipients(t *testing.T) {
 	r := New(nil)
-	bad := &fakeProto{name: "json", fail: true}
-	good := &fakeProto{name: "messagepack"}
-	cb, cg := newFake("h", "b", "", bad), newFake("h", "g", "", good)
+	bad := failingProto("json")
+	good := hubtest.NewProto("messagepack")
+	cb, cg := hubtest.NewClient("h", "b", "", bad), hubtest.NewClient("h", "g", "", good)
 	r.Add(cb)
 	r.Add(cg)
 	r.SendAll("h", msg("x"), nil)
-	if len(cb.got()) != 0 || len(cg.got()) != 1 {
-		t.Fatalf("bad got %q, good got %q", cb.got(), cg.got())
+	if len(cb.Got()) != 0 || len(cg.Got()) != 1 {
+		t.Fatalf("bad got %q, good got %q", cb.Got(), cg.Got())
 	}
 }
 
 func TestManyExcluded(t *testing.T) {
 	r := New(nil)
-	j := &fakeProto{name: "json"}
-	var clients []*fakeClient
+	j := hubtest.NewProto("json")
+	var clients []*hubtest.Client
 	var excluded []string
 	for i := range 20 {
-		c := newFake("h", fmt.Sprint("c", i), "", j)
+		c := hubtest.NewClient("h", fmt.Sprint("c", i), "", j)
 		clients = append(clients, c)
 		r.Add(c)
-		r.AddToGroup("h", "g", c.id)
+		r.AddToGroup("h", "g", c.ID())
 		if i < 15 {
-			excluded = append(excluded, c.id)
+			excluded = append(excluded, c.ID())
 		}
 	}
 	r.SendAll("h", msg("a"), excluded)
@@ -225,17 +227,17 @@ func TestManyExcluded(t *testing.T) {
 		if i < 15 {
 			want = 0
 		}
-		if n := len(c.got()); n != want {
-			t.Errorf("%s got %d frames, want %d", c.id, n, want)
+		if n := len(c.Got()); n != want {
+			t.Errorf("%s got %d frames, want %d", c.ID(), n, want)
 		}
 	}
 }
 
 func TestConnectionGroups(t *testing.T) {
 	r := New(nil)
-	j := &fakeProto{name: "json"}
-	r.Add(newFake("h", "c2", "u2", j))
-	r.Add(newFake("h", "c1", "u1", j))
+	j := hubtest.NewProto("json")
+	r.Add(hubtest.NewClient("h", "c2", "u2", j))
+	r.Add(hubtest.NewClient("h", "c1", "u1", j))
 	if r.AddToGroup("h", "g", "nope") {
 		t.Fatal("AddToGroup of unknown connection returned true")
 	}
@@ -270,9 +272,9 @@ func TestConnectionGroups(t *testing.T) {
 
 func TestCloseOperations(t *testing.T) {
 	r := New(nil)
-	j := &fakeProto{name: "json"}
-	mk := func(id, user string) *fakeClient {
-		c := newFake("h", id, user, j)
+	j := hubtest.NewProto("json")
+	mk := func(id, user string) *hubtest.Client {
+		c := hubtest.NewClient("h", id, user, j)
 		r.Add(c)
 		return c
 	}
@@ -286,7 +288,7 @@ func TestCloseOperations(t *testing.T) {
 	if !r.CloseConnection("h", "c1", "bye") {
 		t.Fatal("CloseConnection failed")
 	}
-	if closed, reason := c1.isClosed(); !closed || reason != "bye" {
+	if closed, reason := c1.Closed(); !closed || reason != "bye" {
 		t.Fatalf("c1 closed=%v reason=%q", closed, reason)
 	}
 	if _, ok := r.Connection("h", "c1"); ok {
@@ -296,20 +298,20 @@ func TestCloseOperations(t *testing.T) {
 
 	r.CloseUser("h", "a", []string{"a2"}, "user")
 	r.CloseGroup("h", "g", []string{"b1"}, "group")
-	if closed, _ := a1.isClosed(); !closed {
+	if closed, _ := a1.Closed(); !closed {
 		t.Fatal("a1 not closed")
 	}
-	if closed, _ := a2.isClosed(); closed {
+	if closed, _ := a2.Closed(); closed {
 		t.Fatal("excluded a2 closed")
 	}
-	if closed, reason := b2.isClosed(); !closed || reason != "group" {
+	if closed, reason := b2.Closed(); !closed || reason != "group" {
 		t.Fatal("b2 not closed by group")
 	}
 	r.CloseAll("h", []string{"b1"}, "all")
-	if closed, reason := a2.isClosed(); !closed || reason != "all" {
+	if closed, reason := a2.Closed(); !closed || reason != "all" {
 		t.Fatal("a2 not closed by CloseAll")
 	}
-	if closed, _ := b1.isClosed(); closed {
+	if closed, _ := b1.Closed(); closed {
 		t.Fatal("excluded b1 closed by CloseAll")
 	}
 	if r.ConnectionCount("h") != 1 {
@@ -320,9 +322,9 @@ func TestCloseOperations(t *testing.T) {
 // A Send that calls back into the registry would deadlock if fan-out held a lock.
 func TestFanOutHoldsNoLock(t *testing.T) {
 	r := New(nil)
-	j := &fakeProto{name: "json"}
-	c := newFake("h", "c1", "u", j)
-	c.onSend = func() {
+	j := hubtest.NewProto("json")
+	c := hubtest.NewClient("h", "c1", "u", j)
+	c.OnSend = func() {
 		r.AddToGroup("h", "later", "c1")
 		r.Remove(c)
 	}
@@ -345,7 +347,7 @@ func TestFanOutHoldsNoLock(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	r := New(nil)
-	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	j, m := hubtest.NewProto("json"), hubtest.NewProto("messagepack")
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -356,22 +358,22 @@ func TestConcurrentUse(t *testing.T) {
 				if i%2 == 0 {
 					p = m
 				}
-				c := newFake("h", fmt.Sprintf("w%d-%d", w, i), fmt.Sprint("u", i%5), p)
+				c := hubtest.NewClient("h", fmt.Sprintf("w%d-%d", w, i), fmt.Sprint("u", i%5), p)
 				r.Add(c)
-				r.AddToGroup("h", "g", c.id)
-				r.JoinUser("h", c.user, fmt.Sprint("ug", i%3))
+				r.AddToGroup("h", "g", c.ID())
+				r.JoinUser("h", c.UserID(), fmt.Sprint("ug", i%3))
 				r.SendAll("h", msg("a"), nil)
-				r.SendGroup("h", "ug1", msg("g"), []string{c.id})
-				r.SendUser("h", c.user, msg("u"))
-				_ = r.UserInGroup("h", c.user, "g")
+				r.SendGroup("h", "ug1", msg("g"), []string{c.ID()})
+				r.SendUser("h", c.UserID(), msg("u"))
+				_ = r.UserInGroup("h", c.UserID(), "g")
 				_ = r.GroupConnections("h", "g")
 				if i%3 == 0 {
-					r.RemoveUserFromGroup("h", c.user, "ug0")
+					r.RemoveUserFromGroup("h", c.UserID(), "ug0")
 				}
 				if i%2 == 0 {
 					r.Remove(c)
 				} else {
-					r.CloseConnection("h", c.id, "done")
+					r.CloseConnection("h", c.ID(), "done")
 				}
 			}
 		}()
@@ -392,7 +394,7 @@ func TestFanOutDoesNotAllocate(t *testing.T) {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
 	r := New(nil)
-	j, m := &fakeProto{name: "json"}, &fakeProto{name: "messagepack"}
+	j, m := hubtest.NewProto("json"), hubtest.NewProto("messagepack")
 	for i := range 2000 {
 		p := j
 		if i%2 == 1 {
@@ -400,7 +402,7 @@ func TestFanOutDoesNotAllocate(t *testing.T) {
 		}
 		c := &benchClient{id: fmt.Sprint("c", i), proto: p} // counts without allocating
 		r.Add(c)
-		r.AddToGroup("bench", "g", c.id)
+		r.AddToGroup("bench", "g", c.ID())
 	}
 	p := msg("x")
 	r.SendAll("bench", p, nil) // encode once, warm the pool

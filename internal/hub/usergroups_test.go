@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 )
 
 func TestExpiryScheduleStaysBounded(t *testing.T) {
@@ -47,7 +49,7 @@ func TestRecordCountTracksRemovals(t *testing.T) {
 
 func TestConnectionsSnapshot(t *testing.T) {
 	r := New(nil)
-	a, b := newFake("h", "a", "u1", &fakeProto{name: "json"}), newFake("h", "b", "", &fakeProto{name: "json"})
+	a, b := hubtest.NewClient("h", "a", "u1", hubtest.NewProto("json")), hubtest.NewClient("h", "b", "", hubtest.NewProto("json"))
 	r.Add(a, "pg")
 	r.Add(b)
 	r.AddToGroup("h", "g1", "b")

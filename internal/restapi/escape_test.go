@@ -17,7 +17,7 @@ func TestLiteralPercentInNamesAuthenticates(t *testing.T) {
 	wantStatus(t, e.do(http.MethodPost, p+"groups/"+url.PathEscape("g%41")+"/:send", `{"target":"g"}`), http.StatusAccepted)
 	wantStatus(t, e.do(http.MethodPost, p+"users/"+url.PathEscape("u%41")+"/:send", `{"target":"u"}`), http.StatusAccepted)
 	wantStatus(t, e.do(http.MethodHead, p+"connections/"+url.PathEscape("c%41"), ""), http.StatusOK)
-	if got := c.targets(t); !slices.Equal(got, []string{"g", "u"}) {
+	if got := c.Targets(t); !slices.Equal(got, []string{"g", "u"}) {
 		t.Fatalf("got %q", got)
 	}
 	// A token signed for the once-decoded look-alike ("gA") must not open "g%41".

@@ -48,7 +48,7 @@ func TestRESTRefusesUndeliverable(t *testing.T) {
 	}
 	ok := `{"target":"x","arguments":[` + strings.Repeat("[", DefaultMaxArgumentDepth-1) + strings.Repeat("]", DefaultMaxArgumentDepth-1) + `, 1e300]}`
 	wantStatus(t, e.do(http.MethodPost, p, ok), http.StatusAccepted)
-	if len(json.rawFrames()) != 1 || len(mp.rawFrames()) != 1 {
-		t.Fatalf("json got %d frames, messagepack %d; want the one accepted message each", len(json.rawFrames()), len(mp.rawFrames()))
+	if len(json.Frames()) != 1 || len(mp.Frames()) != 1 {
+		t.Fatalf("json got %d frames, messagepack %d; want the one accepted message each", len(json.Frames()), len(mp.Frames()))
 	}
 }

@@ -2,122 +2,22 @@ package restapi
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/cluster"
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
 const testKey = "restapi-test-access-key-0123456789"
-
-// fakeClient is a hub.Client that records what the registry sends it.
-type fakeClient struct {
-	id, hub, user string
-	proto         protocol.Protocol
-
-	mu          sync.Mutex
-	frames      [][]byte
-	closed      bool
-	closeReason string
-}
-
-func (c *fakeClient) ID() string                  { return c.id }
-func (c *fakeClient) Hub() string                 { return c.hub }
-func (c *fakeClient) UserID() string              { return c.user }
-func (c *fakeClient) Protocol() protocol.Protocol { return c.proto }
-func (c *fakeClient) Send(frame []byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frames = append(c.frames, append([]byte(nil), frame...))
-	return true
-}
-func (c *fakeClient) Close(reason string, _ bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed, c.closeReason = true, reason
-}
-
-func (c *fakeClient) rawFrames() [][]byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([][]byte(nil), c.frames...)
-}
-
-// invocations decodes every received frame with the client's protocol.
-func (c *fakeClient) invocations(t *testing.T) []*protocol.Invocation {
-	t.Helper()
-	var out []*protocol.Invocation
-	for _, f := range c.rawFrames() {
-		d := protocol.NewDecoder(c.proto, 1<<20)
-		d.Write(f)
-		for {
-			m, err := d.Next()
-			if err != nil {
-				t.Fatalf("%s: decode frame %q: %v", c.id, f, err)
-			}
-			if m == nil {
-				break
-			}
-			inv, ok := m.(*protocol.Invocation)
-			if !ok {
-				t.Fatalf("%s: got %T, want *Invocation", c.id, m)
-			}
-			out = append(out, inv)
-		}
-	}
-	return out
-}
-
-// targets lists the targets received, with the first string argument: "target:arg".
-func (c *fakeClient) targets(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for _, inv := range c.invocations(t) {
-		s := inv.Target
-		if len(inv.Arguments) > 0 {
-			var a any
-			if err := inv.Arguments[0].Decode(&a); err != nil {
-				t.Fatalf("decode argument: %v", err)
-			}
-			s += fmt.Sprintf(":%v", a)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func (c *fakeClient) isClosed() (bool, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed, c.closeReason
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type issued struct {
 	hub, user string
@@ -128,14 +28,14 @@ type env struct {
 	t       *testing.T
 	reg     *hub.Registry
 	node    *cluster.Node
-	clock   *fakeClock
+	clock   *hubtest.Clock
 	handler http.Handler
 	issued  []issued
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, clock: &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, clock: hubtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	e.reg = hub.New(nil)
 	node, err := cluster.NewNode(context.Background(), cluster.Options{Registry: e.reg,
 		UserGroups: hub.NewUserGroups(hub.UserGroupOptions{Now: e.clock.Now})})
@@ -157,12 +57,12 @@ func newEnv(t *testing.T) *env {
 }
 
 // connect registers a fake client; proto is "json" or "messagepack".
-func (e *env) connect(hubName, id, user, proto string) *fakeClient {
+func (e *env) connect(hubName, id, user, proto string) *hubtest.Client {
 	p := protocol.JSON()
 	if proto == "messagepack" {
 		p = protocol.MessagePack()
 	}
-	c := &fakeClient{id: id, hub: hubName, user: user, proto: p}
+	c := hubtest.NewClient(hubName, id, user, p)
 	if err := e.node.Add(context.Background(), c); err != nil {
 		e.t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 )
 
 func TestExistenceChecks(t *testing.T) {
@@ -109,9 +111,9 @@ func TestUserGroupTTLSemantics(t *testing.T) {
 	if got := groupOf("forever"); !slices.Equal(got, []string{"a1", "a2", "a3"}) {
 		t.Errorf("no-ttl group after expiry of another = %v", got)
 	}
-	for _, c := range []*fakeClient{a1, a2} {
-		if n := len(c.rawFrames()); n != 0 {
-			t.Errorf("%s received %d frames from an expired group", c.id, n)
+	for _, c := range []*hubtest.Client{a1, a2} {
+		if n := len(c.Frames()); n != 0 {
+			t.Errorf("%s received %d frames from an expired group", c.ID(), n)
 		}
 	}
 
@@ -139,7 +141,7 @@ func TestLegacyUserGroupShapes(t *testing.T) {
 	wantStatus(t, e.do(http.MethodHead, p+"groups/ug/users/bob", ""), http.StatusOK)
 	b2 := e.connect("chat", "b2", "bob", "json")
 	wantStatus(t, e.do(http.MethodPost, p+"groups/ug", `{"target":"hi"}`), http.StatusAccepted)
-	if got := b2.targets(t); !slices.Equal(got, []string{"hi"}) {
+	if got := b2.Targets(t); !slices.Equal(got, []string{"hi"}) {
 		t.Errorf("future connection got %q", got)
 	}
 	if len(e.reg.GroupConnections("chat", "ug0")) != 1 {
@@ -157,7 +159,7 @@ func TestCloseOperations(t *testing.T) {
 	for _, st := range styles {
 		t.Run(st.name, func(t *testing.T) {
 			e := newEnv(t)
-			mk := func(id, user string) *fakeClient { return e.connect("chat", id, user, "json") }
+			mk := func(id, user string) *hubtest.Client { return e.connect("chat", id, user, "json") }
 			a1, a2, b1, b2, n, x := mk("a1", "a"), mk("a2", "a"), mk("b1", "b"), mk("b2", "b"), mk("n", ""), mk("x", "")
 			e.reg.AddToGroup("chat", "g", "b1")
 			e.reg.AddToGroup("chat", "g", "b2")
@@ -169,7 +171,7 @@ func TestCloseOperations(t *testing.T) {
 				status = http.StatusAccepted
 			}
 			wantStatus(t, e.do(http.MethodDelete, p+"connections/x?reason=bye", ""), status)
-			if closed, reason := x.isClosed(); !closed || reason != "bye" {
+			if closed, reason := x.Closed(); !closed || reason != "bye" {
 				t.Fatalf("x closed=%v reason=%q", closed, reason)
 			}
 			wantNotFound(t, e.do(http.MethodDelete, p+"connections/x", ""), CodeConnectionNotExisted)
@@ -177,22 +179,22 @@ func TestCloseOperations(t *testing.T) {
 			wantStatus(t, e.do(http.MethodPost, p+"users/a/:closeConnections?excluded=a2&reason=user", ""), http.StatusNoContent)
 			wantStatus(t, e.do(http.MethodPost, p+"groups/g/:closeConnections?excluded=b1&reason=group", ""), http.StatusNoContent)
 			checks := []struct {
-				c      *fakeClient
+				c      *hubtest.Client
 				closed bool
 				reason string
 			}{{a1, true, "user"}, {a2, false, ""}, {b1, false, ""}, {b2, true, "group"}, {n, false, ""}}
 			for _, ck := range checks {
-				if closed, reason := ck.c.isClosed(); closed != ck.closed || reason != ck.reason {
-					t.Errorf("%s closed=%v reason=%q, want %v %q", ck.c.id, closed, reason, ck.closed, ck.reason)
+				if closed, reason := ck.c.Closed(); closed != ck.closed || reason != ck.reason {
+					t.Errorf("%s closed=%v reason=%q, want %v %q", ck.c.ID(), closed, reason, ck.closed, ck.reason)
 				}
 			}
 			wantStatus(t, e.do(http.MethodPost, p+":closeConnections?excluded=n&excluded=b1&reason=all", ""), http.StatusNoContent)
-			if closed, reason := a2.isClosed(); !closed || reason != "all" {
+			if closed, reason := a2.Closed(); !closed || reason != "all" {
 				t.Errorf("a2 closed=%v reason=%q", closed, reason)
 			}
-			for _, c := range []*fakeClient{n, b1} {
-				if closed, _ := c.isClosed(); closed {
-					t.Errorf("excluded %s closed", c.id)
+			for _, c := range []*hubtest.Client{n, b1} {
+				if closed, _ := c.Closed(); closed {
+					t.Errorf("excluded %s closed", c.ID())
 				}
 			}
 			if got := e.reg.ConnectionCount("chat"); got != 2 {

@@ -159,7 +159,7 @@ func TestAuthentication(t *testing.T) {
 			}
 		})
 	}
-	if n := len(c.rawFrames()); n != 0 {
+	if n := len(c.Frames()); n != 0 {
 		t.Fatal("an unauthenticated send was delivered")
 	}
 	// The token from the query works too (auth.TokenFromRequest), as for clients.
@@ -222,7 +222,7 @@ func TestEscapedIDsAndApplication(t *testing.T) {
 	wantStatus(t, e.do(http.MethodHead, p+"connections/"+url.PathEscape("conn/1 x")+q, ""), http.StatusOK)
 	// Without the application the hub is plain "chat", where nobody is connected.
 	wantStatus(t, e.do(http.MethodPost, p+":send", `{"target":"none"}`), http.StatusAccepted)
-	if got := c.targets(t); !slices.Equal(got, []string{"u", "c", "g"}) {
+	if got := c.Targets(t); !slices.Equal(got, []string{"u", "c", "g"}) {
 		t.Fatalf("got %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tinylib/msgp/msgp"
 
+	"github.com/signalbox-io/signalbox/internal/hub/hubtest"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -41,7 +42,7 @@ func TestSendOperations(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(st.name+"/"+casing+"/"+tc.name, func(t *testing.T) {
 					e := newEnv(t)
-					clients := map[string]*fakeClient{
+					clients := map[string]*hubtest.Client{
 						"a1": e.connect("chat", "a1", "alice", "json"),
 						"a2": e.connect("chat", "a2", "alice", "messagepack"),
 						"b1": e.connect("chat", "b1", "bob", "json"),
@@ -62,7 +63,7 @@ func TestSendOperations(t *testing.T) {
 					body := strings.Replace(tmpl, "%s", tc.name, 1)
 					wantStatus(t, e.do(http.MethodPost, target, body), http.StatusAccepted)
 					for id, c := range clients {
-						if got := c.targets(t); !slices.Equal(got, want[tc.name][id]) {
+						if got := c.Targets(t); !slices.Equal(got, want[tc.name][id]) {
 							t.Errorf("%s got %q, want %q", id, got, want[tc.name][id])
 						}
 					}
@@ -76,7 +77,7 @@ func TestJSONBodyWithByteOrderMark(t *testing.T) {
 	e := newEnv(t)
 	c := e.connect("chat", "c", "", "json")
 	wantStatus(t, e.do(http.MethodPost, "/api/hubs/chat/:send", "\xef\xbb\xbf"+`{"target":"bom","arguments":["x"]}`), http.StatusAccepted)
-	if got := c.targets(t); !slices.Equal(got, []string{"bom:x"}) {
+	if got := c.Targets(t); !slices.Equal(got, []string{"bom:x"}) {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -99,23 +100,23 @@ func TestJSONArgumentsReachMessagePackClients(t *testing.T) {
 	if err := json.Unmarshal([]byte(args), &want); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*fakeClient{j, m} {
-		invs := c.invocations(t)
+	for _, c := range []*hubtest.Client{j, m} {
+		invs := c.Invocations(t)
 		if len(invs) != 1 || invs[0].Target != "news" || invs[0].InvocationID != "" {
-			t.Fatalf("%s got %+v", c.id, invs)
+			t.Fatalf("%s got %+v", c.ID(), invs)
 		}
 		got := make([]any, len(invs[0].Arguments))
 		for i, a := range invs[0].Arguments {
 			if err := a.Decode(&got[i]); err != nil {
-				t.Fatalf("%s: argument %d: %v", c.id, i, err)
+				t.Fatalf("%s: argument %d: %v", c.ID(), i, err)
 			}
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s arguments %#v, want %#v", c.id, got, want)
+			t.Errorf("%s arguments %#v, want %#v", c.ID(), got, want)
 		}
 	}
 	// The MessagePack client got real MessagePack, not JSON text in a string.
-	raw, err := m.invocations(t)[0].Arguments[0].MessagePack()
+	raw, err := m.Invocations(t)[0].Arguments[0].MessagePack()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +156,10 @@ func TestOctetStreamBody(t *testing.T) {
 				target = st.prefix + "chat/users/u"
 			}
 			wantStatus(t, e.do(http.MethodPost, target, string(body), withType("application/octet-stream")), http.StatusAccepted)
-			if got := j.targets(t); !slices.Equal(got, []string{"bin:via-json"}) {
+			if got := j.Targets(t); !slices.Equal(got, []string{"bin:via-json"}) {
 				t.Errorf("json client got %q", got)
 			}
-			if got := m.targets(t); !slices.Equal(got, []string{"bin:via-messagepack"}) {
+			if got := m.Targets(t); !slices.Equal(got, []string{"bin:via-messagepack"}) {
 				t.Errorf("messagepack client got %q", got)
 			}
 		})
@@ -171,10 +172,10 @@ func TestOctetStreamMissingProtocolSkipsThoseClients(t *testing.T) {
 	m := e.connect("chat", "m", "", "messagepack")
 	body := multiProtocolBody(t, "only", protocol.MessagePack())
 	wantStatus(t, e.do(http.MethodPost, "/api/hubs/chat/:send", string(body), withType("application/octet-stream")), http.StatusAccepted)
-	if n := len(j.rawFrames()); n != 0 {
+	if n := len(j.Frames()); n != 0 {
 		t.Errorf("json client got %d frames, want none", n)
 	}
-	if got := m.targets(t); !slices.Equal(got, []string{"only:via-messagepack"}) {
+	if got := m.Targets(t); !slices.Equal(got, []string{"only:via-messagepack"}) {
 		t.Errorf("messagepack client got %q", got)
 	}
 }
@@ -224,7 +225,7 @@ func TestBodyErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := len(c.rawFrames()); n != 0 {
+	if n := len(c.Frames()); n != 0 {
 		t.Fatalf("a rejected body reached a client (%d frames)", n)
 	}
 }
