@@ -458,17 +458,7 @@ func (b *RedisBroker) Address(ctx context.Context, node string) (string, bool) {
 	if a != "" || b.Ready() != nil {
 		return a, a != ""
 	}
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
-	c := b.cmd
-	res := c.DoMulti(ctx,
-		c.B().Zrange().Key(b.k.nodes()).Min("-inf").Max("+inf").Byscore().Withscores().Build(),
-		c.B().Hgetall().Key(b.k.addrs()).Build())
-	scores, err := res[0].AsZScores()
-	if err != nil {
-		return "", false
-	}
-	addrs, err := res[1].AsStrMap()
+	scores, addrs, err := b.nodesAndAddrs(ctx)
 	if err != nil {
 		return "", false
 	}

@@ -28,3 +28,22 @@ func TestClientCallTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestIsExecute(t *testing.T) {
+	for target, want := range map[string]bool{
+		"/api/hubs/chat/:execute":         true,
+		"/api/v1/hubs/chat/:execute/":     true,
+		"/API/HUBS/chat/:EXECUTE":         true,
+		"/api/hubs/chat/:send":            false,
+		"/api/hubs/chat/groups/:execute":  false,
+		"/api/hubs/:execute":              false,
+		"/client/hubs/chat/:execute/more": false,
+	} {
+		if got := IsExecute(httptest.NewRequest("POST", "http://x"+target, nil)); got != want {
+			t.Errorf("IsExecute(%s) = %v", target, got)
+		}
+	}
+	if IsExecute(httptest.NewRequest("GET", "http://x/api/hubs/chat/:execute", nil)) {
+		t.Error("GET counted as :execute")
+	}
+}

@@ -146,3 +146,19 @@ func parseCommands(data []byte, maxDepth int) ([]command, error) {
 	}
 	return cmds, nil
 }
+
+// IsExecute reports whether r is POST /api[/v1]/hubs/{hub}/:execute. In a cluster it
+// runs on every node, each on the connections it holds.
+func IsExecute(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	segs := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
+	if len(segs) > 0 && strings.EqualFold(segs[0], "api") {
+		segs = segs[1:]
+	}
+	if len(segs) > 0 && strings.EqualFold(segs[0], "v1") {
+		segs = segs[1:]
+	}
+	return len(segs) == 3 && strings.EqualFold(segs[0], "hubs") && strings.EqualFold(segs[2], ":execute")
+}

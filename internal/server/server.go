@@ -239,7 +239,7 @@ func (s *Server) routes() http.Handler {
 		// It also routes every alias of /api/health (any case, /api/v1, a trailing
 		// slash) to s.health.
 		if isAPIPath(r.URL.Path) {
-			if s.forwardClientCall(w, r) {
+			if s.forwardClientCall(w, r) || s.fanOutExecute(w, r, api) {
 				return
 			}
 			api.ServeHTTP(w, r)

@@ -1,7 +1,7 @@
 // Issue 9 in a cluster: :invoke and the stream operations sent to one node reach a connection
 // that another node holds (the request is forwarded to the owner, which has the transport and
-// receives the answer). Two nodes on their own redis-server, the official client on node B,
-// every REST call to node A.
+// receives the answer), and :execute runs on every node's connections. Two nodes on their own
+// redis-server, official clients on both, every REST call to node A.
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientPool } from '../lib/clients.js';
@@ -27,6 +27,38 @@ describe(':invoke and streams across cluster nodes', () => {
     await Promise.all((nodes ?? []).map((n) => n.stop()));
     await redis?.stop();
     await up.close();
+  });
+
+  test(':execute sent to A selects and commands the connections of A and B', async () => {
+    const [A, B] = nodes;
+    const hub = rand('ex');
+    const onA = await pool.create(A, { hub, userId: 'listener-a' });
+    const onB = await pool.create(B, { hub, userId: 'listener-b', transport: 'sse' });
+    const other = await pool.create(B, { hub, userId: 'speaker', transport: 'lp', protocol: 'messagepack' });
+    const g = rand('g-');
+    const text = rand('hello-');
+    let res = await rest(A, 'POST', hubPath(hub, ':execute'), {
+      query: { filter: "startswith(userId, 'listener-')" },
+      body: [{ type: 'JoinGroup', group: g }, { type: 'SendMessage', message: { target: 'msg', arguments: [text] } }],
+    });
+    assert.equal(res.status, 202, res.describe());
+    await onA.waitText(text);
+    await onB.waitText(text);
+    // The joins happened on both nodes: a group send reaches both listeners, and a fence
+    // to the speaker proves the earlier message never reached it.
+    const inGroup = rand('group-');
+    res = await rest(A, 'POST', hubPath(hub, 'groups', g, ':send'), { body: { target: 'msg', arguments: [inGroup] } });
+    assert.equal(res.status, 202, res.describe());
+    await onA.waitText(inGroup);
+    await onB.waitText(inGroup);
+    const fence = rand('fence-');
+    res = await rest(A, 'POST', hubPath(hub, 'connections', other.id, ':send'), { body: { target: 'msg', arguments: [fence] } });
+    await other.waitText(fence);
+    assert.ok(!other.got(text) && !other.got(inGroup), 'the speaker was selected');
+    // A filter that does not parse is refused before any node runs anything.
+    res = await rest(A, 'POST', hubPath(hub, ':execute'), { query: { filter: "userId gt 'a'" }, body: [{ type: 'CloseConnection' }] });
+    assert.equal(res.status, 400, res.describe());
+    assert.equal(onB.state, 'Connected');
   });
 
   for (const { transport, protocol } of [
