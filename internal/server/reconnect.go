@@ -351,8 +351,10 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 		c.slowConsumer("slow consumer")
 	}
 	c.rearm()
-	c.kick()
+	// Start before the first write: a writer must see the socket registered (Close
+	// reads what registration wrote), and goroutines started later inherit that.
 	ws.Start()
+	c.kick()
 }
 
 // resumedEvents receives the events of a socket that resumed a connection (gen

@@ -226,7 +226,8 @@ func TestStatefulReconnectBackPressure(t *testing.T) {
 	// About 80 bytes per frame: with 120 unacknowledged bytes allowed, the first
 	// frame goes alone and the rest wait for the Ack.
 	wantText(t, wc.nextNotAck(5*time.Second), big+"a")
-	sr := ts.connByToken(t, n.ConnectionToken).sr.Load()
+	c := ts.connByToken(t, n.ConnectionToken)
+	sr := c.sr.Load()
 	sr.mu.Lock()
 	sent, buffered := sr.out.sent, len(sr.out.entries)
 	sr.mu.Unlock()
@@ -243,8 +244,66 @@ func TestStatefulReconnectBackPressure(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		broadcast(ts.s, "chat", "msg", big)
 	}
-	cm, _ := wc.waitClosed(5 * time.Second)
-	if cm == nil || !strings.Contains(cm.Error, "did not acknowledge") {
+	cm, err := wc.waitClosed(5 * time.Second)
+	if err != nil {
+		t.Fatalf("the connection was not closed: %v", err)
+	}
+	// A Close message names the reason, unless the writer was in the middle of a
+	// write (then the socket is dropped at once); the connection records it either way.
+	if cm != nil && !strings.Contains(cm.Error, "did not acknowledge") {
 		t.Fatalf("close message %#v", cm)
 	}
+	c.mu.Lock()
+	reason := c.reason
+	c.mu.Unlock()
+	if !strings.Contains(reason, "did not acknowledge") {
+		t.Fatalf("recorded reason %q", reason)
+	}
+	if got := ts.s.Stats().SlowConsumers; got != 1 {
+		t.Fatalf("slow consumers %d, want 1", got)
+	}
+}
+
+// A reconnect that arrives while the server still holds the old socket (a half-open
+// connection) replaces it.
+func TestStatefulReconnectReplacesHalfOpenSocket(t *testing.T) {
+	rec, upURL := newUpstream(t)
+	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
+	p := protocol.MessagePack()
+	wc, n := ts.connectStateful("chat", "dan", p)
+	broadcast(ts.s, "chat", "msg", "m1")
+	wantText(t, wc.nextNotAck(5*time.Second), "m1")
+
+	wc2 := ts.resumed("chat", n, "dan", p) // the old socket is still open
+	wc2.send(&protocol.Sequence{SequenceID: 1})
+	if seq, ok := wc2.next(5*time.Second, false).(*protocol.Sequence); !ok || seq.SequenceID != 1 {
+		t.Fatalf("first message on the new socket: %#v, want Sequence 1", seq)
+	}
+	wantText(t, wc2.nextNotAck(5*time.Second), "m1") // never acknowledged: replayed
+	broadcast(ts.s, "chat", "msg", "m2")
+	wantText(t, wc2.nextNotAck(5*time.Second), "m2")
+	// The replaced socket is closed by the server.
+	if _, err := wc.waitClosed(5 * time.Second); err != nil {
+		t.Fatalf("the replaced socket stayed open: %v", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, e := range rec.events {
+		if e.Event == "disconnected" {
+			t.Fatalf("upstream heard disconnected: %s", e.Body)
+		}
+	}
+}
+
+// A drain does not wait for a connection whose transport is lost: it ends at once.
+func TestStatefulReconnectDrainEndsDetached(t *testing.T) {
+	rec, upURL := newUpstream(t)
+	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
+	wc, n := ts.connectStateful("chat", "erin", protocol.JSON())
+	c := ts.connByToken(t, n.ConnectionToken)
+	wc.c.CloseNow()
+	waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+	c.Close("Server is shutting down.", true)
+	rec.wait(t, 5*time.Second, func(e upstreamEvent) bool { return e.Event == "disconnected" && e.ConnectionID == n.ConnectionID })
+	waitFor(t, 5*time.Second, "the token to be forgotten", func() bool { return ts.s.lookup(n.ConnectionToken) == nil })
 }
