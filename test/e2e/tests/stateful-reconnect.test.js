@@ -8,6 +8,7 @@ import net from 'node:net';
 import { HubConnectionBuilder, HttpTransportType, HubConnectionState, JsonHubProtocol } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { startServer } from '../lib/server.js';
+import { metric, startNodes, startRedis } from '../lib/cluster.js';
 import { FakeUpstream } from '../lib/upstream.js';
 import { clientToken } from '../lib/jwt.js';
 import { hubPath, rest } from '../lib/rest.js';
@@ -46,6 +47,11 @@ class CutProxy {
       return;
     }
     this._pipe(sock);
+  }
+
+  /** Later connections go to another port (another node of a cluster). */
+  retarget(port) {
+    this.targetPort = port;
   }
 
   _pipe(sock) {
@@ -241,4 +247,54 @@ describe('stateful reconnect after the window', () => {
       }
     });
   }
+});
+
+describe('stateful reconnect in a cluster', () => {
+  const up = new FakeUpstream();
+  let redis;
+  let nodes;
+  before(async () => {
+    await up.start();
+    redis = await startRedis();
+    nodes = await startNodes(redis, 2, { args: ['--upstream', up.url + TEMPLATE] });
+  });
+  after(async () => {
+    await Promise.all((nodes ?? []).map((n) => n.stop()));
+    await redis?.stop();
+    await up.close();
+  });
+
+  test('the reconnect reaches the other node, is forwarded to the one holding the connection, and resumes', async () => {
+    const [A, B] = nodes;
+    const proxy = await new CutProxy(A.port).start();
+    const hub = rand('sr');
+    let conn;
+    try {
+      conn = await statefulClient(proxy, A, hub, 'messagepack', 'u3');
+      const id = conn.connectionId;
+      await up.waitFor((r) => r.connectionId === id && r.event === 'connected', { what: 'connected upstream' });
+      const want = Array.from({ length: 40 }, (_, i) => `c${i}`);
+      // REST to node B: it reaches the connection on A through Redis, before, during and after the cut.
+      for (const m of want.slice(0, 10)) await sendTo(B, hub, id, m);
+      await conn.until((g) => g.length >= 10, 10000, 'messages before the cut');
+      const forwardedBefore = await metric(B, 'signalbox_cluster_forwarded_requests_total');
+      proxy.cut();
+      proxy.retarget(B.port); // the balancer now sends the client to B
+      await proxy.heldConnection(10000);
+      for (const m of want.slice(10, 30)) await sendTo(B, hub, id, m);
+      proxy.release();
+      for (const m of want.slice(30)) await sendTo(B, hub, id, m);
+      await conn.until((g) => g.length >= want.length, 15000, `all ${want.length} messages`);
+      await sendTo(A, hub, id, 'last');
+      await conn.until((g) => g.includes('last'), 10000, 'the last message');
+      assert.deepEqual(conn.got, [...want, 'last'], 'every message exactly once, in order');
+      assert.equal(conn.connectionId, id);
+      assert.ok((await metric(B, 'signalbox_cluster_forwarded_requests_total')) > forwardedBefore, 'B forwarded the reconnect to A');
+      assert.equal(await withTimeout(conn.invoke('echo', 'after'), 10000, 'echo after the reconnect'), 'after');
+      assert.deepEqual(disconnectedOf(up, id), [], 'the upstream heard no disconnected');
+    } finally {
+      await conn?.stop();
+      await proxy.close();
+    }
+  });
 });
