@@ -22,7 +22,7 @@ const (
 	RowS1         = "S1 broadcast 2,000×25/s"
 	RowS1Saturate = "S1 saturated 10,000×50/s"
 	RowS1Overload = "S1 overload 10,000×100/s"
-	RowS2         = "S2 upstream 1,000 clients"
+	RowS2         = "S2 upstream 12,000/s"
 	RowS2Overload = "S2 upstream at 2× load"
 	RowS3         = "S3 REST send-to-user"
 	RowS4         = "S4 idle 10,000"
@@ -59,9 +59,11 @@ func Suite() []SuiteRow {
 				return r.DeliveriesPerS >= 800000 && r.P99Ms <= 660 && pub == 0,
 					fmt.Sprintf("%.0f deliveries/s, p99 %.0f ms, %d publishes failed", r.DeliveriesPerS, r.P99Ms, pub)
 			}},
-		{Name: RowS2, Goal: "≥ 12,000 invocations/s with p99 < 20 ms",
+		{Name: RowS2, Goal: "≥ 12,000 invocations/s with p99 < 20 ms (open loop at 12,000/s)",
 			apply: func(o *Options, _ bool, _ map[string]*Result) {
-				o.Scenario, o.Clients, o.Rate = Upstream, 1000, 0
+				// Open loop: a closed loop of 1,000 clients keeps 1,000 calls in flight,
+				// so its p99 is 1,000 ÷ throughput whatever the server does.
+				o.Scenario, o.Clients, o.Rate = Upstream, 1000, 12000
 			},
 			check: func(r *Result, _ map[string]*Result) (bool, string) {
 				return r.DeliveriesPerS >= 12000 && r.P99Ms < 20, fmt.Sprintf("%.0f/s, p99 %.1f ms", r.DeliveriesPerS, r.P99Ms)

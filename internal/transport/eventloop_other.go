@@ -18,3 +18,5 @@ func (p *EventLoop) register(*WebSocket) error {
 func (p *EventLoop) unregister(*WebSocket) {}
 
 func tuneSocket(syscall.RawConn) {}
+
+func (p *EventLoop) dispatch(ws *WebSocket) { go ws.run() }

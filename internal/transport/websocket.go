@@ -186,7 +186,7 @@ func (ws *WebSocket) readable() {
 		switch s := ws.sched.Load(); s {
 		case schedIdle:
 			if ws.sched.CompareAndSwap(schedIdle, schedRunning) {
-				go ws.run()
+				ws.loop.dispatch(ws)
 				return
 			}
 		case schedRunning:

@@ -228,9 +228,13 @@ func newHTTPClient(maxConns int) *http.Client {
 		t = &http.Transport{}
 	}
 	t.MaxConnsPerHost = maxConns
-	t.MaxIdleConnsPerHost = min(maxConns, 64) // idle ones only cost while they linger
-	t.MaxIdleConns = 256
-	t.IdleConnTimeout = 90 * time.Second
+	// Every connection the in-flight calls opened may wait idle for the next call:
+	// with fewer idle slots than calls in flight, each burst closed the surplus and
+	// the next one dialed it again (a profile of 500 concurrent invocations spent 13 %
+	// of the server's CPU in dialing). The idle timeout trims what a peak left behind.
+	t.MaxIdleConnsPerHost = maxConns
+	t.MaxIdleConns = 0 // no limit across hosts beyond the per-host one
+	t.IdleConnTimeout = 30 * time.Second
 	return &http.Client{
 		Transport: t,
 		// A redirect would resend the signature to wherever the upstream points; the
