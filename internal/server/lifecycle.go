@@ -294,7 +294,7 @@ func (c *conn) finish() {
 	sess := c.session
 	c.inMu.Unlock()
 	c.out.Seal(nil)
-	c.out.Discard() // the queued bytes go back to the memory budget
+	c.out.Release() // the queued bytes go back to the memory budget
 	c.dropStateful()
 	c.s.node.Remove(c)
 	c.mu.Lock()

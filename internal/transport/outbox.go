@@ -147,8 +147,19 @@ func (o *Outbox) Sealed() bool {
 	return o.sealed
 }
 
-// Discard drops every pending byte and gives them back to the budget (the
-// connection ended).
+// Release gives the queued bytes back to the budget: the connection ended. They stay
+// readable (a last poll may still pick up the Close message) and go away with the
+// outbox.
+func (o *Outbox) Release() {
+	o.mu.Lock()
+	o.budget.Release(o.reserved)
+	o.reserved = 0
+	o.budget = nil
+	o.mu.Unlock()
+}
+
+// Discard drops every pending byte and gives them back to the budget; the outbox
+// stays usable (a stateful reconnect replays what matters on a new transport).
 func (o *Outbox) Discard() {
 	o.mu.Lock()
 	o.pending = nil
