@@ -153,6 +153,7 @@ func TestRedisClusterRouting(t *testing.T) {
 	nodes := startCluster(t, 3, 5*time.Second)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	ctx := context.Background()
+	t.Logf("redis %s: %d broadcast channel(s)", a.b.cmd.Mode(), a.b.shards)
 	alice, bob, carol := newInbox("chat", "ca", "alice"), newInbox("chat", "cb", "bob"), newInbox("chat", "cc", "carol")
 	for _, x := range []struct {
 		n *clusterNode
