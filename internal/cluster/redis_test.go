@@ -334,3 +334,46 @@ func TestRedisNewNodeVisibleAtOnce(t *testing.T) {
 		t.Fatalf("NodeAddress = %q, %v", addr, ok)
 	}
 }
+
+// When Redis loses the cluster's records (a restart without persistence, or the
+// others took a node for dead and deleted them), every node registers what it
+// holds again by itself.
+func TestRedisReRegistersAfterDataLoss(t *testing.T) {
+	nodes := startCluster(t, 2, 5*time.Second)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	if err := b.Add(ctx, newInbox("chat", "cb", "bob")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.AddToGroup(ctx, "chat", "g", "cb"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	// Delete every key of the cluster, as an empty Redis would be.
+	var cursor uint64
+	for {
+		e, err := a.b.cmd.Do(ctx, a.b.cmd.B().Scan().Cursor(cursor).Match(a.b.k.prefix+":*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range e.Elements {
+			if err := a.b.cmd.Do(ctx, a.b.cmd.B().Del().Key(k).Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			break
+		}
+	}
+	if ok, _ := a.ConnectionExists(ctx, "chat", "cb"); ok {
+		t.Fatal("the connection still exists after its records were deleted")
+	}
+	waitUntil(t, 5*time.Second, "records registered again", func() bool {
+		c, _ := a.ConnectionExists(ctx, "chat", "cb")
+		u, _ := a.UserExists(ctx, "chat", "bob")
+		g, _ := a.GroupExists(ctx, "chat", "g")
+		return c && u && g
+	})
+	if b.b.Stats().Resyncs == 0 {
+		t.Fatal("no re-registration counted")
+	}
+}
