@@ -46,6 +46,10 @@ export async function startServer({ keys, upstream = [], config, args = [], env 
     for (const k of keys) argv.push('--access-key', k);
     for (const u of upstream) argv.push('--upstream', u);
   }
+  // A server started without a key keeps the key it generates in a state file: a temporary
+  // one, never the user's ~/.local/state.
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-e2e-state-'));
+  const stateEnv = { SIGNALBOX_STATE_FILE: path.join(stateDir, 'state.json') };
   let configDir;
   if (config !== undefined) {
     configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-e2e-cfg-'));
@@ -56,7 +60,10 @@ export async function startServer({ keys, upstream = [], config, args = [], env 
   argv.push(...args);
 
   const url = `http://127.0.0.1:${port}`;
-  const onStop = () => configDir && fs.rmSync(configDir, { recursive: true, force: true });
-  const h = await spawnReady('signalbox', bin, argv, { ...viaEnv, ...env }, `${url}/api/health`, { readyTimeout, onStop });
+  const onStop = () => {
+    if (configDir) fs.rmSync(configDir, { recursive: true, force: true });
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  };
+  const h = await spawnReady('signalbox', bin, argv, { ...stateEnv, ...viaEnv, ...env }, `${url}/api/health`, { readyTimeout, onStop });
   return { ...h, url, port, key: keys[0], keys, argv };
 }
