@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,6 +96,8 @@ type RedisBroker struct {
 
 	w       *stateWriter
 	stop    context.CancelFunc
+	runCtx  context.Context // until Close
+	work    []chan *Message // per fan-out worker; a hub's messages go to one
 	done    sync.WaitGroup
 	handler atomic.Pointer[Handler]
 	reg     *hub.Registry // for re-registration; set by Start
@@ -278,11 +281,10 @@ func (b *RedisBroker) receive(ctx context.Context, ch string) {
 	}
 }
 
+// onMessage hands a received message to the worker of its hub: the fan-out to
+// this node's connections runs on several cores (the subscription delivers every
+// message on one goroutine), and the messages of one hub stay in order.
 func (b *RedisBroker) onMessage(m rueidis.PubSubMessage) {
-	hp := b.handler.Load()
-	if hp == nil {
-		return
-	}
 	// The frames of the message are shared read-only by every recipient, so they
 	// may alias the received string instead of being copied.
 	msg, err := decodeMessage(unsafe.Slice(unsafe.StringData(m.Message), len(m.Message)))
@@ -290,7 +292,25 @@ func (b *RedisBroker) onMessage(m rueidis.PubSubMessage) {
 		b.log.Warn("cluster: dropping malformed message", slog.String("channel", m.Channel), slog.Any("error", err))
 		return
 	}
-	(*hp)(msg)
+	select {
+	case b.work[hubHash(msg.Hub)%uint32(len(b.work))] <- msg:
+	case <-b.runCtx.Done():
+	}
+}
+
+// deliver is one fan-out worker.
+func (b *RedisBroker) deliver(ctx context.Context, work <-chan *Message) {
+	defer b.done.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg := <-work:
+			if hp := b.handler.Load(); hp != nil {
+				(*hp)(msg)
+			}
+		}
+	}
 }
 
 // Publish implements Broker. It fails, and the message must be taken as not sent,
@@ -353,9 +373,13 @@ func (b *RedisBroker) shardOf(hubName string) int {
 	if b.shards <= 1 {
 		return 0
 	}
+	return int(hubHash(hubName) % uint32(b.shards))
+}
+
+func hubHash(hubName string) uint32 {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(hubName))
-	return int(h.Sum32() % uint32(b.shards))
+	return h.Sum32()
 }
 
 // freshNodes counts the nodes that heartbeat recently: each is subscribed (a node
@@ -557,8 +581,14 @@ func (b *RedisBroker) recovered() {
 // registry, re-registered whenever Redis lost its records. It returns at once.
 func (b *RedisBroker) Start(reg *hub.Registry) {
 	ctx, cancel := context.WithCancel(context.Background())
-	b.stop = cancel
+	b.stop, b.runCtx = cancel, ctx
 	b.reg = reg
+	b.work = make([]chan *Message, min(runtime.GOMAXPROCS(0), 8))
+	for i := range b.work {
+		b.work[i] = make(chan *Message, 256)
+		b.done.Add(1)
+		go b.deliver(ctx, b.work[i])
+	}
 	b.done.Add(1)
 	go func() {
 		defer b.done.Done()
