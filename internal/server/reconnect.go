@@ -166,6 +166,7 @@ func (c *conn) acked(sr *statefulConn, seq int64) {
 
 // sendAck acknowledges the client messages processed so far.
 func (c *conn) sendAck() {
+	defer c.recoverPanic("acknowledging", nil)
 	sr := c.sr.Load()
 	c.inMu.Lock()
 	seq := sr.in.processed
@@ -222,6 +223,7 @@ func (c *conn) transportLost(gen uint64, reason string) bool {
 // windowElapsed ends a connection whose client did not come back in time; only now
 // does the upstream hear "disconnected".
 func (c *conn) windowElapsed(gen uint64, lost string) {
+	defer c.recoverPanic("reconnect window", nil)
 	c.mu.Lock()
 	still := c.detached && c.wsGen.Load() == gen
 	c.mu.Unlock()

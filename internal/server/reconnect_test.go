@@ -307,3 +307,20 @@ func TestStatefulReconnectDrainEndsDetached(t *testing.T) {
 	rec.wait(t, 5*time.Second, func(e upstreamEvent) bool { return e.Event == "disconnected" && e.ConnectionID == n.ConnectionID })
 	waitFor(t, 5*time.Second, "the token to be forgotten", func() bool { return ts.s.lookup(n.ConnectionToken) == nil })
 }
+
+// A Sequence beyond what the server received means lost messages: the connection is
+// closed with the reason rather than carrying on with a gap.
+func TestStatefulReconnectSequenceAheadCloses(t *testing.T) {
+	rec, upURL := newUpstream(t)
+	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
+	wc, n := ts.connectStateful("chat", "finn", protocol.JSON())
+	c := ts.connByToken(t, n.ConnectionToken)
+	wc.c.CloseNow()
+	waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+	wc2 := ts.resumed("chat", n, "finn", protocol.JSON())
+	wc2.send(&protocol.Sequence{SequenceID: 99})
+	ev := rec.wait(t, 5*time.Second, func(e upstreamEvent) bool { return e.Event == "disconnected" && e.ConnectionID == n.ConnectionID })
+	if !strings.Contains(string(ev.Body), "Sequence 99") {
+		t.Fatalf("disconnected body %s", ev.Body)
+	}
+}

@@ -172,10 +172,17 @@ describe('stateful reconnect through a cut transport', () => {
           }
         })();
         await conn.until((g) => g.length >= 20, 10000, 'messages before the cut');
+        // The other direction: client invocations just before the cut (not yet acknowledged:
+        // the client resends them after the reconnect) and during it (buffered by the client).
+        const notes = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5'];
+        await conn.send('note', notes[0]);
+        await conn.send('note', notes[1]);
+        await up.waitFor((r) => r.connectionId === id && r.event === 'note' && r.message?.arguments?.[0] === notes[1], { what: 'n1 upstream' });
         proxy.cut();
         const cutAt = sent;
         // The client reconnects at once; its attempt is held while messages go on arriving.
         await proxy.heldConnection(10000);
+        for (const n of notes.slice(2)) await conn.send('note', n);
         await new Promise((r) => setTimeout(r, 400)); // the gap: REST sends during it are buffered
         const duringCut = sent - cutAt;
         const gotAtRelease = conn.got.length;
@@ -195,6 +202,9 @@ describe('stateful reconnect through a cut transport', () => {
         assert.ok(proxy.accepted >= 3, `the client opened a second WebSocket (proxy accepted ${proxy.accepted})`);
         // An invocation after the reconnect reaches the upstream and its result comes back.
         assert.equal(await withTimeout(conn.invoke('echo', 'after'), 10000, 'echo after the reconnect'), 'after');
+        await up.waitFor((r) => r.connectionId === id && r.event === 'note' && r.message?.arguments?.[0] === 'n5', { what: 'n5 upstream' });
+        const upNotes = up.requests.filter((r) => r.connectionId === id && r.event === 'note').map((r) => r.message?.arguments?.[0]);
+        assert.deepEqual(upNotes, notes, 'client invocations reached the upstream exactly once, in order');
         assert.deepEqual(disconnectedOf(up, id), [], 'the upstream heard no disconnected');
         t.diagnostic(`${total} messages, ${duringCut} sent while cut; first message ${resumeMs} ms after the release`);
       } finally {
