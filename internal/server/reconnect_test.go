@@ -70,6 +70,16 @@ func (ts *testServer) connByToken(t *testing.T, token string) *conn {
 	return c
 }
 
+// cut drops the client's socket without a closing handshake and waits until the
+// server holds the connection for a reconnect; it returns the connection.
+func (ts *testServer) cut(t *testing.T, wc *wsClient, n negotiated) *conn {
+	t.Helper()
+	c := ts.connByToken(t, n.ConnectionToken)
+	wc.c.CloseNow()
+	waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+	return c
+}
+
 // nextNotAck returns the next message that is neither a Ping nor an Ack.
 func (wc *wsClient) nextNotAck(timeout time.Duration) protocol.Message {
 	wc.t.Helper()
@@ -116,10 +126,7 @@ func TestStatefulReconnectResumesWithReplay(t *testing.T) {
 			wc.send(&protocol.Invocation{Target: "echo", Arguments: []protocol.Value{protocol.JSONValue([]byte(`"first"`))}})
 			rec.wait(t, 5*time.Second, func(e upstreamEvent) bool { return e.Event == "echo" && strings.Contains(string(e.Body), "first") })
 
-			// The transport breaks without a closing handshake.
-			c := ts.connByToken(t, n.ConnectionToken)
-			wc.c.CloseNow()
-			waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+			c := ts.cut(t, wc, n)                // the transport breaks without a closing handshake
 			broadcast(ts.s, "chat", "msg", "m3") // REST sends while away are buffered
 			broadcast(ts.s, "chat", "msg", "m4")
 
@@ -172,9 +179,7 @@ func TestStatefulReconnectRefusals(t *testing.T) {
 		c.ReconnectWindow = 300 * time.Millisecond
 	})
 	wc, n := ts.connectStateful("chat", "alice", protocol.JSON())
-	c := ts.connByToken(t, n.ConnectionToken)
-	wc.c.CloseNow()
-	waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+	c := ts.cut(t, wc, n)
 
 	// Another user with the connection token: refused, and the connection waits on.
 	_, resp, err := ts.dialWS("chat", n.ConnectionToken, ts.token("chat", "mallory"))
@@ -300,9 +305,7 @@ func TestStatefulReconnectDrainEndsDetached(t *testing.T) {
 	rec, upURL := newUpstream(t)
 	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
 	wc, n := ts.connectStateful("chat", "erin", protocol.JSON())
-	c := ts.connByToken(t, n.ConnectionToken)
-	wc.c.CloseNow()
-	waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+	c := ts.cut(t, wc, n)
 	c.Close("Server is shutting down.", true)
 	rec.wait(t, 5*time.Second, func(e upstreamEvent) bool { return e.Event == "disconnected" && e.ConnectionID == n.ConnectionID })
 	waitFor(t, 5*time.Second, "the token to be forgotten", func() bool { return ts.s.lookup(n.ConnectionToken) == nil })
@@ -314,9 +317,7 @@ func TestStatefulReconnectSequenceAheadCloses(t *testing.T) {
 	rec, upURL := newUpstream(t)
 	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
 	wc, n := ts.connectStateful("chat", "finn", protocol.JSON())
-	c := ts.connByToken(t, n.ConnectionToken)
-	wc.c.CloseNow()
-	waitFor(t, 5*time.Second, "the server to notice the loss", c.isDetached)
+	ts.cut(t, wc, n)
 	wc2 := ts.resumed("chat", n, "finn", protocol.JSON())
 	wc2.send(&protocol.Sequence{SequenceID: 99})
 	ev := rec.wait(t, 5*time.Second, func(e upstreamEvent) bool { return e.Event == "disconnected" && e.ConnectionID == n.ConnectionID })
