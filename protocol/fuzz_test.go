@@ -197,3 +197,26 @@ func FuzzValueConversion(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValueDepth: Depth never panics, and a JSON value and its MessagePack conversion
+// have the same depth.
+func FuzzValueDepth(f *testing.F) {
+	for _, s := range []string{`1`, `[[1],{"a":[2]}]`, `"[["`, `{"k":{"k":{"k":null}}}`, `[`, `["\"]"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v := JSONValue(data)
+		d, err := v.Depth()
+		if err != nil {
+			return
+		}
+		mp, err := v.MessagePack()
+		if err != nil {
+			return // valid JSON MessagePack cannot hold (1e400)
+		}
+		dm, err := MessagePackValue(mp).Depth()
+		if err != nil || dm != d {
+			t.Fatalf("%q: JSON depth %d, MessagePack depth %d (%v)", data, d, dm, err)
+		}
+	})
+}

@@ -227,3 +227,37 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 		t.Fatalf("%d panic log lines:\n%s", n, logs.buf.String())
 	}
 }
+
+// FuzzClientAddr: whatever X-Forwarded-For says, the client address is the peer or
+// one of the header's entries, and a header from an untrusted peer is ignored.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.0.0.1:5", "1.2.3.4, 10.0.0.2")
+	f.Add("[::1]:1", ",,, ::ffff:10.0.0.3 ,x")
+	f.Add("9.9.9.9:9", "10.0.0.1")
+	trusted, _ := parsePrefixes([]string{"10.0.0.0/8", "::1"})
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("X-Forwarded-For", xff)
+		got := clientAddr(r, trusted)
+		host, _, err := net.SplitHostPort(peer)
+		if err != nil {
+			host = peer
+		}
+		if got == host {
+			return
+		}
+		if !inPrefixes(host, trusted) {
+			t.Fatalf("untrusted peer %q: got %q from the header", peer, got)
+		}
+		found := false
+		for _, part := range strings.Split(xff, ",") {
+			if strings.TrimSpace(part) == got {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%q is neither the peer nor in %q", got, xff)
+		}
+	})
+}
