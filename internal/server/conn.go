@@ -177,6 +177,15 @@ func (c *conn) slowConsumer(reason string) {
 // Close queues a Close message as the connection's last frame; the transport ends
 // once it is written.
 func (c *conn) Close(reason string, allowReconnect bool) {
+	if !c.handshaken.Load() {
+		// A close that finds the connection registered but its handshake response not
+		// queued yet (REST close right after start()) waits for it, as Send does;
+		// otherwise the socket closed without the Close message and the client never
+		// learnt the reason.
+		c.hsMu.Lock()
+		//lint:ignore SA2001 waiting for the holder is the point of this critical section
+		c.hsMu.Unlock()
+	}
 	var final []byte
 	if c.handshaken.Load() {
 		f, err := c.proto.AppendFrame(nil, &protocol.Close{Error: reason, AllowReconnect: allowReconnect})

@@ -105,3 +105,20 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }
+
+// A close that arrives while the handshake is completing (the connection is already
+// registered, its handshake response not queued yet) must still send the Close
+// message with its reason; it used to close the socket bare about once in twenty.
+func TestCloseRightAfterRegistrationSendsReason(t *testing.T) {
+	ts := startServer(t, nil)
+	for i := range 50 {
+		wc, n := ts.connectWS("chat", "", protocol.JSON())
+		if !ts.s.Registry().CloseConnection("chat", n.ConnectionID, "kicked") {
+			t.Fatalf("round %d: CloseConnection found no connection", i)
+		}
+		cm, err := wc.waitClosed(2 * time.Second)
+		if err != nil || cm == nil || cm.Error != "kicked" {
+			t.Fatalf("round %d: close message %+v, error %v", i, cm, err)
+		}
+	}
+}
