@@ -320,6 +320,10 @@ func listenEndpoint(listen string, addr net.Addr) string {
 // connection has been drained.
 const httpGrace = time.Second
 
+// socketGrace bounds how long Shutdown waits for the WebSockets still closing once
+// their connections ended: a closing handshake gives up after 5 s.
+const socketGrace = 6 * time.Second
+
 // Shutdown drains: it stops accepting requests, sends a Close message (reconnect
 // allowed) to every client, waits until their transports ended or ctx is done, then
 // stops the upstream. Connections still open when ctx ends are dropped.
@@ -384,6 +388,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = srv.Close()
 	}
 	s.log.Debug("drain: http server stopped")
+	// Every WebSocket is closed or in its closing handshake, which a client that does
+	// not answer ends after 5 s; the event loop reading them ends with the last one.
+	// Waiting for it leaves nothing of this server running once Shutdown returns.
+	loopCtx, cancelLoop := context.WithTimeout(ctx, socketGrace)
+	if err := s.loop.Wait(loopCtx); err != nil {
+		errs = append(errs, fmt.Errorf("server: %w", err))
+	}
+	cancelLoop()
 	if s.upstream != nil {
 		if err := s.upstream.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("server: upstream: %w", err))

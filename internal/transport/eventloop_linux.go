@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,9 @@ type EventLoop struct {
 	conns   map[int]*WebSocket // by fd
 	// work hands a readable connection to a parked reader goroutine; the loop
 	// goroutine is its only sender and closes it when it ends.
-	work   chan *WebSocket
+	work chan *WebSocket
+	// done is closed when the loop goroutine started last has ended (see Wait).
+	done   chan struct{}
 	parked atomic.Int32 // reader goroutines waiting on work
 }
 
@@ -126,7 +129,33 @@ func (p *EventLoop) start() error {
 	}
 	p.epfd, p.wakeR, p.wakeW, p.running = epfd, pipe[0], pipe[1], true
 	p.work = make(chan *WebSocket)
-	go p.loop(epfd, pipe[0], p.work)
+	p.done = make(chan struct{})
+	go p.loop(epfd, pipe[0], p.work, p.done)
+	return nil
+}
+
+// Wait returns once no loop goroutine runs, or with ctx's error. The loop ends by
+// itself after the last watched socket is closed, but asynchronously: its owner
+// waits for it when it shuts down, so that nothing it started outlives it.
+func (p *EventLoop) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	for done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("websocket: event loop still watching sockets: %w", ctx.Err())
+		}
+		// A socket registered meanwhile started another loop.
+		p.mu.Lock()
+		next := p.done
+		p.mu.Unlock()
+		if next == done {
+			return nil
+		}
+		done = next
+	}
 	return nil
 }
 
@@ -138,7 +167,7 @@ func (p *EventLoop) stopIfIdle() {
 	}
 }
 
-func (p *EventLoop) loop(epfd, wakeR int, work chan *WebSocket) {
+func (p *EventLoop) loop(epfd, wakeR int, work chan *WebSocket, done chan struct{}) {
 	events := make([]syscall.EpollEvent, 128)
 	for {
 		n, err := syscall.EpollWait(epfd, events, -1)
@@ -177,6 +206,7 @@ func (p *EventLoop) loop(epfd, wakeR int, work chan *WebSocket) {
 				p.epfd, p.wakeR, p.wakeW = -1, -1, -1
 				close(work) // parked readers end
 				p.mu.Unlock()
+				close(done)
 				return
 			}
 		}

@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"syscall"
 )
@@ -20,3 +21,7 @@ func (p *EventLoop) unregister(*WebSocket) {}
 func tuneSocket(syscall.RawConn) {}
 
 func (p *EventLoop) dispatch(ws *WebSocket) { go ws.run() }
+
+// Wait returns at once: there is no loop goroutine here (each connection's reader
+// ends with its socket).
+func (p *EventLoop) Wait(context.Context) error { return nil }
