@@ -188,7 +188,7 @@ func (p *EventLoop) loop(epfd, wakeR int, work chan *WebSocket, done chan struct
 				continue
 			}
 			if ws := p.conns[fd]; ws != nil && ws.seq == uint32(ev.Pad) {
-				ws.readable()
+				ws.readable(ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0)
 			}
 		}
 		if woken {

@@ -67,6 +67,10 @@ type WebSocket struct {
 	// sched is the reader's state: idle, running, or running with more readiness
 	// reported meanwhile (the reader then reads again before it stops).
 	sched atomic.Int32
+	// hup is set once the poller reported the peer's FIN or an error: from then on a
+	// short read does not mean the socket is drained, since no further edge will report
+	// the EOF that waits behind the bytes.
+	hup atomic.Bool
 
 	// Owned by the running reader.
 	fr      frameReader
@@ -180,8 +184,12 @@ func (ws *WebSocket) Start() {
 	ws.finishRun()
 }
 
-// readable is called by the poller when the socket has something to read.
-func (ws *WebSocket) readable() {
+// readable is called by the poller when the socket has something to read; hup says
+// that the event also reported the peer's FIN or an error.
+func (ws *WebSocket) readable(hup bool) {
+	if hup {
+		ws.hup.Store(true) // before the reader is scheduled, so that it sees it
+	}
 	for {
 		switch s := ws.sched.Load(); s {
 		case schedIdle:
@@ -248,8 +256,9 @@ func (ws *WebSocket) readAvailable() {
 			return
 		}
 		ws.parse(buf[:n])
-		if n < len(buf) || ws.closed.Load() {
+		if (n < len(buf) && !ws.hup.Load()) || ws.closed.Load() {
 			// A short read emptied the socket; bytes arriving later are reported again.
+			// After a FIN nothing more is reported: read on until the EOF.
 			return
 		}
 	}

@@ -1,0 +1,98 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// events records what a WebSocket delivers to its handler.
+type events struct {
+	data   chan string
+	closed chan error
+}
+
+func (e *events) Data(chunk []byte, _ bool) error { e.data <- string(chunk); return nil }
+func (e *events) Closed(err error)                { e.closed <- err }
+
+// upgrade opens a WebSocket to url with a raw socket and reads the 101 answer.
+func upgrade(t *testing.T, url string) net.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return nc
+}
+
+// A peer that sends its last frame and closes its socket at once can have both, the
+// bytes and the FIN, reported by one edge-triggered readiness event. The reader then
+// gets the bytes in a short read; the FIN must still be read, or the connection stays
+// open (and watched by the event loop) until some timeout notices it.
+func TestWebSocketSeesEOFBehindLastFrame(t *testing.T) {
+	var loop EventLoop
+	sent := make(chan struct{})
+	ev := &events{data: make(chan string, 1), closed: make(chan error, 1)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := loop.Accept(w, r, ev)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		// Registered only once the frame and the FIN wait in the socket: the
+		// registration reports both in one event.
+		select {
+		case <-sent:
+		case <-time.After(5 * time.Second):
+			t.Error("the client did not send")
+		}
+		ws.Start()
+	}))
+	defer srv.Close()
+
+	nc := upgrade(t, srv.URL)
+	// A masked text frame "hi" (mask 0), then the FIN.
+	if _, err := nc.Write([]byte{0x81, 0x82, 0, 0, 0, 0, 'h', 'i'}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	close(sent)
+
+	select {
+	case d := <-ev.data:
+		if d != "hi" {
+			t.Fatalf("data %q", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the frame was not delivered")
+	}
+	select {
+	case err := <-ev.closed:
+		if err == nil {
+			t.Fatal("an EOF without a closing handshake ended the connection without an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the EOF behind the last frame was not noticed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := loop.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
