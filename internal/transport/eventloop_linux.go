@@ -4,6 +4,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,11 @@ func (p *EventLoop) register(ws *WebSocket) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if ws.closed.Load() {
+		// closeSocket ran (or runs) already: its unregister took p.mu before this
+		// registration, which would then never be undone.
+		return errors.New("websocket: poller: the socket is closed")
+	}
 	if !p.running {
 		if err := p.start(); err != nil {
 			return err
@@ -96,8 +102,9 @@ func (p *EventLoop) register(ws *WebSocket) error {
 	return nil
 }
 
-// unregister stops watching ws; the caller closes the socket afterwards, so the fd
-// number is not reused while it is still registered.
+// unregister stops watching ws if it is watched; the caller closes the socket
+// afterwards, so the fd number is not reused while it is still registered. ws.fd is
+// read under p.mu only: register writes it under p.mu, maybe while ws is closed.
 func (p *EventLoop) unregister(ws *WebSocket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

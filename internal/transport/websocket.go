@@ -474,8 +474,8 @@ func (ws *WebSocket) CloseNow() error {
 // closeSocket closes the socket once and tells the handler.
 func (ws *WebSocket) closeSocket(err error) {
 	ws.closeOnce.Do(func() {
-		ws.closed.Store(true)
-		if ws.fd >= 0 {
+		ws.closed.Store(true) // before unregister: a registration racing with it sees it
+		if ws.rc != nil {
 			ws.loop.unregister(ws)
 		}
 		_ = ws.nc.Close()

@@ -39,6 +39,40 @@ func upgrade(t *testing.T, url string) net.Conn {
 	return nc
 }
 
+// A socket closed by another goroutine (the server's writer failing, a drain) while
+// Start registers it must not stay registered: the event loop would then watch it,
+// and run, forever. (Before, closeSocket read the fd that register was writing.)
+func TestWebSocketClosedWhileRegistering(t *testing.T) {
+	var loop EventLoop
+	ev := &events{data: make(chan string, 100), closed: make(chan error, 100)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := loop.Accept(w, r, ev)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		go ws.CloseNow()
+		ws.Start()
+	}))
+	defer srv.Close()
+	const n = 50
+	for range n {
+		upgrade(t, srv.URL)
+	}
+	for i := range n {
+		select {
+		case <-ev.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d connections closed", i, n)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := loop.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A peer that sends its last frame and closes its socket at once can have both, the
 // bytes and the FIN, reported by one edge-triggered readiness event. The reader then
 // gets the bytes in a short read; the FIN must still be read, or the connection stays
