@@ -392,6 +392,7 @@ type upstreamRecorder struct {
 type upstreamEvent struct {
 	Event, ConnectionID, Query, UserID string
 	Body                               []byte
+	Header                             http.Header
 }
 
 func newUpstream(t *testing.T) (*upstreamRecorder, string) {
@@ -402,6 +403,7 @@ func newUpstream(t *testing.T) (*upstreamRecorder, string) {
 		rec.events = append(rec.events, upstreamEvent{
 			Event: r.Header.Get("X-ASRS-Event"), ConnectionID: r.Header.Get("X-ASRS-Connection-Id"),
 			Query: r.Header.Get("X-ASRS-Client-Query"), UserID: r.Header.Get("X-ASRS-User-Id"), Body: body,
+			Header: r.Header.Clone(),
 		})
 		reply := rec.reply
 		rec.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,16 +15,6 @@ import (
 // token; upstream must see it under its own name, like any other user claim.
 func TestUpstreamSeesCollidingUserClaims(t *testing.T) {
 	rec, upURL := newUpstream(t)
-	var mu sync.Mutex
-	var header string
-	rec.reply = func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		if r.Header.Get("X-ASRS-Event") == "connected" {
-			mu.Lock()
-			header = r.Header.Get("X-ASRS-User-Claims")
-			mu.Unlock()
-		}
-		w.WriteHeader(http.StatusOK)
-	}
 	ts := startServer(t, func(c *Config) { c.Upstream = StringList{upURL} })
 	tok := ts.tokenWith("chat", auth.Claim{Type: "role", Value: "admin"}, auth.Claim{Type: "iss", Value: "my-app"})
 	n2 := ts.do("POST", "/client/negotiate?hub=chat&negotiateVersion=1", tok, nil, nil)
@@ -41,10 +30,10 @@ func TestUpstreamSeesCollidingUserClaims(t *testing.T) {
 	if e := wc.handshake(); e != "" {
 		t.Fatal(e)
 	}
-	rec.wait(t, 3*time.Second, func(e upstreamEvent) bool { return e.Event == "connected" && e.ConnectionID == neg.ConnectionID })
-	mu.Lock()
-	got := header
-	mu.Unlock()
+	// The header travels with the recorded event: the recorder lists an event before
+	// its reply function runs, so state a reply function sets may not be there yet.
+	ev := rec.wait(t, 3*time.Second, func(e upstreamEvent) bool { return e.Event == "connected" && e.ConnectionID == neg.ConnectionID })
+	got := ev.Header.Get("X-ASRS-User-Claims")
 	if !strings.Contains(got, "role: admin") || !strings.Contains(got, "iss: my-app") {
 		t.Fatalf("X-ASRS-User-Claims = %q, want role and iss", got)
 	}
