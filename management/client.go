@@ -182,6 +182,12 @@ type Client struct {
 type endpointState struct {
 	ep     connection.Endpoint
 	online atomic.Bool
+	// obs orders what is learnt about the endpoint: a health check takes a number when
+	// it starts, a failed call when it is seen, and a result is applied only if nothing
+	// newer was, so a slow check cannot undo a later one (see settle).
+	obsMu   sync.Mutex
+	obsNext uint64 // the last number handed out
+	obsSeen uint64 // the number of the observation online reflects
 	// recheck asks the endpoint's health loop for a check now (passive health: a failed
 	// call marked the endpoint offline and the check confirms or undoes that).
 	recheck chan struct{}

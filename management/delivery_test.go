@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,6 +100,52 @@ func TestFailedCallMarksEndpointOffline(t *testing.T) {
 	_ = c.SendToAll(ctx, "chat", "t", nil, nil)
 	if !c.Endpoints()[0].Online {
 		t.Error("a 400 marked the endpoint offline")
+	}
+}
+
+// A health check that started before another one but answers after it must not undo
+// the newer result. TestFailedCallMarksEndpointOffline flaked on this: the check a
+// failed call asked for answered 503 after the test's own CheckHealth had seen the
+// endpoint back, and took it offline again.
+func TestStaleHealthCheckDoesNotUndoANewerOne(t *testing.T) {
+	a, b := newFakeService(t, testKey), newFakeService(t, testKey)
+	held, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	a.mu.Lock()
+	a.healthAnswer = func() bool {
+		if calls.Add(1) == 1 {
+			close(held)
+			<-release
+			return false
+		}
+		return true
+	}
+	a.mu.Unlock()
+	c := newTestClient(t, &ClientOptions{Health: noRetryHealth}, a.endpoint("a", connection.Primary), b.endpoint("b", connection.Primary))
+	es := c.eps[0]
+	ctx := context.Background()
+	stale := make(chan struct{})
+	go func() {
+		defer close(stale)
+		c.checkOne(ctx, es)
+	}()
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first check did not arrive")
+	}
+	c.checkOne(ctx, es) // started later, answered 200 first
+	if !es.online.Load() {
+		t.Fatal("offline after a check answered 200")
+	}
+	close(release)
+	select {
+	case <-stale:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first check did not end")
+	}
+	if !es.online.Load() {
+		t.Fatal("the older check's late 503 took the endpoint offline after the newer check's 200")
 	}
 }
 

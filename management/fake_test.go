@@ -30,6 +30,9 @@ type fakeService struct {
 	entra   string // expected Entra bearer in Entra mode
 	healthy atomic.Bool
 	health  chan struct{} // one value per health request, when not nil
+	// healthAnswer, when set, decides the answer to a health request instead of
+	// healthy (it may block to hold the request).
+	healthAnswer func() bool
 
 	mu       sync.Mutex
 	reqs     []recorded
@@ -54,7 +57,10 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 			default:
 			}
 		}
-		if !f.healthy.Load() {
+		f.mu.Lock()
+		answer := f.healthAnswer
+		f.mu.Unlock()
+		if (answer != nil && !answer()) || (answer == nil && !f.healthy.Load()) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}

@@ -107,7 +107,7 @@ func (c *Client) suspect(es *endpointState, cause error) {
 	if !c.watching.Load() {
 		return
 	}
-	if es.online.Swap(false) {
+	if es.settle(es.observe(), false) {
 		c.log.Warn("SignalR endpoint marked offline after a failed call; a health check follows", "endpoint", es.ep.String(), "error", cause)
 	}
 	select {
@@ -154,17 +154,39 @@ func (c *Client) CheckHealth(ctx context.Context) {
 
 // checkOne probes es and records the answer.
 func (c *Client) checkOne(ctx context.Context, es *endpointState) {
+	n := es.observe()
 	online := c.probe(ctx, es)
 	if ctx.Err() != nil {
 		return // cancelled, not an answer about the endpoint
 	}
-	if was := es.online.Swap(online); was != online {
+	if es.settle(n, online) {
 		if online {
 			c.log.Info("SignalR endpoint is online", "endpoint", es.ep.String())
 		} else {
 			c.log.Warn("SignalR endpoint is offline", "endpoint", es.ep.String())
 		}
 	}
+}
+
+// observe numbers an observation of es that starts now.
+func (es *endpointState) observe() uint64 {
+	es.obsMu.Lock()
+	defer es.obsMu.Unlock()
+	es.obsNext++
+	return es.obsNext
+}
+
+// settle records online as what observation n found, unless a later observation was
+// recorded already (a check that started after it answered first). It reports whether
+// the state changed.
+func (es *endpointState) settle(n uint64, online bool) bool {
+	es.obsMu.Lock()
+	defer es.obsMu.Unlock()
+	if n < es.obsSeen {
+		return false
+	}
+	es.obsSeen = n
+	return es.online.Swap(online) != online
 }
 
 // probe reports whether es answers its health check, retrying as configured.
