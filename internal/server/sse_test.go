@@ -37,6 +37,7 @@ func (ts *testServer) openSSE(hubName, user, id string) (*sseClient, context.Can
 
 // event reads one event's data (lines joined with \n).
 func (sc *sseClient) event(timeout time.Duration) (string, error) {
+	sc.t.Helper()
 	type res struct {
 		s   string
 		err error
