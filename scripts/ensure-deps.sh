@@ -27,6 +27,17 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/d
   fi
 fi
 
+# The systemd unit example is checked with systemd-analyze (cmd/signalbox TestSystemdUnit).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "ensure-deps: installing systemd (for systemd-analyze)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+  else
+    echo "ensure-deps: systemd-analyze is missing; install the Debian package 'systemd'" >&2
+  fi
+fi
+
 if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   if command -v redis-server >/dev/null 2>&1; then
     echo "ensure-deps: starting redis-server on 127.0.0.1:6379" >&2
