@@ -83,22 +83,7 @@ func (u *UserGroups) Add(hub, user, group string, ttl *time.Duration) (dropped [
 	now := u.now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	byUser := u.records[hub]
-	if byUser == nil {
-		byUser = make(map[string]map[string]*userGroup)
-		u.records[hub] = byUser
-	}
-	recs := byUser[user]
-	if recs == nil {
-		recs = make(map[string]*userGroup)
-		byUser[user] = recs
-	}
-	rec := recs[group]
-	if rec == nil {
-		rec = &userGroup{}
-		recs[group] = rec
-		u.count++
-	}
+	rec := u.recordLocked(hub, user, group)
 	u.seq++
 	rec.updated = u.seq
 	rec.noTTL = ttl == nil
@@ -111,6 +96,7 @@ func (u *UserGroups) Add(hub, user, group string, ttl *time.Duration) (dropped [
 	if !rec.noTTL {
 		return nil
 	}
+	recs := u.records[hub][user]
 	n := 0
 	for _, r := range recs {
 		if r.noTTL {
@@ -274,6 +260,15 @@ func (u *UserGroups) Set(hub, user, group string, expires time.Time, noTTL bool)
 		u.deleteLocked(hub, user, group)
 		return
 	}
+	rec := u.recordLocked(hub, user, group)
+	u.seq++
+	rec.updated, rec.expires, rec.noTTL = u.seq, expires, noTTL
+	u.schedule(hub, user, group, rec)
+}
+
+// recordLocked returns the record of user in group, creating it (and its hub and user
+// maps) when absent; u.mu is held.
+func (u *UserGroups) recordLocked(hub, user, group string) *userGroup {
 	byUser := u.records[hub]
 	if byUser == nil {
 		byUser = make(map[string]map[string]*userGroup)
@@ -290,7 +285,5 @@ func (u *UserGroups) Set(hub, user, group string, expires time.Time, noTTL bool)
 		recs[group] = rec
 		u.count++
 	}
-	u.seq++
-	rec.updated, rec.expires, rec.noTTL = u.seq, expires, noTTL
-	u.schedule(hub, user, group, rec)
+	return rec
 }
