@@ -28,15 +28,7 @@ sent through the output binding. It prints the URL of the chat page (open it in 
 and of the live view, which shows the hub's connections and every event as it happens.`,
 		Args: noArgs,
 	}
-	given := bindSettings(cmd.Flags())
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		flags := given()
-		cfg, err := server.Load(a.getenv, flags)
-		if err != nil {
-			return err
-		}
-		return a.serve(cmd.Context(), cfg, true, func() (server.Config, error) { return server.Load(a.getenv, flags) })
-	}
+	cmd.RunE = a.runServe(bindSettings(cmd.Flags()), true)
 	return cmd
 }
 

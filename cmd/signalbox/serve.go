@@ -93,17 +93,22 @@ func (a *app) serveCommand() *cobra.Command {
 --config YAML file; precedence flag > environment > file > default (docs/configuration.md).`,
 		Args: noArgs,
 	}
-	given := bindSettings(cmd.Flags())
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.RunE = a.runServe(bindSettings(cmd.Flags()), false)
+	return cmd
+}
+
+// runServe is the RunE of serve and demo: it loads the configuration from the given
+// flags, the environment and the file, and runs the service.
+func (a *app) runServe(given func() map[string][]string, demo bool) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
 		flags := given()
 		cfg, err := server.Load(a.getenv, flags)
 		if err != nil {
 			return err // a configuration error: exit 2
 		}
 		// A reload reads the file and the environment again; the flags stay.
-		return a.serve(cmd.Context(), cfg, false, func() (server.Config, error) { return server.Load(a.getenv, flags) })
+		return a.serve(cmd.Context(), cfg, demo, func() (server.Config, error) { return server.Load(a.getenv, flags) })
 	}
-	return cmd
 }
 
 // serve runs the service until ctx ends; with demo, the demo function app and chat
