@@ -78,7 +78,7 @@ func (r *Registry) withUser(hub, user string, fn func(h *hubState, cn *conn)) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, cn := range h.users[user] {
+	for _, cn := range h.userConns(user) {
 		fn(h, cn)
 	}
 }
@@ -92,7 +92,7 @@ func (r *Registry) UserInGroup(hub, user, group string) bool {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for _, cn := range h.users[user] {
+	for _, cn := range h.userConns(user) {
 		if _, ok := cn.groups[group]; ok {
 			return true
 		}

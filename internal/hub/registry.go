@@ -2,6 +2,7 @@ package hub
 
 import (
 	"io"
+	"iter"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -80,7 +81,11 @@ type conn struct {
 	c      Client
 	id     string
 	user   string
-	groups map[string]joinKind
+	groups map[string]joinKind // nil until the connection joins a group
+	// The connections of one user form a doubly linked list headed by
+	// hubState.users[user]: most users hold one connection, and a map per user cost
+	// about 250 bytes per idle connection (docs/performance.md, S4).
+	prevOfUser, nextOfUser *conn
 }
 
 type hubState struct {
@@ -88,7 +93,7 @@ type hubState struct {
 	obs    Observer // nil when nobody observes
 	mu     sync.RWMutex
 	conns  map[string]*conn
-	users  map[string]map[string]*conn
+	users  map[string]*conn // the first connection of each user; see conn.nextOfUser
 	groups map[string]map[string]*conn
 }
 
@@ -97,7 +102,7 @@ func newHubState(name string, obs Observer) *hubState {
 		name:   name,
 		obs:    obs,
 		conns:  make(map[string]*conn),
-		users:  make(map[string]map[string]*conn),
+		users:  make(map[string]*conn),
 		groups: make(map[string]map[string]*conn),
 	}
 }
@@ -149,7 +154,7 @@ func (r *Registry) Add(c Client, userGroups ...string) {
 	if old := h.conns[id]; old != nil {
 		h.removeLocked(old)
 	}
-	cn := &conn{c: c, id: id, user: c.UserID(), groups: make(map[string]joinKind)}
+	cn := &conn{c: c, id: id, user: c.UserID()}
 	h.conns[id] = cn
 	if h.obs != nil {
 		h.obs.ConnectionAdded(h.name, id, cn.user)
@@ -157,12 +162,10 @@ func (r *Registry) Add(c Client, userGroups ...string) {
 	if cn.user == "" {
 		return
 	}
-	byID := h.users[cn.user]
-	if byID == nil {
-		byID = make(map[string]*conn)
-		h.users[cn.user] = byID
+	if first := h.users[cn.user]; first != nil {
+		cn.nextOfUser, first.prevOfUser = first, cn
 	}
-	byID[id] = cn
+	h.users[cn.user] = cn
 	for _, group := range userGroups {
 		h.joinLocked(cn, group, joinUser)
 	}
@@ -230,7 +233,7 @@ func (r *Registry) UserExists(hub, user string) bool {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.users[user]) > 0
+	return h.users[user] != nil
 }
 
 // GroupExists reports whether group has at least one connection in hub.
@@ -269,16 +272,46 @@ func (h *hubState) removeLocked(cn *conn) {
 	if h.obs != nil {
 		h.obs.ConnectionRemoved(h.name, cn.id, cn.user)
 	}
-	if byID := h.users[cn.user]; byID != nil {
-		delete(byID, cn.id)
-		if len(byID) == 0 {
+	h.unlinkUser(cn)
+}
+
+// unlinkUser takes cn out of its user's list of connections.
+func (h *hubState) unlinkUser(cn *conn) {
+	switch {
+	case cn.prevOfUser != nil:
+		cn.prevOfUser.nextOfUser = cn.nextOfUser
+	case h.users[cn.user] == cn:
+		if cn.nextOfUser != nil {
+			h.users[cn.user] = cn.nextOfUser
+		} else {
 			delete(h.users, cn.user)
+		}
+	}
+	if cn.nextOfUser != nil {
+		cn.nextOfUser.prevOfUser = cn.prevOfUser
+	}
+	cn.prevOfUser, cn.nextOfUser = nil, nil
+}
+
+// userConns yields the connections of user, id first. The loop body may remove the
+// connection it was given (the next one is read before).
+func (h *hubState) userConns(user string) iter.Seq2[string, *conn] {
+	return func(yield func(string, *conn) bool) {
+		for cn := h.users[user]; cn != nil; {
+			next := cn.nextOfUser
+			if !yield(cn.id, cn) {
+				return
+			}
+			cn = next
 		}
 	}
 }
 
 func (h *hubState) joinLocked(cn *conn, group string, kind joinKind) {
 	before := cn.groups[group]
+	if cn.groups == nil {
+		cn.groups = make(map[string]joinKind, 1)
+	}
 	cn.groups[group] = before | kind
 	if before != 0 {
 		return // already a member, for another reason

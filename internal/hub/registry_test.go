@@ -415,3 +415,41 @@ func TestFanOutDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%.1f allocations per broadcast pair, want 0", allocs)
 	}
 }
+
+// The user index is a list per user: removing the first, a middle or the last of a
+// user's connections keeps the others reachable, and closing the user reaches all.
+func TestUserIndexRemoveAnyPosition(t *testing.T) {
+	j := hubtest.NewProto("json")
+	for _, gone := range []int{0, 1, 2} {
+		r := New(nil)
+		cs := make([]*hubtest.Client, 3)
+		for i := range cs {
+			cs[i] = hubtest.NewClient("h", fmt.Sprintf("c%d", i), "u", j)
+			r.Add(cs[i])
+		}
+		r.Remove(cs[gone])
+		r.SendUser("h", "u", msg("m"))
+		r.JoinUser("h", "u", "g")
+		for i, c := range cs {
+			want := 1
+			if i == gone {
+				want = 0
+			}
+			if got := len(c.Take()); got != want {
+				t.Fatalf("removed c%d: c%d got %d frames, want %d", gone, i, got, want)
+			}
+		}
+		if n := len(r.GroupConnections("h", "g")); n != 2 {
+			t.Fatalf("removed c%d: %d connections joined the group, want 2", gone, n)
+		}
+		r.CloseUser("h", "u", nil, "bye")
+		if r.UserExists("h", "u") || r.ConnectionCount("h") != 0 {
+			t.Fatalf("removed c%d: user still exists after CloseUser", gone)
+		}
+		for i, c := range cs {
+			if closed, _ := c.Closed(); closed != (i != gone) {
+				t.Fatalf("removed c%d: c%d closed=%v", gone, i, closed)
+			}
+		}
+	}
+}

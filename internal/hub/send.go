@@ -72,7 +72,7 @@ func (r *Registry) SendUser(hub, user string, p *Payload) {
 	}
 	buf := r.getBuf()
 	h.mu.RLock()
-	for _, cn := range h.users[user] {
+	for _, cn := range h.userConns(user) {
 		*buf = append(*buf, cn.c)
 	}
 	h.mu.RUnlock()
