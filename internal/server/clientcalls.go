@@ -84,7 +84,7 @@ func (cc *clientCalls) Invoke(ctx context.Context, hubName, connID string, inv *
 	select {
 	case comp := <-p.done:
 		return comp, nil
-	case <-c.stop:
+	case <-c.stopChan():
 		return nil, fmt.Errorf("%w: it closed before answering", restapi.ErrNoConnection)
 	case <-timer.C:
 		return nil, restapi.ErrInvocationTimeout
@@ -155,38 +155,47 @@ func (cc *clientCalls) HubConnections(_ context.Context, hubName string) ([]odat
 // openStream records a stream the client started (a StreamInvocation); false when the
 // connection has too many open.
 func (c *conn) openStream(id string) bool {
-	c.streamMu.Lock()
-	defer c.streamMu.Unlock()
-	if c.streams == nil {
-		c.streams = make(map[string]bool)
+	if c.up == nil {
+		return false // streams need an upstream; handle does not get here without one
 	}
-	if len(c.streams) >= maxStreamsPerConn && !c.streams[id] {
+	c.up.streamMu.Lock()
+	defer c.up.streamMu.Unlock()
+	if c.up.streams == nil {
+		c.up.streams = make(map[string]bool)
+	}
+	if len(c.up.streams) >= maxStreamsPerConn && !c.up.streams[id] {
 		return false
 	}
-	c.streams[id] = true
+	c.up.streams[id] = true
 	return true
 }
 
 // closeStream forgets a stream; it reports whether it was open.
 func (c *conn) closeStream(id string) bool {
-	c.streamMu.Lock()
-	defer c.streamMu.Unlock()
-	open := c.streams[id]
-	delete(c.streams, id)
+	if c.up == nil {
+		return false
+	}
+	c.up.streamMu.Lock()
+	defer c.up.streamMu.Unlock()
+	open := c.up.streams[id]
+	delete(c.up.streams, id)
 	return open
 }
 
 // streamSend sends frame on open stream id; last closes the stream. Checking and
-// sending under c.streamMu keeps the items of concurrent REST calls from passing the
+// sending under c.up.streamMu keeps the items of concurrent REST calls from passing the
 // completion.
 func (c *conn) streamSend(id string, frame []byte, last bool) error {
-	c.streamMu.Lock()
-	defer c.streamMu.Unlock()
-	if !c.streams[id] {
+	if c.up == nil {
+		return restapi.ErrNoStream
+	}
+	c.up.streamMu.Lock()
+	defer c.up.streamMu.Unlock()
+	if !c.up.streams[id] {
 		return restapi.ErrNoStream
 	}
 	if last {
-		delete(c.streams, id)
+		delete(c.up.streams, id)
 	}
 	if !c.Send(frame) {
 		return restapi.ErrNoConnection
@@ -199,9 +208,12 @@ func (c *conn) streamSend(id string, frame []byte, last bool) error {
 // open for REST :send); an error ends the stream. It reports whether frame was
 // consumed.
 func (c *conn) streamReply(frame []byte) bool {
-	c.streamMu.Lock()
-	n := len(c.streams)
-	c.streamMu.Unlock()
+	if c.up == nil {
+		return false
+	}
+	c.up.streamMu.Lock()
+	n := len(c.up.streams)
+	c.up.streamMu.Unlock()
 	if n == 0 {
 		return false
 	}
@@ -213,12 +225,12 @@ func (c *conn) streamReply(frame []byte) bool {
 	if !ok {
 		return false
 	}
-	c.streamMu.Lock()
-	open := c.streams[comp.InvocationID]
+	c.up.streamMu.Lock()
+	open := c.up.streams[comp.InvocationID]
 	if open && comp.Error != "" {
-		delete(c.streams, comp.InvocationID)
+		delete(c.up.streams, comp.InvocationID)
 	}
-	c.streamMu.Unlock()
+	c.up.streamMu.Unlock()
 	return open && comp.Error == ""
 }
 

@@ -40,79 +40,106 @@ type wsConn interface {
 // closing when its outbox is sealed (a Close message is the last frame), ended when
 // stop is closed, finished after cleanup.
 type conn struct {
+	// An idle connection costs its struct, so it holds only what every connection
+	// uses; what only an upstream, long polling, stateful reconnect or token service
+	// claims need hangs off a pointer that stays nil without them (docs/performance.md,
+	// S4). Fields are ordered so that the small ones pack.
 	s       *Server
+	out     *transport.Outbox
 	id      string // public connection id (REST API, upstream)
 	token   string // the secret id= value; equals id for negotiate v0
 	hubName string // lower-cased
 	user    string
+	addr    string // client IP address, for the per-address limits
 	// tokenSum is the SHA-256 of the access token that created the connection (see
 	// usableBy); a digest, so the token itself is not kept.
 	tokenSum [32]byte
-	tokenExp time.Time // that token's exp (see heldBy)
-	addr     string    // client IP address, for the per-address limits
-	userKey  string    // hub + NUL + user id; "" for anonymous (per-user limit)
-	claims   []auth.Claim
-	set      tokenSettings
-	out      *transport.Outbox
+	tokenExp int64          // that token's exp in unix ns, 0 = none (see heldBy)
+	set      *tokenSettings // the token's service claims; nil = none (see settings)
+	up       *connUpstream  // nil when the server has no upstream
 
 	mu        sync.Mutex
+	startedAt int64 // unix ns
+	sealedAt  int64 // unix ns
+	expiry    *time.Timer
+	reason    string            // why the connection ended; "" = clean
+	timer     *time.Timer       // lifecycle timer (handshake, keep-alive, timeouts); nil until started
+	ws        wsConn            // the WebSocket once upgraded
+	poller    *transport.Poller // long polling only; set with kind
+	// stopCh is closed by terminate; made only for those who wait on it (stopChan).
+	stopCh    chan struct{}
 	kind      transport.Kind
 	started   bool
 	expired   bool // discarded before any transport attached
-	expiry    *time.Timer
-	startedAt time.Time
-	sealedAt  time.Time
-	query     string // connect query forwarded upstream
-	reason    string // why the connection ended; "" = clean
 	reasonSet bool
 	broken    bool // the transport failed; do not attempt a closing handshake
+	finished  bool // cleanup began: no timer re-arm, no new writer
+	cleaning  bool // the cleanup of a goroutine-less transport was started
+	detached  bool // the transport is lost, a stateful reconnect may resume (reconnect.go)
 
-	timer    *time.Timer // lifecycle timer (handshake, keep-alive, timeouts); nil until started
-	finished bool        // cleanup began: no timer re-arm, no new writer
-	cleaning bool        // the cleanup of a goroutine-less transport was started
-	ws       wsConn      // the WebSocket once upgraded
-
-	stop     chan struct{} // closed by terminate: the transport must end now
-	stopOnce sync.Once
-
-	isWS       atomic.Bool  // the transport is a WebSocket (pushed by an on-demand writer)
-	writerOn   atomic.Bool  // a WebSocket writer goroutine is running
-	writeSince atomic.Int64 // unix ns when the current WebSocket write began; 0 = none
-	spare      []byte       // the writer's reusable buffer; owned by whoever set writerOn
-
+	stopFlag   atomic.Bool // terminate was called: the transport must end now; set under mu
+	isWS       atomic.Bool // the transport is a WebSocket (pushed by an on-demand writer)
+	writerOn   atomic.Bool // a WebSocket writer goroutine is running
 	postBusy   atomic.Bool
 	slowMarked atomic.Bool // counted as a slow consumer
-	poller     transport.Poller
 	binary     atomic.Bool // frames are written as binary WebSocket messages
+	handshaken atomic.Bool
+	srAsked    atomic.Bool  // negotiated with useStatefulReconnect
+	writeSince atomic.Int64 // unix ns when the current WebSocket write began; 0 = none
 	lastRecv   atomic.Int64
 	lastSend   atomic.Int64
+	spare      []byte // the writer's reusable buffer; owned by whoever set writerOn
 
-	streamMu sync.Mutex      // guards streams; never held while taking c.mu
-	streams  map[string]bool // server-to-client streams the client started, by invocation id
+	inMu     sync.Mutex // serializes inbound processing
+	inClosed bool
+	inHeld   int    // bytes of partial input reserved from the server's memory budget
+	inGen    uint64 // the socket whose input is read (reconnect.go)
+	hsBuf    []byte
+	dec      *protocol.Decoder
 
-	inMu      sync.Mutex // serializes inbound processing
-	inClosed  bool
-	hsBuf     []byte
-	dec       *protocol.Decoder
-	inHeld    int // bytes of partial input reserved from the server's memory budget
-	session   *upstream.Session
-	pingFrame []byte
-
-	handshaken atomic.Bool
-	proto      protocol.Protocol // set once before handshaken is stored
-	metrics    *metrics.Conn     // set once before handshaken is stored
+	proto   protocol.Protocol // set once before handshaken is stored
+	metrics *metrics.Conn     // set once before handshaken is stored
 	// hsMu is held while the connection joins the registry and queues its handshake
 	// response, so that a message sent to it in that window queues behind the response.
 	hsMu sync.Mutex
 
 	// Stateful reconnect (reconnect.go).
-	srAsked    atomic.Bool                  // negotiated with useStatefulReconnect
-	sr         atomic.Pointer[statefulConn] // set by a version 2 WebSocket handshake
-	wsGen      atomic.Uint64                // the current socket (0: the first); written under mu
-	detached   bool                         // under mu: the transport is lost, a reconnect may resume
-	window     *time.Timer                  // under mu: ends a detached connection
-	writerDone chan struct{}                // under mu: closed when the last started writer exits
-	inGen      uint64                       // under inMu: the socket whose input is read
+	sr    atomic.Pointer[statefulConn] // set by a version 2 WebSocket handshake
+	wsGen atomic.Uint64                // the current socket (0: the first); written under mu
+}
+
+// connUpstream is what a connection keeps for the upstream only.
+type connUpstream struct {
+	claims  []auth.Claim
+	query   string            // connect query forwarded upstream; under conn.mu
+	session *upstream.Session // under conn.inMu
+
+	streamMu sync.Mutex      // guards streams; never held while taking conn.mu
+	streams  map[string]bool // server-to-client streams the client started, by invocation id
+}
+
+// session returns the upstream session, nil without one; inMu is held.
+func (c *conn) session() *upstream.Session {
+	if c.up == nil {
+		return nil
+	}
+	return c.up.session
+}
+
+// settings returns the token's service settings (zero: as configured).
+func (c *conn) settings() tokenSettings {
+	if c.set == nil {
+		return tokenSettings{}
+	}
+	return *c.set
+}
+
+// userKey is the per-user limit's key: hub + NUL + user id; "" for anonymous.
+func (c *conn) userKey() string {
+	if c.user == "" {
+		return ""
+	}
+	return c.hubName + "\x00" + c.user
 }
 
 // ID, Hub, UserID and Protocol implement hub.Client.
@@ -221,13 +248,20 @@ func (c *conn) setReason(reason string) {
 }
 
 // stopped reports whether terminate was called.
-func (c *conn) stopped() bool {
-	select {
-	case <-c.stop:
-		return true
-	default:
-		return false
+func (c *conn) stopped() bool { return c.stopFlag.Load() }
+
+// stopChan returns a channel closed by terminate. Made on demand: only transports and
+// calls that wait for the end need it, and an idle WebSocket would hold it for nothing.
+func (c *conn) stopChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopCh == nil {
+		c.stopCh = make(chan struct{})
+		if c.stopFlag.Load() {
+			close(c.stopCh)
+		}
 	}
+	return c.stopCh
 }
 
 // receive processes bytes from the client: the handshake first, then hub messages.
@@ -356,14 +390,12 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	if p.Binary() && kind == transport.ServerSentEvents {
 		return c.handshakeFailed(fmt.Sprintf("Cannot use the '%s' protocol on the current transport. The transport does not support 'Binary' transfer format.", req.Protocol))
 	}
-	ping, err := p.AppendFrame(nil, &protocol.Ping{})
-	if err != nil {
+	if _, err := c.s.pingFrame(p); err != nil {
 		return c.handshakeFailed("The server could not encode messages of the protocol.")
 	}
 	c.proto = p
 	c.enableStateful(req.Version, kind)
 	c.metrics = c.s.metrics.ConnOpened(c.hubName, kind.String(), p.Name())
-	c.pingFrame = ping
 	c.binary.Store(p.Binary())
 	// Join the registry before the client can see the handshake response: once its
 	// start() resolves, a REST send to it must reach it. finish() removes it again.
@@ -385,21 +417,21 @@ func (c *conn) completeHandshake(req protocol.HandshakeRequest) error {
 	}
 	c.rearm() // the timer now serves keep-alives instead of the handshake
 	c.s.trace(TraceEvent{Kind: "connect", Hub: c.hubName, ConnectionID: c.id, UserID: c.user, Transport: kind.String(), Protocol: p.Name()})
-	if c.s.upstream != nil && c.hubName != TraceHub {
+	if c.up != nil && c.hubName != TraceHub {
 		c.mu.Lock()
-		query := c.query
+		query := c.up.query
 		c.mu.Unlock()
-		c.session = c.s.upstream.Open(upstream.ConnInfo{
+		c.up.session = c.s.upstream.Open(upstream.ConnInfo{
 			ID:       c.id,
 			Hub:      c.hubName,
 			UserID:   c.user,
 			Query:    query,
-			Claims:   c.claims,
+			Claims:   c.up.claims,
 			Protocol: p,
 			// Only called with upstream-reject-connections, when connected was refused.
 			OnRejected: c.closeWithError,
 		}, c.reply)
-		c.session.Connected()
+		c.up.session.Connected()
 	}
 	c.s.log.Debug("connection handshake done", slog.String("connectionId", c.id),
 		slog.String("hub", c.hubName), slog.String("protocol", p.Name()))
@@ -440,23 +472,23 @@ func (c *conn) handle(m protocol.Message) bool {
 			c.s.log.Debug("invocation refused", slog.String("connectionId", c.id), slog.String("reason", text))
 			return false
 		}
-		switch {
-		case c.session != nil:
-			c.session.Invoke(m)
+		switch sess := c.session(); {
+		case sess != nil:
+			sess.Invoke(m)
 		case m.InvocationID != "":
 			c.completionError(m.InvocationID, "No upstream is configured for this hub")
 		}
 	case *protocol.StreamInvocation:
 		// The function app learns the stream id (the invocation id) from the
 		// invocation and feeds the stream through the REST API (streams/{id}/:send).
-		switch {
-		case c.session == nil:
+		switch sess := c.session(); {
+		case sess == nil:
 			c.completionError(m.InvocationID, "Stream invocations need an upstream: no upstream is configured for this hub")
 		case m.InvocationID == "":
 		case !c.openStream(m.InvocationID):
 			c.completionError(m.InvocationID, "Too many streams are open on this connection.")
 		default:
-			c.session.Invoke(&protocol.Invocation{Headers: m.Headers, InvocationID: m.InvocationID, Target: m.Target, Arguments: m.Arguments})
+			sess.Invoke(&protocol.Invocation{Headers: m.Headers, InvocationID: m.InvocationID, Target: m.Target, Arguments: m.Arguments})
 		}
 	case *protocol.Completion:
 		// A client result for POST .../:invoke.

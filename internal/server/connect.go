@@ -20,20 +20,23 @@ import (
 func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr string, negotiateVersion int) (*conn, int, string) {
 	c := &conn{
 		tokenSum: sha256.Sum256([]byte(accessToken)),
-		tokenExp: p.Expires,
 		addr:     addr,
 		s:        s,
 		id:       newID(),
 		hubName:  hubName,
 		user:     p.UserID,
-		set:      settingsFromClaims(p.Claims),
 		out:      transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes, s.budget),
-		stop:     make(chan struct{}),
+	}
+	if !p.Expires.IsZero() {
+		c.tokenExp = p.Expires.UnixNano()
+	}
+	if set := settingsFromClaims(p.Claims); set != (tokenSettings{}) {
+		c.set = &set
 	}
 	if s.upstream != nil {
 		// Only the upstream reads them; without one they would be kept for nothing.
 		// upstream.Open picks the user claims; filtering here too dropped renamed ones.
-		c.claims = p.Claims
+		c.up = &connUpstream{claims: p.Claims}
 	}
 	c.token = c.id
 	if negotiateVersion >= 1 {
@@ -47,11 +50,8 @@ func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr st
 	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
 		return nil, http.StatusTooManyRequests, "The connection limit of the server has been reached."
 	}
-	if c.user != "" {
-		c.userKey = hubName + "\x00" + c.user
-	}
 	cfg := s.limits()
-	if le := s.adm.admit(addr, c.userKey, cfg.MaxConnectionsPerAddress, cfg.MaxConnectionsPerUser, cfg.MaxPendingNegotiations); le != nil {
+	if le := s.adm.admit(addr, c.userKey(), cfg.MaxConnectionsPerAddress, cfg.MaxConnectionsPerUser, cfg.MaxPendingNegotiations); le != nil {
 		s.log.Info("connection refused: limit reached", slog.String("hub", hubName), slog.String("address", addr), slog.String("reason", le.text))
 		return nil, le.status, le.text
 	}
@@ -82,7 +82,7 @@ func (c *conn) usableBy(accessToken, userID string) bool {
 // end long-polling and SSE connections at a key rotation, which WebSocket connections
 // (checked once, at the upgrade) survive. Expiry is still enforced.
 func (c *conn) heldBy(accessToken string, now time.Time) bool {
-	if c.tokenExp.IsZero() || !now.Before(c.tokenExp.Add(auth.DefaultClockSkew)) {
+	if c.tokenExp == 0 || !now.Before(time.Unix(0, c.tokenExp).Add(auth.DefaultClockSkew)) {
 		return false
 	}
 	sum := sha256.Sum256([]byte(accessToken))
@@ -120,7 +120,7 @@ func (s *Server) remove(c *conn) {
 		c.mu.Lock()
 		started := c.started
 		c.mu.Unlock()
-		s.adm.release(c.addr, c.userKey, !started)
+		s.adm.release(c.addr, c.userKey(), !started)
 	}
 	s.mu.Unlock()
 }
@@ -136,14 +136,20 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 	switch {
 	case c.expired:
 		return false, http.StatusNotFound, "No Connection with that ID"
-	case !c.set.allows(kind):
+	case !c.settings().allows(kind):
 		return false, http.StatusNotFound, kind.String() + " is not enabled for this connection."
 	case c.kind == transport.None:
 		if s.draining {
 			return false, http.StatusServiceUnavailable, "The server is shutting down."
 		}
 		now := time.Now()
-		c.kind, c.started, c.startedAt, c.query = kind, true, now, query
+		c.kind, c.started, c.startedAt = kind, true, now.UnixNano()
+		if c.up != nil {
+			c.up.query = query
+		}
+		if kind == transport.LongPolling {
+			c.poller = new(transport.Poller)
+		}
 		s.adm.started()
 		c.isWS.Store(kind == transport.WebSockets)
 		c.lastRecv.Store(now.UnixNano())
@@ -321,6 +327,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 	c.startTimer()
 	// The response only lives as long as this handler, so this goroutine is the writer.
 	var spare []byte
+	stop := c.stopChan()
 	for {
 		select {
 		case <-c.out.Ready():
@@ -337,7 +344,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 			if cap(spare) > 16<<10 {
 				spare = nil
 			}
-		case <-c.stop:
+		case <-stop:
 			return
 		case <-r.Context().Done():
 			c.terminate("") // the client closes an event stream by dropping it
@@ -360,14 +367,18 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 		_ = transport.WritePoll(w, nil)
 		return
 	}
-	pl := c.poller.Begin()
+	c.mu.Lock()
+	poller := c.poller
+	c.mu.Unlock()
+	pl := poller.Begin()
 	defer func() { pl.End(time.Now()) }()
 	pollTimeout := s.cfg.PollTimeout
-	if t := c.set.pollTimeout; t > 0 && t < pollTimeout {
+	if t := c.settings().pollTimeout; t > 0 && t < pollTimeout {
 		pollTimeout = t
 	}
 	timer := time.NewTimer(pollTimeout)
 	defer timer.Stop()
+	stop := c.stopChan()
 	noContent := func() {
 		transport.SetNoCacheHeaders(w.Header())
 		w.WriteHeader(http.StatusNoContent)
@@ -395,7 +406,7 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) 
 		case <-pl.Replaced():
 			noContent()
 			return
-		case <-c.stop:
+		case <-stop:
 			noContent()
 			return
 		case <-timer.C:

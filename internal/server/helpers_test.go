@@ -448,3 +448,15 @@ func (u *upstreamRecorder) wait(t *testing.T, timeout time.Duration, pred func(e
 }
 
 var _ = bytes.NewReader
+
+// pollPending reports whether a long-polling connection has a poll waiting.
+func (c *conn) pollPending() bool {
+	c.mu.Lock()
+	p := c.poller
+	c.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	pending, _ := p.Activity()
+	return pending
+}

@@ -48,7 +48,7 @@ func TestWriterCoalesces(t *testing.T) {
 	c.kick()
 	c.Close("bye", false)
 	select {
-	case <-c.stop:
+	case <-c.stopChan():
 	case <-time.After(5 * time.Second):
 		t.Fatal("writer did not end the connection")
 	}

@@ -37,7 +37,7 @@ func (c *conn) seal(final []byte) bool {
 		return false
 	}
 	c.mu.Lock()
-	c.sealedAt = time.Now()
+	c.sealedAt = time.Now().UnixNano()
 	c.mu.Unlock()
 	c.rearm()
 	c.kick()
@@ -61,10 +61,10 @@ func (c *conn) kick() {
 	c.s.wg.Add(1)
 	ws := c.ws
 	var done chan struct{}
-	if c.sr.Load() != nil {
+	if sr := c.sr.Load(); sr != nil {
 		// A stateful reconnect waits for this writer before the next socket gets one.
 		done = make(chan struct{})
-		c.writerDone = done
+		sr.writerDone = done
 	}
 	c.mu.Unlock()
 	go c.writeLoop(ws, done)
@@ -115,10 +115,17 @@ func (c *conn) writeLoop(ws wsConn, done chan struct{}) {
 // terminate ends the transport now, without a Close message.
 func (c *conn) terminate(reason string) {
 	c.setReason(reason)
-	c.stopOnce.Do(func() {
-		close(c.stop)
-		c.startCleanup()
-	})
+	c.mu.Lock()
+	if c.stopFlag.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.stopFlag.Store(true)
+	if c.stopCh != nil {
+		close(c.stopCh)
+	}
+	c.mu.Unlock()
+	c.startCleanup()
 }
 
 // startCleanup ends a terminated WebSocket or long-polling connection: neither has a
@@ -192,10 +199,11 @@ func (c *conn) onTimer() {
 }
 
 // activity is when the client was last heard from; a pending poll counts as now.
-func (c *conn) activity(now time.Time, kind transport.Kind) time.Time {
+// poller is the long-polling transport's, nil for the others.
+func (c *conn) activity(now time.Time, poller *transport.Poller) time.Time {
 	last := time.Unix(0, c.lastRecv.Load())
-	if kind == transport.LongPolling {
-		pending, lastEnd := c.poller.Activity()
+	if poller != nil {
+		pending, lastEnd := poller.Activity()
 		if pending {
 			return now
 		}
@@ -209,8 +217,9 @@ func (c *conn) activity(now time.Time, kind transport.Kind) time.Time {
 func (c *conn) nextWake(now time.Time) time.Duration {
 	cfg := &c.s.cfg
 	c.mu.Lock()
-	sealedAt, startedAt, kind, detached := c.sealedAt, c.startedAt, c.kind, c.detached
+	sealedAt, startedAt, kind, detached, poller := time.Unix(0, c.sealedAt), time.Unix(0, c.startedAt), c.kind, c.detached, c.poller
 	c.mu.Unlock()
+	authExpires := c.settings().authExpires
 	var at time.Time
 	switch {
 	case detached:
@@ -224,7 +233,7 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 	case !c.handshaken.Load():
 		at = startedAt.Add(c.handshakeTimeout())
 	default:
-		at = c.activity(now, kind).Add(cfg.ClientTimeout)
+		at = c.activity(now, poller).Add(cfg.ClientTimeout)
 		if ka := time.Unix(0, c.lastSend.Load()).Add(cfg.KeepAliveInterval); ka.Before(at) {
 			at = ka
 		}
@@ -234,7 +243,7 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 			at = wd
 		}
 	}
-	if ae := c.set.authExpires; !ae.IsZero() && !c.out.Sealed() && ae.Before(at) {
+	if ae := authExpires; !ae.IsZero() && !c.out.Sealed() && ae.Before(at) {
 		at = ae
 	}
 	return max(at.Sub(now), time.Millisecond)
@@ -243,8 +252,9 @@ func (c *conn) nextWake(now time.Time) time.Duration {
 func (c *conn) tick(now time.Time) {
 	cfg := &c.s.cfg
 	c.mu.Lock()
-	sealedAt, startedAt, kind, detached := c.sealedAt, c.startedAt, c.kind, c.detached
+	sealedAt, startedAt, kind, detached, poller := time.Unix(0, c.sealedAt), time.Unix(0, c.startedAt), c.kind, c.detached, c.poller
 	c.mu.Unlock()
+	authExpires := c.settings().authExpires
 	if detached {
 		return // the reconnect window's timer watches it
 	}
@@ -259,7 +269,7 @@ func (c *conn) tick(now time.Time) {
 		if kind == transport.LongPolling && now.Sub(sealedAt) >= min(c.s.lpCloseGrace, cfg.ClientTimeout) {
 			c.terminate("")
 		}
-	case !c.set.authExpires.IsZero() && !now.Before(c.set.authExpires):
+	case !authExpires.IsZero() && !now.Before(authExpires):
 		c.setReason("The authentication of the connection has expired.")
 		c.Close("The authentication of the connection has expired.", true)
 	case !c.handshaken.Load():
@@ -267,15 +277,19 @@ func (c *conn) tick(now time.Time) {
 			c.setReason("Handshake was not completed within the handshake timeout.")
 			c.seal(nil)
 		}
-	case now.Sub(c.activity(now, kind)) >= cfg.ClientTimeout:
+	case now.Sub(c.activity(now, poller)) >= cfg.ClientTimeout:
 		const text = "Server timeout elapsed without receiving a message from the client."
-		if pending, _ := c.poller.Activity(); kind == transport.LongPolling && !pending {
-			c.terminate(text) // nobody would pick up a Close message
-			return
+		if poller != nil {
+			if pending, _ := poller.Activity(); !pending {
+				c.terminate(text) // nobody would pick up a Close message
+				return
+			}
 		}
 		c.closeWithError(text)
 	case now.Sub(time.Unix(0, c.lastSend.Load())) >= cfg.KeepAliveInterval:
-		c.enqueue(c.pingFrame)
+		if ping, err := c.s.pingFrame(c.proto); err == nil {
+			c.enqueue(ping)
+		}
 	}
 }
 
@@ -291,7 +305,7 @@ func (c *conn) finish() {
 	c.inMu.Lock()
 	c.inClosed = true
 	c.releaseInput()
-	sess := c.session
+	sess := c.session()
 	c.inMu.Unlock()
 	c.out.Seal(nil)
 	c.out.Release() // the queued bytes go back to the memory budget
@@ -315,7 +329,7 @@ func (c *conn) finish() {
 
 // handshakeTimeout is the token's asrs.s.cht, else the configured timeout.
 func (c *conn) handshakeTimeout() time.Duration {
-	if t := c.set.handshakeTimeout; t > 0 {
+	if t := c.settings().handshakeTimeout; t > 0 {
 		return t
 	}
 	return c.s.cfg.HandshakeTimeout

@@ -234,9 +234,7 @@ func TestGracefulDrain(t *testing.T) {
 	n, _ := ts.startLongPolling("chat", "", protocol.JSON())
 	pending := ts.pollAsync("chat", "", n.ConnectionToken)
 	waitFor(t, 2*time.Second, "poll pending", func() bool {
-		c := ts.s.lookup(n.ConnectionToken)
-		p, _ := c.poller.Activity()
-		return p
+		return ts.s.lookup(n.ConnectionToken).pollPending()
 	})
 	shutdownDone := make(chan error, 1)
 	go func() {

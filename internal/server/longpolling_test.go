@@ -100,7 +100,7 @@ func TestLongPolling(t *testing.T) {
 			}
 			// A pending poll returns as soon as something is sent.
 			ch := ts.pollAsync("chat", "lee", n.ConnectionToken)
-			waitFor(t, 2*time.Second, "poll pending", func() bool { c := ts.s.lookup(n.ConnectionToken); p, _ := c.poller.Activity(); return p })
+			waitFor(t, 2*time.Second, "poll pending", func() bool { return ts.s.lookup(n.ConnectionToken).pollPending() })
 			broadcast(ts.s, "chat", "c", "3")
 			if r := waitPoll(t, ch); r.status != 200 || len(r.body) == 0 {
 				t.Fatalf("pending poll %d %q", r.status, r.body)
@@ -119,7 +119,7 @@ func TestLongPollingPollTimeoutReplaceAndDelete(t *testing.T) {
 	ts2 := startServer(t, nil)
 	n2, _ := ts2.startLongPolling("chat", "", protocol.JSON())
 	c := ts2.s.lookup(n2.ConnectionToken)
-	pending := func() bool { p, _ := c.poller.Activity(); return p }
+	pending := c.pollPending
 	first := ts2.pollAsync("chat", "", n2.ConnectionToken)
 	waitFor(t, 2*time.Second, "first poll pending", pending)
 	second := ts2.pollAsync("chat", "", n2.ConnectionToken)

@@ -174,7 +174,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	resp := negotiateResponse{
 		NegotiateVersion:    version,
 		ConnectionID:        c.id,
-		AvailableTransports: c.set.offered(),
+		AvailableTransports: c.settings().offered(),
 	}
 	if version >= 1 {
 		resp.ConnectionToken = c.token

@@ -39,6 +39,9 @@ type statefulConn struct {
 	ackTimer *time.Timer
 	ackDue   bool // guarded by conn.inMu
 
+	window     *time.Timer   // under conn.mu: ends a detached connection
+	writerDone chan struct{} // under conn.mu: closed when the last started writer exits
+
 	resumeMu sync.Mutex // one resume at a time
 }
 
@@ -49,7 +52,7 @@ func (s *Server) statefulReconnectFor(r *http.Request, c *conn) bool {
 	if len(vs) == 0 || !equalFoldTrue(vs[0]) || s.cfg.ReconnectWindow <= 0 {
 		return false
 	}
-	return c.set.allows(transport.WebSockets)
+	return c.settings().allows(transport.WebSockets)
 }
 
 func equalFoldTrue(v string) bool {
@@ -210,7 +213,8 @@ func (c *conn) transportLost(gen uint64, reason string) bool {
 	c.broken = true
 	ws := c.ws
 	window := c.s.cfg.ReconnectWindow
-	c.window = time.AfterFunc(window, func() { c.windowElapsed(gen, reason) })
+	sr := c.sr.Load()
+	sr.window = time.AfterFunc(window, func() { c.windowElapsed(gen, reason) })
 	c.mu.Unlock()
 	if ws != nil {
 		_ = ws.CloseNow()
@@ -265,8 +269,8 @@ func (c *conn) dropStateful() {
 	sr.out = newReplayBuffer(0, 0, 0)
 	sr.mu.Unlock()
 	c.mu.Lock()
-	if c.window != nil {
-		c.window.Stop()
+	if sr.window != nil {
+		sr.window.Stop()
 	}
 	c.mu.Unlock()
 	c.inMu.Lock()
@@ -293,7 +297,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 	// reconnects after it lost it.
 	c.transportLost(c.wsGen.Load(), "The client reconnected on a new transport.")
 	c.mu.Lock()
-	done := c.writerDone
+	done := sr.writerDone
 	c.mu.Unlock()
 	if done != nil {
 		select {
@@ -332,9 +336,9 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 		c.ws = ws
 		c.wsGen.Store(gen)
 		c.detached, c.broken = false, false
-		if c.window != nil {
-			c.window.Stop()
-			c.window = nil
+		if sr.window != nil {
+			sr.window.Stop()
+			sr.window = nil
 		}
 		now := time.Now().UnixNano()
 		c.lastRecv.Store(now)

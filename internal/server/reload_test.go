@@ -122,7 +122,7 @@ func TestReloadRotatesKeysWithoutDroppingConnections(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		ch <- resp.StatusCode
 	}()
-	waitFor(t, 2*time.Second, "the new token's poll", func() bool { p, _ := ts.s.lookup(lp.ConnectionToken).poller.Activity(); return p })
+	waitFor(t, 2*time.Second, "the new token's poll", func() bool { return ts.s.lookup(lp.ConnectionToken).pollPending() })
 	broadcast(ts.s, "chat", "again", "x")
 	if code := <-ch; code != 200 {
 		t.Fatalf("poll with a new key's token of the same user: %d", code)

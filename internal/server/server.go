@@ -44,6 +44,7 @@ type Server struct {
 	budget         *transport.Budget   // partial input and outbound queues of all connections
 	handler        http.Handler
 	adm            *admission
+	pings          sync.Map // protocol name -> its Ping frame (see pingFrame)
 
 	// live holds what Reload may change: the access keys (in the token gate), the
 	// origin policy and the limits. Readers load it once per request.
@@ -462,4 +463,19 @@ func textError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg)
+}
+
+// pingFrame returns the Ping message framed in p. Every keep-alive of a protocol sends
+// the same bytes, so they are encoded once per protocol instead of kept by each
+// connection.
+func (s *Server) pingFrame(p protocol.Protocol) ([]byte, error) {
+	if f, ok := s.pings.Load(p.Name()); ok {
+		return f.([]byte), nil
+	}
+	f, err := p.AppendFrame(nil, &protocol.Ping{})
+	if err != nil {
+		return nil, fmt.Errorf("server: encoding a ping in %s: %w", p.Name(), err)
+	}
+	s.pings.Store(p.Name(), f)
+	return f, nil
 }

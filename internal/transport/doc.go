@@ -12,7 +12,7 @@
 package transport
 
 // Kind is one of the three SignalR transports.
-type Kind int
+type Kind uint8
 
 // The transports, numbered like the "asrs.s.htt" bitmask bits they correspond to.
 const (
