@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -50,38 +49,28 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r r
 			u.observe(Call{Hub: s.hub, ConnectionID: s.id, Event: it.event, Status: r.label(), Elapsed: time.Since(start)})
 		}()
 	}
-	ctx, done := u.callContext()
-	defer done()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.url, bytes.NewReader(it.body))
-	if err != nil {
-		return result{kind: failNetwork, err: stripURL(err)}
-	}
-	// Raw keys keep the X-ASRS-* spelling of the emulator on the wire; receivers compare
-	// header names case-insensitively anyway.
-	for k, v := range s.headers {
-		req.Header[k] = []string{v}
-	}
-	// Signed per request with the keys configured now, so a rotated key takes effect
-	// for connections that were open before the rotation too.
-	if sig := auth.UpstreamSignature(u.accessKeys(), s.id); sig != "" {
-		req.Header["X-ASRS-Signature"] = []string{sig}
-	}
-	req.Header["X-ASRS-Category"] = []string{category}
-	req.Header["X-ASRS-Event"] = []string{headerValue(it.event)}
-	if it.kind == kindInvocation {
-		req.Header.Set("Content-Type", s.contentType)
-	} else {
-		req.Header.Set("Content-Type", "application/json")
-	}
-
 	u.stats.requests.Add(1)
 	u.stats.inFlight.Add(1)
 	defer u.stats.inFlight.Add(-1)
+	ctx, done := u.callContext()
+	defer done()
+	req, err := newRequest(ctx, it.rt, it.body)
+	if err != nil {
+		return result{kind: failNetwork, err: stripURL(err)}
+	}
+	req.Header = s.headerFor(it.rt).h
 	resp, err := u.client.Do(req)
 	if err != nil {
 		return result{kind: errKind(ctx, err), err: stripURL(err)}
 	}
 	defer drain(resp.Body)
+	return u.readResponse(resp, readBody, func(err error) failKind { return errKind(ctx, err) })
+}
+
+// readResponse turns a response into the call's result. The body is read only when
+// readBody is set; it is then bounded by MaxResponseSize. classify tells a timeout or
+// a shutdown from a network failure while the body is read.
+func (u *Upstream) readResponse(resp *http.Response, readBody bool, classify func(error) failKind) result {
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
 		// The start of an error body often says what went wrong (Functions host messages).
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
@@ -102,13 +91,29 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r r
 		return result{kind: failTooLarge, status: resp.StatusCode}
 	}
 	if err != nil {
-		kind := errKind(ctx, err)
+		kind := classify(err)
 		if kind == failNetwork {
 			kind = failRead
 		}
 		return result{kind: kind, status: resp.StatusCode, err: stripURL(err)}
 	}
 	return result{status: resp.StatusCode, body: buf.Bytes()}
+}
+
+// newRequest is the POST of body to rt's target. The target URL was parsed once for the
+// route and is shared, as net/http only reads a request's URL; a target that does not
+// parse fails here as it did when parsed per call.
+func newRequest(ctx context.Context, rt *route, body []byte) (*http.Request, error) {
+	if rt.target == nil {
+		return http.NewRequestWithContext(ctx, http.MethodPost, rt.url, bytes.NewReader(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.URL = rt.target
+	req.Host = strings.TrimSuffix(rt.target.Host, ":") // as NewRequest does with an empty port
+	return req, nil
 }
 
 // label names the outcome for metrics: the HTTP status of a response, else the failure.
@@ -177,11 +182,11 @@ func (r result) retryable() bool {
 func (u *Upstream) sendEvent(s *Session, it *item) {
 	// Wait for a slot of the event, then of the hub, then of the service: always in
 	// that order, and invocations never wait, so waiting cannot deadlock.
-	if !u.partLimit.acquire(it.part, u.aborted) {
+	if !u.partLimit.acquire(it.rt.part, u.aborted) {
 		u.stats.shutdown.Add(1)
 		return
 	}
-	defer u.partLimit.release(it.part)
+	defer u.partLimit.release(it.rt.part)
 	if !u.hubLimit.acquire(s.hub, u.aborted) {
 		u.stats.shutdown.Add(1)
 		return
@@ -248,43 +253,87 @@ func (u *Upstream) invoke(s *Session, it *item) []byte {
 	return s.completionFrame(it.id, clientText(r))
 }
 
+// limitHit names the in-flight limit a call ran into.
+type limitHit uint8
+
+const (
+	hitNone limitHit = iota
+	hitEvent
+	hitHub
+	hitService
+)
+
 // acquireCall takes a slot of the invocation's event, of its hub and of the service,
 // without waiting. When one is full it takes none and returns the client's error text,
 // which says what is saturated: a client sees at once that the function app is behind
 // instead of waiting behind another event's stalled calls.
 func (u *Upstream) acquireCall(s *Session, it *item) string {
-	var what, setting string
-	var limit int
+	part := it.rt.part
+	hit := hitNone
 	switch {
-	case !u.partLimit.tryAcquire(it.part):
-		what, setting, limit = "event "+it.event+" of hub "+s.hub, "upstream-max-in-flight-per-event", u.partLimit.max
+	case !u.partLimit.tryAcquire(part):
+		hit = hitEvent
 	case !u.hubLimit.tryAcquire(s.hub):
-		u.partLimit.release(it.part)
-		what, setting, limit = "hub "+s.hub, "upstream-max-in-flight-per-hub", u.hubLimit.max
+		u.partLimit.release(part)
+		hit = hitHub
 	default:
 		select {
 		case u.slots <- struct{}{}:
-			u.overloadLogged.Store(false)
+			if u.overloadLogged.Load() { // a store per call would bounce the line between cores
+				u.overloadLogged.Store(false)
+			}
 			return ""
 		default:
 		}
 		u.hubLimit.release(s.hub)
-		u.partLimit.release(it.part)
+		u.partLimit.release(part)
+		hit = hitService
+	}
+	return u.overloaded(s, it.event, hit)
+}
+
+// saturated tells, without taking a slot, which limit a call of part would run into
+// now. Invoke asks it first, so that under overload a refused invocation costs neither
+// its encoding nor a worker: refusals must be much cheaper than calls, or they eat the
+// CPU the admitted calls need and goodput collapses as the offered load grows.
+func (u *Upstream) saturated(part, hub string) limitHit {
+	switch {
+	case u.partLimit.full(part):
+		return hitEvent
+	case u.hubLimit.full(hub):
+		return hitHub
+	case len(u.slots) >= cap(u.slots):
+		return hitService
+	}
+	return hitNone
+}
+
+// overloaded counts and logs (once per episode) an invocation refused at hit and
+// returns the client's error text.
+func (u *Upstream) overloaded(s *Session, event string, hit limitHit) string {
+	var what, setting string
+	var limit int
+	switch hit {
+	case hitEvent:
+		what, setting, limit = "event "+event+" of hub "+s.hub, "upstream-max-in-flight-per-event", u.partLimit.max
+	case hitHub:
+		what, setting, limit = "hub "+s.hub, "upstream-max-in-flight-per-hub", u.hubLimit.max
+	default:
 		what, setting, limit = "the service", "upstream-max-in-flight", cap(u.slots)
 	}
 	u.stats.overloaded.Add(1)
-	if !u.overloadLogged.Swap(true) {
+	if !u.overloadLogged.Load() && !u.overloadLogged.Swap(true) {
 		u.log.Warn("upstream calls in flight reached a limit; rejecting invocations until some finish",
-			"limit", setting, "maxInFlight", limit, "hub", s.hub, "event", it.event, "connectionId", s.id,
+			"limit", setting, "maxInFlight", limit, "hub", s.hub, "event", event, "connectionId", s.id,
 			"cause", "the function app answers slower than clients invoke (raise the limit or scale the function app)")
 	}
-	return fmt.Sprintf("%s: %d calls in flight for %s.", ErrTextOverloaded, limit, what)
+	return ErrTextOverloaded + ": " + strconv.Itoa(limit) + " calls in flight for " + what + "."
 }
 
 func (u *Upstream) releaseCall(s *Session, it *item) {
 	<-u.slots
 	u.hubLimit.release(s.hub)
-	u.partLimit.release(it.part)
+	u.partLimit.release(it.rt.part)
 }
 
 func clientText(r result) string {
@@ -407,7 +456,7 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 		u.stats.shutdown.Add(1)
 	}
 	attrs := []any{
-		"url", redactURL(it.url),
+		"url", redactURL(it.rt.url),
 		"hub", s.hub,
 		"category", category,
 		"event", it.event,
@@ -419,7 +468,7 @@ func (u *Upstream) record(s *Session, it *item, category string, r result, attem
 		attrs = append(attrs, "error", r.err.Error())
 	}
 	if r.kind == failStatus && len(r.body) > 0 {
-		attrs = append(attrs, "response", u.redactBody(it.url, strings.ToValidUTF8(headerValue(string(r.body)), "?")))
+		attrs = append(attrs, "response", u.redactBody(it.rt.url, strings.ToValidUTF8(headerValue(string(r.body)), "?")))
 	}
 	if attempt > 1 {
 		attrs = append(attrs, "attempt", attempt)

@@ -167,3 +167,31 @@ func strArg(t *testing.T, s string) protocol.Value {
 	}
 	return v
 }
+
+// stallingFake is an upstream that holds every request until release is called (the
+// test defers it, so that the Upstream's Close at cleanup does not wait for held calls)
+// or the call is cancelled; each request it holds is announced on the returned channel.
+func stallingFake(t *testing.T) (f *fake, held <-chan struct{}, release func()) {
+	t.Helper()
+	ch := make(chan struct{}, 64)
+	done := make(chan struct{})
+	var once sync.Once
+	f = newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		ch <- struct{}{}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	})
+	return f, ch, func() { once.Do(func() { close(done) }) }
+}
+
+// waitHeld waits until the stalling fake holds one more request.
+func waitHeld(t *testing.T, held <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-held:
+	case <-time.After(waitFor):
+		t.Fatal("no request reached the upstream")
+	}
+}

@@ -9,9 +9,10 @@ import "sync"
 type keyedLimit struct {
 	max int
 
-	mu     sync.Mutex
-	counts map[string]int
-	freed  chan struct{} // closed (and replaced) whenever a slot is released
+	mu      sync.Mutex
+	counts  map[string]int
+	freed   chan struct{} // closed (and replaced) when a slot is released and someone waits
+	waiters int           // acquire calls waiting on freed
 }
 
 func newKeyedLimit(max int) *keyedLimit {
@@ -29,6 +30,13 @@ func (l *keyedLimit) tryAcquire(key string) bool {
 	return true
 }
 
+// full reports whether key is at its limit now (a hint: it may change at once).
+func (l *keyedLimit) full(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts[key] >= l.max
+}
+
 // acquire takes a slot of key, waiting for one until stop is closed (then false).
 func (l *keyedLimit) acquire(key string, stop <-chan struct{}) bool {
 	for {
@@ -39,12 +47,19 @@ func (l *keyedLimit) acquire(key string, stop <-chan struct{}) bool {
 			return true
 		}
 		freed := l.freed
+		l.waiters++
 		l.mu.Unlock()
 		select {
 		case <-freed:
 		case <-stop:
+			l.mu.Lock()
+			l.waiters--
+			l.mu.Unlock()
 			return false
 		}
+		l.mu.Lock()
+		l.waiters--
+		l.mu.Unlock()
 	}
 }
 
@@ -55,7 +70,11 @@ func (l *keyedLimit) release(key string) {
 	} else {
 		delete(l.counts, key)
 	}
-	close(l.freed)
-	l.freed = make(chan struct{})
+	// Only connection events wait; invocations never do. Replacing the channel on every
+	// release cost an allocation per call for nobody.
+	if l.waiters > 0 {
+		close(l.freed)
+		l.freed = make(chan struct{})
+	}
 	l.mu.Unlock()
 }

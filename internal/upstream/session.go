@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -39,8 +40,7 @@ const (
 // when queued so the server may reuse the Invocation it passed.
 type item struct {
 	kind  itemKind
-	url   string
-	part  string // isolation unit (see partKey)
+	rt    *route // where it goes; rt.part is its isolation unit
 	event string
 	id    string // invocation id; "" = non-blocking or event
 	body  []byte
@@ -56,6 +56,8 @@ type Session struct {
 	proto       protocol.Protocol
 	contentType string
 	headers     map[string]string // X-ASRS-* shared by every request of the session
+	lastRoute   atomic.Pointer[route]
+	sig         atomic.Pointer[signature]
 
 	replyMu sync.Mutex
 	reply   func(frame []byte)
@@ -171,12 +173,12 @@ func (s *Session) rejected(reason string) {
 }
 
 func (s *Session) queueEvent(kind itemKind, event string, body []byte) {
-	target, part := resolve(s.u.rules, s.hub, CategoryConnections, event)
-	if target == "" {
+	rt := s.route(CategoryConnections, event)
+	if rt == nil {
 		s.u.stats.noRule.Add(1)
 		return
 	}
-	s.enqueue(item{kind: kind, url: target, part: part, event: event, body: body})
+	s.enqueue(item{kind: kind, rt: rt, event: event, body: body})
 }
 
 // Invoke queues one client invocation, re-encoded at once in the client's protocol (the
@@ -195,14 +197,20 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		return
 	}
 	id := inv.InvocationID
-	target, part := resolve(s.u.rules, s.hub, CategoryMessages, inv.Target)
-	if target == "" {
+	rt := s.route(CategoryMessages, inv.Target)
+	if rt == nil {
 		s.u.stats.noRule.Add(1)
 		s.fail(id, "Invocation failed, no upstream matches hub "+s.hub+", event "+inv.Target+".")
 		return
 	}
 	if full {
 		s.queueFull(id, inv.Target)
+		return
+	}
+	// Refused now rather than when a worker would start it: fail fast, before the
+	// encoding and the hand-off to a worker. The worker checks again as it takes the slot.
+	if hit := s.u.saturated(rt.part, s.hub); hit != hitNone {
+		s.fail(id, s.u.overloaded(s, inv.Target, hit))
 		return
 	}
 	body, err := s.proto.AppendUnframed(nil, inv)
@@ -212,7 +220,7 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		s.fail(id, "Invocation failed, error: cannot encode the invocation.")
 		return
 	}
-	s.enqueue(item{kind: kindInvocation, url: target, part: part, event: inv.Target, id: id, body: body})
+	s.enqueue(item{kind: kindInvocation, rt: rt, event: inv.Target, id: id, body: body})
 }
 
 func (s *Session) queueFull(id, event string) {
@@ -272,7 +280,7 @@ func (s *Session) spawnLocked() []item {
 			s.u.stats.busySessions.Add(1)
 		}
 		s.running++
-		go s.work()
+		s.u.startWorker(s)
 	}
 	return nil
 }

@@ -152,14 +152,22 @@ type Upstream struct {
 	client     *http.Client
 	ownClient  bool
 
-	mu       sync.Mutex
-	workers  int           // worker goroutines alive, across sessions
-	closing  bool          // Close was called
-	stopped  bool          // Close returned or gave up: no new work is accepted
-	aborted  chan struct{} // closed when Close's ctx expires: in-flight calls are cancelled
-	drained  chan struct{} // closed when workers reaches 0 after Close
-	calls    map[uint64]context.CancelCauseFunc
-	nextCall uint64
+	// base is the parent of every call's context; abort cancels it (cause errShutdown),
+	// which ends the calls in flight without a registry of them.
+	base      context.Context
+	abortBase context.CancelCauseFunc
+
+	mu      sync.Mutex
+	workers int           // worker goroutines alive, across sessions
+	closing bool          // Close was called
+	stopped bool          // Close returned or gave up: no new work is accepted
+	aborted chan struct{} // closed when Close's ctx expires: in-flight calls are cancelled
+	drained chan struct{} // closed when workers reaches 0 after Close
+
+	handoff   chan *Session // to a parked worker goroutine (see workers.go)
+	parked    atomic.Int64  // worker goroutines parked
+	closed    chan struct{} // closed when Close returns: parked workers exit
+	closeOnce sync.Once
 
 	stats          counters
 	overloadLogged atomic.Bool // one log line per episode of MaxInFlight reached
@@ -187,8 +195,10 @@ func New(opts Options) (*Upstream, error) {
 		observe:    opts.Observe,
 		client:     opts.HTTPClient,
 		aborted:    make(chan struct{}),
-		calls:      make(map[uint64]context.CancelCauseFunc),
+		handoff:    make(chan *Session),
+		closed:     make(chan struct{}),
 	}
+	u.base, u.abortBase = context.WithCancelCause(context.Background())
 	u.SetAccessKeys(opts.AccessKeys)
 	for i, r := range opts.Rules {
 		cr, err := compileRule(i, r)
@@ -220,6 +230,9 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 	return v
 }
 
+// idleConnTimeout closes upstream connections left idle by a peak.
+const idleConnTimeout = 30 * time.Second
+
 func newHTTPClient(maxConns int) *http.Client {
 	var t *http.Transport
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
@@ -234,7 +247,7 @@ func newHTTPClient(maxConns int) *http.Client {
 	// of the server's CPU in dialing). The idle timeout trims what a peak left behind.
 	t.MaxIdleConnsPerHost = maxConns
 	t.MaxIdleConns = 0 // no limit across hosts beyond the per-host one
-	t.IdleConnTimeout = 30 * time.Second
+	t.IdleConnTimeout = idleConnTimeout
 	return &http.Client{
 		Transport: t,
 		// A redirect would resend the signature to wherever the upstream points; the
@@ -276,6 +289,8 @@ func (u *Upstream) Close(ctx context.Context) error {
 }
 
 func (u *Upstream) closeIdle() {
+	u.abortBase(errShutdown) // nothing is in flight any more; lets the base context go
+	u.closeOnce.Do(func() { close(u.closed) })
 	if u.ownClient {
 		u.client.CloseIdleConnections()
 	}
@@ -288,14 +303,8 @@ func (u *Upstream) abort() {
 	default:
 		close(u.aborted)
 	}
-	cancels := make([]context.CancelCauseFunc, 0, len(u.calls))
-	for _, c := range u.calls {
-		cancels = append(cancels, c)
-	}
 	u.mu.Unlock()
-	for _, c := range cancels {
-		c(errShutdown)
-	}
+	u.abortBase(errShutdown)
 }
 
 func (u *Upstream) isAborted() bool {
@@ -332,26 +341,11 @@ func (u *Upstream) doneWorker() {
 }
 
 // callContext returns the context of one upstream call: it ends at the timeout (cause
-// errTimedOut) or when Close gives up (cause errShutdown).
-func (u *Upstream) callContext() (context.Context, func()) {
-	base, cancelBase := context.WithCancelCause(context.Background())
-	ctx, cancel := context.WithTimeoutCause(base, u.timeout, errTimedOut)
-	u.mu.Lock()
-	id := u.nextCall
-	u.nextCall++
-	u.calls[id] = cancelBase
-	aborted := u.isAborted()
-	u.mu.Unlock()
-	if aborted {
-		cancelBase(errShutdown)
-	}
-	return ctx, func() {
-		u.mu.Lock()
-		delete(u.calls, id)
-		u.mu.Unlock()
-		cancel()
-		cancelBase(context.Canceled)
-	}
+// errTimedOut) or when Close gives up (cause errShutdown, from u.base). One context per
+// call, derived from the shared base, instead of a cancel function registered per call
+// under u.mu.
+func (u *Upstream) callContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(u.base, u.timeout, errTimedOut)
 }
 
 // sleep waits d unless Close gives up first; false means stop retrying.
