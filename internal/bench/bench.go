@@ -221,7 +221,10 @@ type Result struct {
 	RatePerS     float64 `json:"rate_per_s,omitempty"` // offered publish/request rate (open loop)
 	Window       int     `json:"window,omitempty"`     // closed loop: messages outstanding / REST callers
 	Sent         int64   `json:"sent"`                 // messages, requests or invocations sent in the window
-	Deliveries   int64   `json:"deliveries"`           // received in the window (and its drain)
+	// PublishMaxMs is the longest a broadcast or REST request of the window waited
+	// for its answer (accepted, refused as overloaded, or failed).
+	PublishMaxMs float64 `json:"publish_max_ms,omitempty"`
+	Deliveries   int64   `json:"deliveries"` // received in the window (and its drain)
 	P90Ms        float64 `json:"p90_ms"`
 	MaxMs        float64 `json:"max_ms"`
 

@@ -112,6 +112,8 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 		r.DeliveriesPerS = float64(r.Deliveries) / elapsed.Seconds()
 		r.addError("publish_failed", p.failed.Load())
 		r.addError("publish_skipped", p.skipped.Load())
+		r.addError("publish_refused", p.refused.Load())
+		r.PublishMaxMs = ms(time.Duration(p.slowest.Load()))
 		r.addError("missing_deliveries", expected-r.Deliveries)
 		r.addError("bad_messages", rv.bad.Load()-bad0)
 		if err, ok := p.lastErr.Load().(error); ok && p.failed.Load() > 0 {

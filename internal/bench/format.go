@@ -60,6 +60,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 	row("offered rate /s", func(r *Result) string { return num(r.RatePerS, 0) })
 	row("closed-loop window", func(r *Result) string { return num(float64(r.Window), 0) })
 	row("sent", func(r *Result) string { return fmt.Sprint(r.Sent) })
+	row("slowest publish answer ms", func(r *Result) string { return num(r.PublishMaxMs, 1) })
 	row("deliveries", func(r *Result) string { return fmt.Sprint(r.Deliveries) })
 	row("deliveries /s", func(r *Result) string { return num(r.DeliveriesPerS, 0) })
 	row("latency p50 ms", func(r *Result) string { return num(r.P50Ms, 2) })

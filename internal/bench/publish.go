@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/signalbox-io/signalbox/management"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -96,6 +99,12 @@ type publisher struct {
 	ok      atomic.Int64 // measured messages accepted
 	failed  atomic.Int64
 	skipped atomic.Int64
+	// refused counts requests the server answered with 503 or 429 (overloaded: it
+	// refused the message instead of leaving the caller waiting); they are not failed.
+	refused atomic.Int64
+	// slowest is the longest a measured request waited for its answer (ns), whatever
+	// the answer.
+	slowest atomic.Int64
 	lastErr atomic.Value
 }
 
@@ -104,20 +113,34 @@ func (p *publisher) reset() {
 	p.ok.Store(0)
 	p.failed.Store(0)
 	p.skipped.Store(0)
+	p.refused.Store(0)
+	p.slowest.Store(0)
 }
 
 // publish sends message seq and reports whether the server accepted it.
 func (p *publisher) publish(ctx context.Context, seq int64) bool {
-	args := json.RawMessage(`[` + strconv.FormatInt(time.Now().UnixNano(), 10) + `,` +
+	t0 := time.Now()
+	args := json.RawMessage(`[` + strconv.FormatInt(t0.UnixNano(), 10) + `,` +
 		strconv.FormatInt(seq, 10) + `,"` + p.payload + `"]`)
 	err := p.send(ctx, args)
+	if !p.counted.Load() {
+		return err == nil
+	}
+	for d := int64(time.Since(t0)); ; {
+		s := p.slowest.Load()
+		if d <= s || p.slowest.CompareAndSwap(s, d) {
+			break
+		}
+	}
+	var re *management.ResponseError
 	switch {
-	case !p.counted.Load():
-	case err != nil:
+	case err == nil:
+		p.ok.Add(1)
+	case errors.As(err, &re) && (re.StatusCode == http.StatusServiceUnavailable || re.StatusCode == http.StatusTooManyRequests):
+		p.refused.Add(1)
+	default:
 		p.failed.Add(1)
 		p.lastErr.Store(err)
-	default:
-		p.ok.Add(1)
 	}
 	return err == nil
 }

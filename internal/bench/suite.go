@@ -50,14 +50,17 @@ func Suite() []SuiteRow {
 			check: func(r *Result, _ map[string]*Result) (bool, string) {
 				return r.DeliveriesPerS >= 400000, fmt.Sprintf("%.0f deliveries/s", r.DeliveriesPerS)
 			}},
-		{Name: RowS1Overload, Goal: "≥ 800,000 deliveries/s (80 % of the 16-frame batching floor), p99 ≤ 660 ms (3× the floor's), every publish answered",
+		{Name: RowS1Overload, Goal: "≥ 800,000 deliveries/s (80 % of the 16-frame batching floor), p99 ≤ 660 ms (3× the floor's), every publish answered within 1 s (accepted, or refused with 503/429)",
 			apply: func(o *Options, _ bool, _ map[string]*Result) {
 				o.Scenario, o.Clients, o.Rate = Broadcast, 10000, 100
 			},
 			check: func(r *Result, _ map[string]*Result) (bool, string) {
+				// A publish refused as overloaded was answered: only failures (time-outs,
+				// other errors) and skips (the bench had 64 unanswered) count against it.
 				pub := r.ErrorDetail["publish_failed"] + r.ErrorDetail["publish_skipped"]
-				return r.DeliveriesPerS >= 800000 && r.P99Ms <= 660 && pub == 0,
-					fmt.Sprintf("%.0f deliveries/s, p99 %.0f ms, %d publishes failed", r.DeliveriesPerS, r.P99Ms, pub)
+				return r.DeliveriesPerS >= 800000 && r.P99Ms <= 660 && pub == 0 && r.PublishMaxMs <= 1000,
+					fmt.Sprintf("%.0f deliveries/s, p99 %.0f ms, %d publishes failed or skipped, %d refused, slowest answer %.0f ms",
+						r.DeliveriesPerS, r.P99Ms, pub, r.ErrorDetail["publish_refused"], r.PublishMaxMs)
 			}},
 		{Name: RowS2, Goal: "≥ 12,000 invocations/s with p99 < 20 ms (open loop at 12,000/s)",
 			apply: func(o *Options, _ bool, _ map[string]*Result) {

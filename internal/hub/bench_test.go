@@ -23,7 +23,22 @@ func (c *benchClient) Protocol() protocol.Protocol { return c.proto }
 func (c *benchClient) Send(frame []byte) bool      { c.n.Add(int64(len(frame))); return true }
 func (c *benchClient) Close(string, bool)          {}
 
+// queueClient is a benchClient that queues and is flushed (hub.Queuer), as the
+// server's connections are.
+type queueClient struct {
+	benchClient
+	flushed atomic.Int64
+}
+
+func (c *queueClient) Queue(frame []byte) (bool, bool) { c.n.Add(int64(len(frame))); return true, true }
+func (c *queueClient) Flush()                          { c.flushed.Add(1) }
+
 func benchRegistry(b *testing.B, n int) *Registry {
+	b.Helper()
+	return benchRegistryOf(b, n, func(id string, p protocol.Protocol) Client { return &benchClient{id: id, proto: p} })
+}
+
+func benchRegistryOf(b *testing.B, n int, newClient func(id string, p protocol.Protocol) Client) *Registry {
 	b.Helper()
 	r := New(nil)
 	for i := range n {
@@ -31,9 +46,24 @@ func benchRegistry(b *testing.B, n int) *Registry {
 		if i%2 == 1 {
 			p = protocol.MessagePack()
 		}
-		r.Add(&benchClient{id: fmt.Sprint("c", i), proto: p})
+		r.Add(newClient(fmt.Sprint("c", i), p))
 	}
 	return r
+}
+
+// BenchmarkSendAllQueued is BenchmarkSendAll to clients that queue and are
+// flushed after (the server's path): still nothing allocated per recipient, and the
+// flush spread over GOMAXPROCS goroutines costs a few allocations per broadcast.
+func BenchmarkSendAllQueued(b *testing.B) {
+	r := benchRegistryOf(b, 10_000, func(id string, p protocol.Protocol) Client {
+		return &queueClient{benchClient: benchClient{id: id, proto: p}}
+	})
+	inv := &protocol.Invocation{Target: "broadcast"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r.SendAll("bench", NewPayload(inv), nil)
+	}
 }
 
 // BenchmarkSendAll broadcasts one new payload per iteration to 10k connections,

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"log/slog"
+	"runtime"
+	"sync"
 )
 
 // idSet answers "is this id excluded" without allocating for short lists, which
@@ -131,12 +133,13 @@ type cachedFrame struct {
 	logged bool
 }
 
-// deliver hands each recipient the frame of its protocol. It holds no lock: the
-// recipients are a snapshot. The per-call frame cache keeps the loop free of
+// deliver hands each recipient the frame of its protocol: queued to all of them
+// first, then written (see Queuer). It holds no lock: the recipients are a snapshot,
+// in the caller's pooled buffer, which it reuses for the connections to flush. The per-call frame cache keeps the loop free of
 // allocations and of contention on the Payload's mutex.
 func (r *Registry) deliver(hub string, recipients []Client, p *Payload) {
 	var cache [frameCacheSize]cachedFrame
-	n := 0
+	n, k := 0, 0
 	for _, c := range recipients {
 		proto := c.Protocol()
 		if proto == nil {
@@ -170,6 +173,57 @@ func (r *Registry) deliver(hub string, recipients []Client, p *Payload) {
 			}
 			continue
 		}
+		if q, ok := c.(Queuer); ok {
+			if _, flush := q.Queue(cf.frame); flush {
+				recipients[k] = c // k <= i: the slot was read already
+				k++
+			}
+			continue
+		}
 		c.Send(cf.frame)
 	}
+	flushAll(recipients[:k])
+}
+
+// Queuer is a Client that can queue a frame and write it later. A fan-out queues the
+// frame to every recipient first and then writes to the connections whose writer was
+// idle, on its own goroutine (a few for a large fan-out) instead of starting a
+// goroutine per recipient; frames queued meanwhile by other sends join those writes.
+type Queuer interface {
+	// Queue is Send without the write: when flush is true the frame is queued and
+	// the caller must call Flush, soon, to get it written.
+	Queue(frame []byte) (ok, flush bool)
+	Flush()
+}
+
+// flushMinPerWorker is the fewest connections a flush worker is started for: a
+// goroutine start is worth it only over hundreds of writes.
+const flushMinPerWorker = 512
+
+// flushAll flushes every recipient, spread over up to GOMAXPROCS goroutines (the
+// caller's included) so that a large fan-out's writes do not serialise on one core.
+func flushAll(recipients []Client) {
+	workers := min(runtime.GOMAXPROCS(0), len(recipients)/flushMinPerWorker)
+	if workers <= 1 {
+		for _, c := range recipients {
+			c.(Queuer).Flush()
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(recipients) + workers - 1) / workers
+	for w := 1; w < workers; w++ {
+		part := recipients[min(w*per, len(recipients)):min((w+1)*per, len(recipients))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, c := range part {
+				c.(Queuer).Flush()
+			}
+		}()
+	}
+	for _, c := range recipients[:per] {
+		c.(Queuer).Flush()
+	}
+	wg.Wait()
 }

@@ -30,6 +30,7 @@ const (
 	CodeNotImplemented            = "Error.Request.NotImplemented"
 	CodeInternal                  = "Error.Service.Internal"
 	CodeUnavailable               = "Error.Service.Unavailable"
+	CodeOverloaded                = "Error.Service.Overloaded"
 )
 
 // errKind is the class of an API error; errorTable maps it to the response.
@@ -55,6 +56,7 @@ const (
 	errInvocationFailed
 	errInvocationTimeout
 	errTooManyInvocations
+	errOverloaded
 )
 
 // errorTable is the one place where error classes become HTTP responses.
@@ -81,6 +83,7 @@ var errorTable = map[errKind]struct {
 	errInvocationFailed:          {http.StatusBadRequest, CodeInvocationFailed},
 	errInvocationTimeout:         {http.StatusGatewayTimeout, CodeInvocationTimeout},
 	errTooManyInvocations:        {http.StatusTooManyRequests, CodeInvocationThrottled},
+	errOverloaded:                {http.StatusServiceUnavailable, CodeOverloaded},
 }
 
 // apiError is the error type handlers return; anything else is a 500.
@@ -142,6 +145,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) int {
 			_, _ = w.Write([]byte("Unauthorized"))
 		}
 		return entry.status
+	}
+	if ae.kind == errOverloaded {
+		h.Set("Retry-After", "1")
 	}
 	msg := ae.msg
 	if ae.kind == errInternal {

@@ -46,12 +46,21 @@ type Options struct {
 	// MaxArgumentDepth bounds how deeply message arguments nest arrays and objects;
 	// default DefaultMaxArgumentDepth. Deeper messages are refused with 400.
 	MaxArgumentDepth int
+	// MaxConcurrentBroadcasts bounds the broadcasts and group sends carried out at
+	// once (0 = unlimited). One beyond waits up to BroadcastQueueWait for a slot and
+	// is then refused with 503 and Retry-After: under overload every request gets an
+	// answer within about that wait plus one fan-out, instead of all of them piling up
+	// until callers time out.
+	MaxConcurrentBroadcasts int
+	BroadcastQueueWait      time.Duration
 }
 
 type handler struct {
 	opts   Options
 	logger *slog.Logger
 	routes []route
+	// broadcasts holds a token per fan-out in progress (nil = unlimited).
+	broadcasts chan struct{}
 }
 
 // request is what a matched route's handler gets: the effective hub and the
@@ -104,7 +113,43 @@ func New(opts Options) http.Handler {
 			rts[i].methods[m] = o
 		}
 	}
-	return &handler{opts: opts, logger: logger, routes: rts}
+	h := &handler{opts: opts, logger: logger, routes: rts}
+	if opts.MaxConcurrentBroadcasts > 0 {
+		h.broadcasts = make(chan struct{}, opts.MaxConcurrentBroadcasts)
+	}
+	return h
+}
+
+// errBusy refuses a broadcast that found no free slot in time.
+var errBusy = &apiError{kind: errOverloaded, msg: "too many broadcasts are in progress; retry later"}
+
+// admitBroadcast takes a fan-out slot, waiting up to BroadcastQueueWait; the
+// caller calls endBroadcast once its fan-out is done.
+func (h *handler) admitBroadcast(r *http.Request) error {
+	if h.broadcasts == nil {
+		return nil
+	}
+	select {
+	case h.broadcasts <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(h.opts.BroadcastQueueWait)
+	defer t.Stop()
+	select {
+	case h.broadcasts <- struct{}{}:
+		return nil
+	case <-t.C:
+		return errBusy
+	case <-r.Context().Done():
+		return errBusy
+	}
+}
+
+func (h *handler) endBroadcast() {
+	if h.broadcasts != nil {
+		<-h.broadcasts
+	}
 }
 
 // statusWriter remembers the status written, for Options.Observe.

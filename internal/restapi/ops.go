@@ -22,6 +22,10 @@ func opSendAll(h *handler, w http.ResponseWriter, r *http.Request, req *request)
 	if err != nil {
 		return err
 	}
+	if err := h.admitBroadcast(r); err != nil {
+		return err
+	}
+	defer h.endBroadcast()
 	return unavailable(h.opts.Hubs.SendAll(r.Context(), req.hub, p, excludedIDs(req.query)))
 }
 
@@ -47,6 +51,10 @@ func opSendGroup(h *handler, w http.ResponseWriter, r *http.Request, req *reques
 	if err != nil {
 		return err
 	}
+	if err := h.admitBroadcast(r); err != nil {
+		return err
+	}
+	defer h.endBroadcast()
 	return unavailable(h.opts.Hubs.SendGroup(r.Context(), req.hub, req.group, p, excludedIDs(req.query)))
 }
 

@@ -14,15 +14,17 @@ func (s *Server) restAPI() http.Handler {
 	return restapi.New(restapi.Options{
 		Hubs: s.node,
 		// The gate (access-key and identity tokens) as configured now: Reload swaps it.
-		Authenticator:    liveGate{s},
-		AccessKey:        s.accessKey(),
-		Calls:            s.calls,
-		Connections:      s.calls,
-		MaxArgumentDepth: s.cfg.MaxArgumentDepth,
-		IssueToken:       s.issueClientToken,
-		Logger:           s.log,
-		Health:           http.HandlerFunc(s.health),
-		Observe:          s.traceREST,
+		Authenticator:           liveGate{s},
+		AccessKey:               s.accessKey(),
+		Calls:                   s.calls,
+		Connections:             s.calls,
+		MaxArgumentDepth:        s.cfg.MaxArgumentDepth,
+		MaxConcurrentBroadcasts: s.cfg.MaxConcurrentBroadcasts,
+		BroadcastQueueWait:      s.cfg.BroadcastQueueWait,
+		IssueToken:              s.issueClientToken,
+		Logger:                  s.log,
+		Health:                  http.HandlerFunc(s.health),
+		Observe:                 s.traceREST,
 		OnAuthFailure: func(r *http.Request, err error) {
 			s.authFailed(r, "rest", err)
 		},

@@ -83,6 +83,11 @@ type Config struct {
 	// MaxPendingInvocations bounds the :invoke calls waiting for a client result at
 	// once; more get 429.
 	MaxPendingInvocations int
+	// MaxConcurrentBroadcasts bounds the REST broadcasts and group sends carried out
+	// at once (0 = unlimited); one beyond waits up to BroadcastQueueWait, then gets
+	// 503 with Retry-After.
+	MaxConcurrentBroadcasts int
+	BroadcastQueueWait      time.Duration
 
 	// KeepAliveInterval is how long a connection may go without an outbound frame
 	// before the server sends a Ping.
@@ -318,7 +323,7 @@ func (c *Config) Validate() error {
 		{"handshake-timeout", c.HandshakeTimeout}, {"negotiate-timeout", c.NegotiateTimeout},
 		{"poll-timeout", c.PollTimeout}, {"write-timeout", c.WriteTimeout},
 		{"drain-timeout", c.DrainTimeout}, {"upstream-timeout", c.UpstreamTimeout},
-		{"invoke-timeout", c.InvokeTimeout},
+		{"invoke-timeout", c.InvokeTimeout}, {"broadcast-queue-wait", c.BroadcastQueueWait},
 	} {
 		if d.v <= 0 {
 			bad("%s: must be a positive duration such as 15s, got %v", d.name, d.v)
@@ -363,6 +368,7 @@ func (c *Config) Validate() error {
 		{"max-connections-per-user", c.MaxConnectionsPerUser}, {"negotiate-burst", c.NegotiateBurst},
 		{"max-pending-negotiations", c.MaxPendingNegotiations},
 		{"upstream-max-conns-per-host", c.UpstreamMaxConnsPerHost},
+		{"max-concurrent-broadcasts", c.MaxConcurrentBroadcasts},
 	} {
 		if n.v < 0 {
 			bad("%s: must not be negative (0 = unlimited), got %d", n.name, n.v)

@@ -31,6 +31,8 @@ var (
 // wsConn is what a connection needs of its WebSocket (tests replace it).
 type wsConn interface {
 	WriteFramed(batch []byte, binary bool) error
+	TryWriteFramed(batch []byte, binary bool) (rest []byte, err error)
+	FinishWrite(rest []byte) error
 	Close() error
 	CloseNow() error
 }
@@ -151,6 +153,16 @@ func (c *conn) Protocol() protocol.Protocol { return c.proto }
 // Send queues a frame without blocking. A full queue closes the connection as a slow
 // consumer: one stalled client never holds up a broadcast.
 func (c *conn) Send(frame []byte) bool {
+	ok, flush := c.Queue(frame)
+	if flush {
+		c.flush()
+	}
+	return ok
+}
+
+// Queue implements hub.Queuer: Send, except that when flush is true the frame is
+// queued and the caller must call Flush to get it written.
+func (c *conn) Queue(frame []byte) (ok, flush bool) {
 	if !c.handshaken.Load() {
 		// Registered but the handshake response is not queued yet: wait for it.
 		c.hsMu.Lock()
@@ -158,19 +170,22 @@ func (c *conn) Send(frame []byte) bool {
 		c.hsMu.Unlock()
 	}
 	if sr := c.sr.Load(); sr != nil {
-		return c.sendTracked(sr, frame)
+		return c.sendTracked(sr, frame), false
 	}
-	if c.enqueue(frame) {
-		return true
+	if ok, flush = c.queue(frame); ok {
+		return true, flush
 	}
 	if c.out.Sealed() {
-		return false
+		return false, false
 	}
 	// Concurrent sends (a broadcast and a group send) can all find the queue full
 	// before the first seals it: slowConsumer counts and logs it once.
 	c.slowConsumer("slow consumer")
-	return false
+	return false, false
 }
+
+// Flush implements hub.Queuer: it writes what Queue queued.
+func (c *conn) Flush() { c.flush() }
 
 // slowConsumer closes a connection whose client does not read (its queue is full, or
 // a write did not complete within the write timeout). It counts and logs it once,

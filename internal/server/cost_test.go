@@ -1,8 +1,10 @@
 package server
 
 import (
+	"fmt"
 	"net/url"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +24,7 @@ func TestIdleWebSocketCost(t *testing.T) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	g0 := runtime.NumGoroutine()
-	conns := make([]*rawWS, 0, n)
-	for i := 0; i < n; i++ {
-		rw := ts.upgradeRaw(query)
-		rw.handshake()
-		conns = append(conns, rw)
-	}
-	waitFor(t, 5*time.Second, "registrations", func() bool { return ts.s.Registry().ConnectionCount("chat") == n })
+	conns := connectRaw(t, ts, query, n)
 	// Handlers return and writers end once the handshake responses are written.
 	var perConn float64
 	deadline := time.Now().Add(5 * time.Second)
@@ -63,4 +59,57 @@ func TestIdleWebSocketCost(t *testing.T) {
 	if _, p, err := conns[0].readMessage(5 * time.Second); err != nil || !strings.Contains(string(p), `"type":3`) {
 		t.Fatalf("completion %q %v", p, err)
 	}
+}
+
+// A broadcast to idle WebSocket connections writes to them from the broadcasting
+// goroutine: it used to start a writer goroutine per recipient, whose start and
+// wake-up cost more than the write itself (docs/performance.md, S1). Every message
+// still arrives, in order.
+func TestBroadcastToIdleConnectionsStartsNoGoroutinePerRecipient(t *testing.T) {
+	ts := startServer(t, nil)
+	query := "hub=chat&access_token=" + url.QueryEscape(ts.token("chat", ""))
+	const n, messages = 100, 10
+	conns := connectRaw(t, ts, query, n)
+	created := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(created)
+	before := created[0].Value.Uint64()
+	for m := range messages {
+		broadcast(ts.s, "chat", "m", fmt.Sprint("message ", m))
+	}
+	metrics.Read(created)
+	started := created[0].Value.Uint64() - before
+	for i, c := range conns {
+		// A WebSocket message may carry several records (a batch).
+		var records []string
+		for len(records) < messages {
+			_, p, err := c.readMessage(5 * time.Second)
+			if err != nil {
+				t.Fatalf("conn %d after %d records: %v", i, len(records), err)
+			}
+			records = append(records, strings.Split(strings.TrimSuffix(string(p), "\x1e"), "\x1e")...)
+		}
+		for m, r := range records {
+			if want := fmt.Sprintf(`"message %d"`, m); !strings.Contains(r, want) {
+				t.Fatalf("conn %d, record %d: %q, want %s", i, m, r, want)
+			}
+		}
+	}
+	t.Logf("%d goroutines started for %d deliveries", started, n*messages)
+	if started > n/4 {
+		t.Fatalf("%d goroutines started for %d broadcasts to %d idle connections", started, messages, n)
+	}
+}
+
+// connectRaw opens n raw WebSockets to hub chat with completed handshakes and waits
+// until all are registered.
+func connectRaw(t *testing.T, ts *testServer, query string, n int) []*rawWS {
+	t.Helper()
+	conns := make([]*rawWS, 0, n)
+	for i := 0; i < n; i++ {
+		rw := ts.upgradeRaw(query)
+		rw.handshake()
+		conns = append(conns, rw)
+	}
+	waitFor(t, 5*time.Second, "registrations", func() bool { return ts.s.Registry().ConnectionCount("chat") == n })
+	return conns
 }

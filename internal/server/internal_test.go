@@ -79,8 +79,12 @@ func (f *fakeWS) WriteFramed(b []byte, _ bool) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakeWS) Close() error    { return nil }
-func (f *fakeWS) CloseNow() error { return nil }
+func (f *fakeWS) TryWriteFramed(b []byte, binary bool) ([]byte, error) {
+	return nil, f.WriteFramed(b, binary)
+}
+func (f *fakeWS) FinishWrite([]byte) error { return nil }
+func (f *fakeWS) Close() error             { return nil }
+func (f *fakeWS) CloseNow() error          { return nil }
 
 func TestCloseFromRegistry(t *testing.T) {
 	rec, upURL := newUpstream(t)

@@ -14,8 +14,19 @@ import (
 
 // enqueue queues frame and gets it written; false when the outbox refused it.
 func (c *conn) enqueue(frame []byte) bool {
+	ok, flush := c.queue(frame)
+	if flush {
+		c.flush()
+	}
+	return ok
+}
+
+// queue queues frame without writing it; ok is false when the outbox refused it.
+// flush true means the caller took over the connection's idle writer and must call
+// flush (a fan-out queues to every recipient first and writes after).
+func (c *conn) queue(frame []byte) (ok, flush bool) {
 	if !c.out.Push(frame) {
-		return false
+		return false, false
 	}
 	c.metrics.Sent(len(frame))
 	now := time.Now().UnixNano()
@@ -25,10 +36,9 @@ func (c *conn) enqueue(frame []byte) bool {
 	// nothing is sent.
 	if ws := c.writeSince.Load(); ws != 0 && now-ws >= int64(c.s.cfg.WriteTimeout) {
 		c.slowConsumer("The client did not read within the write timeout.")
-		return true
+		return true, false
 	}
-	c.kick()
-	return true
+	return true, c.claimWriter()
 }
 
 // seal queues final as the last frame (see transport.Outbox.Seal) and gets it written.
@@ -44,47 +54,118 @@ func (c *conn) seal(final []byte) bool {
 	return true
 }
 
-// kick starts the WebSocket writer unless it runs already. SSE and long polling pull
-// from the outbox themselves.
+// claimWriter makes the caller the WebSocket's writer unless one runs already. SSE
+// and long polling pull from the outbox themselves.
+func (c *conn) claimWriter() bool {
+	return c.isWS.Load() && !c.writerOn.Load() && c.writerOn.CompareAndSwap(false, true)
+}
+
+// kick starts the WebSocket writer goroutine unless a writer runs already.
 func (c *conn) kick() {
-	if !c.isWS.Load() || c.writerOn.Load() || !c.writerOn.CompareAndSwap(false, true) {
+	if !c.claimWriter() {
 		return
 	}
+	if ws, done, ok := c.writerSocket(); ok {
+		go c.writeLoop(ws, done, pendingWrite{})
+	}
+}
+
+// writerSocket returns the socket a claimed writer writes to and counts the writer
+// in the server's wait group (the writer calls Done). ok is false, and the claim is
+// given up, when the connection has no socket to write to.
+func (c *conn) writerSocket() (ws wsConn, done chan struct{}, ok bool) {
 	c.mu.Lock()
 	if c.ws == nil || c.finished || c.detached {
 		c.mu.Unlock()
 		c.writerOn.Store(false)
-		return
+		return nil, nil, false
 	}
 	// The connection's transport still holds its own count, so this Add never races
 	// with a Wait that saw zero.
 	c.s.wg.Add(1)
-	ws := c.ws
-	var done chan struct{}
+	ws = c.ws
 	if sr := c.sr.Load(); sr != nil {
 		// A stateful reconnect waits for this writer before the next socket gets one.
 		done = make(chan struct{})
 		sr.writerDone = done
 	}
 	c.mu.Unlock()
-	go c.writeLoop(ws, done)
+	return ws, done, true
+}
+
+// flush writes what is queued, for a caller that claimed the writer (queue said
+// so). An idle connection's socket takes a small batch at once: it is written on the
+// caller's goroutine without waiting, which saves the goroutine start and wake-up
+// per delivery that dominated a fan-out to idle connections (docs/performance.md,
+// S1). Whatever must wait (a full socket, the last batch with its closing handshake)
+// goes to the writer goroutine. A stateful connection always uses the goroutine: a
+// reconnect waits for its writer to end before the next socket gets one.
+func (c *conn) flush() {
+	ws, done, ok := c.writerSocket()
+	if !ok {
+		return
+	}
+	if done != nil {
+		go c.writeLoop(ws, done, pendingWrite{})
+		return
+	}
+	for {
+		batch, sealed := c.out.TakeFramed(c.spare)
+		if sealed {
+			go c.writeLoop(ws, nil, pendingWrite{batch: batch, sealed: true, taken: true})
+			return
+		}
+		if len(batch) > 0 {
+			rest, err := ws.TryWriteFramed(batch, c.binary.Load())
+			if err != nil {
+				c.s.wg.Done()
+				c.abort("The transport failed: " + err.Error())
+				return // writerOn stays set: nothing more can be written
+			}
+			if len(rest) > 0 {
+				go c.writeLoop(ws, nil, pendingWrite{batch: batch, rest: rest, taken: true})
+				return
+			}
+		}
+		if !c.releaseWriter(batch) {
+			c.s.wg.Done()
+			return
+		}
+	}
+}
+
+// pendingWrite is what a writer goroutine finishes before it takes from the outbox:
+// a batch flush took (taken), of which rest is still to be written when not empty
+// (TryWriteFramed kept the write lock for it).
+type pendingWrite struct {
+	batch, rest   []byte
+	sealed, taken bool
 }
 
 // writeLoop sends everything queued, one write per batch, until the outbox is empty.
 // After the sealed last batch it closes the transport gracefully.
-func (c *conn) writeLoop(ws wsConn, done chan struct{}) {
+func (c *conn) writeLoop(ws wsConn, done chan struct{}, p pendingWrite) {
 	defer c.s.wg.Done()
 	if done != nil {
 		defer close(done)
 	}
 	defer c.recoverPanic("writing", nil)
 	for {
-		batch, sealed := c.out.TakeFramed(c.spare)
+		batch, sealed, rest := p.batch, p.sealed, p.rest
+		if !p.taken {
+			batch, sealed = c.out.TakeFramed(c.spare)
+		}
+		p = pendingWrite{}
 		if len(batch) > 0 {
 			// The lifecycle timer enforces the write timeout (see tick): cheaper than
 			// a deadline per write.
 			c.writeSince.Store(time.Now().UnixNano())
-			err := ws.WriteFramed(batch, c.binary.Load())
+			var err error
+			if len(rest) > 0 {
+				err = ws.FinishWrite(rest)
+			} else {
+				err = ws.WriteFramed(batch, c.binary.Load())
+			}
 			c.writeSince.Store(0)
 			if err != nil {
 				c.abort("The transport failed: " + err.Error())
@@ -96,20 +177,26 @@ func (c *conn) writeLoop(ws wsConn, done chan struct{}) {
 			c.terminate("")
 			return
 		}
-		c.spare = batch[:0]
-		if cap(c.spare) > 16<<10 {
-			c.spare = nil // do not pin a burst's buffer to an idle connection
-		}
-		c.writerOn.Store(false)
-		// A frame pushed after Take but before the flag cleared found the writer
-		// running and did not start one: look again.
-		if c.out.Len() == 0 && !c.out.Sealed() {
-			return
-		}
-		if !c.writerOn.CompareAndSwap(false, true) {
+		if !c.releaseWriter(batch) {
 			return
 		}
 	}
+}
+
+// releaseWriter keeps batch's buffer for the next one and gives up the writer; true
+// means frames came meanwhile and the caller is the writer again.
+func (c *conn) releaseWriter(batch []byte) bool {
+	c.spare = batch[:0]
+	if cap(c.spare) > 16<<10 {
+		c.spare = nil // do not pin a burst's buffer to an idle connection
+	}
+	c.writerOn.Store(false)
+	// A frame pushed after Take but before the flag cleared found the writer
+	// running and did not start one: look again.
+	if c.out.Len() == 0 && !c.out.Sealed() {
+		return false
+	}
+	return c.writerOn.CompareAndSwap(false, true)
 }
 
 // terminate ends the transport now, without a Close message.

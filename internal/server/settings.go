@@ -107,6 +107,8 @@ var settings = []Setting{
 	text("metrics-listen", "", "HOST:PORT of a separate listener for /metrics; empty serves /metrics on the main listener", func(c *Config) *string { return &c.MetricsListen }),
 	duration("invoke-timeout", "30s", "how long POST .../connections/{id}/:invoke waits for the client's result (then 504)", func(c *Config) *time.Duration { return &c.InvokeTimeout }),
 	integer("max-pending-invocations", "1000", ":invoke calls waiting for client results at once (more get 429)", func(c *Config) *int { return &c.MaxPendingInvocations }),
+	integer("max-concurrent-broadcasts", "16", "REST broadcasts and group sends carried out at once (0 = unlimited); one beyond waits up to broadcast-queue-wait for its turn, then gets 503 with Retry-After, so that an overloaded server answers every request quickly", func(c *Config) *int { return &c.MaxConcurrentBroadcasts }),
+	duration("broadcast-queue-wait", "500ms", "how long a REST broadcast or group send waits for one of max-concurrent-broadcasts (then 503)", func(c *Config) *time.Duration { return &c.BroadcastQueueWait }),
 	boolean("no-trace", "false", "turn off the live view (/_/trace) and its reserved hub _trace", func(c *Config) *bool { return &c.NoTrace }),
 	integer("max-connections", "0", "concurrent client connections (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxConnections }),
 	text("access-key-file", "", "file holding the access keys, one per line, primary first ('#' comments); keeps them out of the process list and is reread on reload", func(c *Config) *string { return &c.AccessKeyFile }),

@@ -379,6 +379,62 @@ func (ws *WebSocket) WriteFramed(batch []byte, binary bool) error {
 	return nil
 }
 
+// TryWriteFramed is WriteFramed without waiting: it writes what the socket takes
+// now, so that a fan-out can write to an idle connection from its own goroutine
+// instead of starting a writer goroutine per delivery. When the socket took all of
+// it, rest is empty. Otherwise (a full socket, or no pollable socket: then nothing
+// was written) rest is the unwritten end of the message and the connection's write
+// lock stays held, so that no other frame can cut into the message: FinishWrite(rest)
+// must follow, from any goroutine.
+func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err error) {
+	op := byte(opText)
+	if binary {
+		op = opBinary
+	}
+	start := putHeader(batch, Headroom, op, len(batch)-Headroom)
+	b := batch[start:]
+	ws.wmu.Lock()
+	if ws.closeSent {
+		ws.wmu.Unlock()
+		return nil, errors.New("websocket: write after close")
+	}
+	if ws.rc == nil {
+		return b, nil
+	}
+	var n int
+	var werr error
+	err = ws.rc.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), b)
+		return true // never wait here: waiting is FinishWrite's, on another goroutine
+	})
+	if err == nil {
+		err = werr
+	}
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+		err = nil
+	}
+	if err != nil {
+		ws.wmu.Unlock()
+		return nil, fmt.Errorf("websocket: write: %w", err)
+	}
+	if n = max(n, 0); n == len(b) {
+		ws.wmu.Unlock()
+		return nil, nil
+	}
+	return b[n:], nil
+}
+
+// FinishWrite writes the rest a TryWriteFramed left, waiting for the socket as
+// long as it takes (CloseWithStatus's deadline ends a write that never completes),
+// and releases the write lock TryWriteFramed kept.
+func (ws *WebSocket) FinishWrite(rest []byte) error {
+	defer ws.wmu.Unlock()
+	if _, err := ws.nc.Write(rest); err != nil {
+		return fmt.Errorf("websocket: write: %w", err)
+	}
+	return nil
+}
+
 // Headroom is the room WriteFramed needs in front of the payload.
 const Headroom = maxHeaderSize
 

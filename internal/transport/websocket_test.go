@@ -130,3 +130,106 @@ func TestWebSocketSeesEOFBehindLastFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TryWriteFramed writes to a socket with room at once; to a full one (a client that
+// does not read) it writes what fits and leaves the rest, holding the write lock so
+// that no other frame cuts into the message, and FinishWrite completes it once the
+// client reads: every message arrives whole and in order.
+func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
+	var loop EventLoop
+	wsc := make(chan *WebSocket, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ws, err := loop.Accept(w, r, &events{data: make(chan string, 100), closed: make(chan error, 100)}); err == nil {
+			ws.Start()
+			wsc <- ws
+		}
+	}))
+	defer srv.Close()
+	nc := upgrade(t, srv.URL)
+	var ws *WebSocket
+	select {
+	case ws = <-wsc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no WebSocket")
+	}
+	defer ws.CloseNow()
+
+	message := func(i int) []byte {
+		b := make([]byte, Headroom, Headroom+32<<10)
+		return append(b, strings.Repeat(string(rune('a'+i%26)), 32<<10)...)
+	}
+	if rest, err := ws.TryWriteFramed(message(0), false); err != nil || len(rest) != 0 {
+		t.Fatalf("an idle socket left %d bytes, error %v", len(rest), err)
+	}
+	// Fill the socket: the client reads nothing yet.
+	sent := 1
+	var rest []byte
+	for ; sent < 1000 && len(rest) == 0; sent++ {
+		var err error
+		if rest, err = ws.TryWriteFramed(message(sent), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rest) == 0 {
+		t.Fatal("1,000 messages of 32 KiB never filled the socket")
+	}
+	// The lock is held: a ping answer or another message waits for FinishWrite.
+	done := make(chan error, 1)
+	go func() { done <- ws.WriteMessage([]byte("after"), false) }()
+	finished := make(chan error, 1)
+	go func() { finished <- ws.FinishWrite(rest) }()
+
+	br := bufio.NewReader(nc)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range sent {
+		want := strings.Repeat(string(rune('a'+i%26)), 32<<10)
+		if got := readFrame(t, br); got != want {
+			t.Fatalf("message %d of %d: %d bytes starting %q", i, sent, len(got), got[:min(len(got), 8)])
+		}
+	}
+	if got := readFrame(t, br); got != "after" {
+		t.Fatalf("last message %q", got)
+	}
+	for _, ch := range []chan error{finished, done} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a write did not complete")
+		}
+	}
+}
+
+// readFrame reads one unmasked server frame and returns its payload.
+func readFrame(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := int(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = int(l[0])<<8 | int(l[1])
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = 0
+		for _, b := range l {
+			n = n<<8 | int(b)
+		}
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(br, p); err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
