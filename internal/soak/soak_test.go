@@ -62,6 +62,7 @@ type figures struct {
 	GroupSends          int     `json:"group_sends"`
 	Deliveries          int64   `json:"deliveries"`
 	Missing             int64   `json:"missing_deliveries"`
+	Late                int64   `json:"late_deliveries"` // arrived after their 3-second window
 	P50ms               float64 `json:"broadcast_p50_ms"`
 	P99ms               float64 `json:"broadcast_p99_ms"`
 	Reconnects          int64   `json:"churn_reconnects"`
@@ -487,20 +488,31 @@ func (p *clientPool) traffic(ctx context.Context, t *testing.T, d time.Duration,
 		to    []*soakClient
 	}
 	var pending []sent
-	check := func(s sent) {
+	// A delivery not seen within its window is looked for again at the end, so a late
+	// one (the server was slow) is told apart from a lost one.
+	type miss struct {
+		sc *soakClient
+		s  *sent
+	}
+	var misses []miss
+	received := func(sc *soakClient, s *sent) bool {
+		v, ok := sc.got.LoadAndDelete(s.id)
+		if !ok {
+			return false
+		}
+		f.Deliveries++
+		if s.group < 0 {
+			lat = append(lat, float64(time.Unix(0, v.(int64)).Sub(s.at))/float64(time.Millisecond))
+		}
+		return true
+	}
+	check := func(s *sent) {
 		for _, sc := range s.to {
 			if sc.leaving.Load() {
 				continue
 			}
-			v, ok := sc.got.Load(s.id)
-			if !ok {
-				f.Missing++
-				continue
-			}
-			f.Deliveries++
-			sc.got.Delete(s.id)
-			if s.group < 0 {
-				lat = append(lat, float64(time.Unix(0, v.(int64)).Sub(s.at))/float64(time.Millisecond))
+			if !received(sc, s) {
+				misses = append(misses, miss{sc, s})
 			}
 		}
 	}
@@ -570,13 +582,21 @@ func (p *clientPool) traffic(ctx context.Context, t *testing.T, d time.Duration,
 		}
 		// Deliveries get 3 s; the connections that joined meanwhile are not expected.
 		for len(pending) > 0 && time.Since(pending[0].at) > 3*time.Second {
-			check(pending[0])
+			check(&pending[0])
 			pending = pending[1:]
 		}
 	}
 	time.Sleep(3 * time.Second)
-	for _, s := range pending {
-		check(s)
+	for i := range pending {
+		check(&pending[i])
+	}
+	time.Sleep(3 * time.Second)
+	for _, m := range misses {
+		if received(m.sc, m.s) {
+			f.Late++
+		} else {
+			f.Missing++
+		}
 	}
 	slices.Sort(lat)
 	if n := len(lat); n > 0 {
