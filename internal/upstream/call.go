@@ -52,6 +52,9 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r r
 	u.stats.requests.Add(1)
 	u.stats.inFlight.Add(1)
 	defer u.stats.inFlight.Add(-1)
+	if u.fast != nil && it.rt.fast {
+		return u.doFast(s, it, readBody)
+	}
 	ctx, done := u.callContext()
 	defer done()
 	req, err := newRequest(ctx, it.rt, it.body)
@@ -65,6 +68,22 @@ func (u *Upstream) do(s *Session, it *item, category string, readBody bool) (r r
 	}
 	defer drain(resp.Body)
 	return u.readResponse(resp, readBody, func(err error) failKind { return errKind(ctx, err) })
+}
+
+// doFast is do through the fast client (see fastclient.go).
+func (u *Upstream) doFast(s *Session, it *item, readBody bool) result {
+	fc, err := u.fast.get(it.rt.addr, time.Now().Add(u.timeout))
+	if err != nil {
+		return result{kind: u.fastErrKind(err), err: err}
+	}
+	resp, err := fc.post(s.headerFor(it.rt).head, it.body)
+	if err != nil {
+		u.fast.discard(fc)
+		return result{kind: u.fastErrKind(err), err: err}
+	}
+	r := u.readResponse(resp, readBody, u.fastErrKind)
+	u.fast.finish(fc, resp)
+	return r
 }
 
 // readResponse turns a response into the call's result. The body is read only when

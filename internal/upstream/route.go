@@ -1,8 +1,12 @@
 package upstream
 
 import (
+	"maps"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/signalbox-io/signalbox/auth"
@@ -20,6 +24,9 @@ type route struct {
 	// target is url parsed once (nil when it does not parse; the call then fails as a
 	// request that cannot be built). Requests share it and never modify it.
 	target *url.URL
+	// fast: calls go through the Upstream's fast client, to addr (host:port).
+	fast bool
+	addr string
 	// header is what the calls send, signed with the keys in signedWith; shared by the
 	// calls of the route, so never modified once stored (a new one replaces it).
 	header atomic.Pointer[signedHeader]
@@ -28,6 +35,9 @@ type route struct {
 type signedHeader struct {
 	keys *[]string
 	h    http.Header
+	// head is the request line and headers as the fast client writes them, up to the
+	// value of Content-Length (a route's calls differ only in their bodies).
+	head []byte
 }
 
 // signature caches X-ASRS-Signature of the session's connection id for one set of keys.
@@ -52,6 +62,9 @@ func (s *Session) route(category, event string) *route {
 	rt := &route{category: category, event: event, url: target, part: part}
 	if parsed, err := url.Parse(target); err == nil {
 		rt.target = parsed
+		if s.u.fast != nil && fastTarget(parsed) {
+			rt.fast, rt.addr = true, dialAddr(parsed)
+		}
 	}
 	if cacheable {
 		s.lastRoute.Store(rt)
@@ -83,8 +96,33 @@ func (s *Session) headerFor(rt *route) *signedHeader {
 		h["Content-Type"] = []string{"application/json"}
 	}
 	sh := &signedHeader{keys: keys, h: h}
+	if rt.fast {
+		sh.head = renderHead(rt.target, h)
+	}
 	rt.header.Store(sh)
 	return sh
+}
+
+// renderHead writes the request line and the headers of a POST to target, in a fixed
+// order, up to the value of Content-Length. The header values passed headerValue, so
+// they hold no line breaks. User-Agent is net/http's, so the function app sees the same
+// client whichever path a call took.
+func renderHead(target *url.URL, h http.Header) []byte {
+	b := make([]byte, 0, 512)
+	b = append(b, "POST "...)
+	b = append(b, target.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, strings.TrimSuffix(target.Host, ":")...)
+	b = append(b, "\r\nUser-Agent: Go-http-client/1.1\r\n"...)
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, textproto.TrimString(v)...) // as net/http writes values
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "Content-Length: "...)
 }
 
 // signature returns X-ASRS-Signature for keys, computed once per session and key set

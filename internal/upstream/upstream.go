@@ -151,6 +151,7 @@ type Upstream struct {
 	observe    func(Call)
 	client     *http.Client
 	ownClient  bool
+	fast       *fastClient // plain http targets of the own client; nil with Options.HTTPClient
 
 	// base is the parent of every call's context; abort cancels it (cause errShutdown),
 	// which ends the calls in flight without a registry of them.
@@ -216,8 +217,10 @@ func New(opts Options) (*Upstream, error) {
 		u.log = slog.New(slog.DiscardHandler)
 	}
 	if u.client == nil {
-		u.client = newHTTPClient(orDefault(opts.MaxConnsPerHost, maxInFlight))
+		maxConns := orDefault(opts.MaxConnsPerHost, maxInFlight)
+		u.client = newHTTPClient(maxConns)
 		u.ownClient = true
+		u.fast = newFastClient(u.base, maxConns, idleConnTimeout)
 	}
 	return u, nil
 }
@@ -290,6 +293,9 @@ func (u *Upstream) Close(ctx context.Context) error {
 
 func (u *Upstream) closeIdle() {
 	u.abortBase(errShutdown) // nothing is in flight any more; lets the base context go
+	if u.fast != nil {
+		u.fast.close()
+	}
 	u.closeOnce.Do(func() { close(u.closed) })
 	if u.ownClient {
 		u.client.CloseIdleConnections()
@@ -305,6 +311,9 @@ func (u *Upstream) abort() {
 	}
 	u.mu.Unlock()
 	u.abortBase(errShutdown)
+	if u.fast != nil {
+		u.fast.abort()
+	}
 }
 
 func (u *Upstream) isAborted() bool {
