@@ -13,9 +13,13 @@ const maxCachedTokens = 4096
 // needs to accept it again without parsing and verifying it.
 type verifiedToken struct {
 	exp    time.Time
-	auds   []string
+	auds   []audience // parsed: a cached token is not parsed again
 	userID string
 	claims []Claim
+}
+
+func newVerifiedToken(exp time.Time, auds []string, userID string, claims []Claim) *verifiedToken {
+	return &verifiedToken{exp: exp, auds: parseAudiences(auds), userID: userID, claims: claims}
 }
 
 // verifiedCache remembers tokens whose signature verified, by their exact bytes,

@@ -7,37 +7,14 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
-// parsedClaims is the payload as golang-jwt hands it to us: the members in token
-// order. A map would lose the order and silently keep the last of duplicate names.
+// parsedClaims is the payload: the members in token order. A map would lose the
+// order and silently keep the last of duplicate names.
 type parsedClaims struct {
 	names  []string
 	values []json.RawMessage
-	err    error // why UnmarshalJSON failed, for a precise error message
 }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (c *parsedClaims) UnmarshalJSON(data []byte) error {
-	names, values, err := decodeObject(data)
-	if err != nil {
-		c.err = fmt.Errorf("%w: payload: %w", ErrMalformed, err)
-		return c.err
-	}
-	c.names, c.values = names, values
-	return nil
-}
-
-// The jwt.Claims methods are not used: claims validation is switched off and done
-// by Validator itself.
-func (c *parsedClaims) GetExpirationTime() (*jwt.NumericDate, error) { return nil, nil }
-func (c *parsedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
-func (c *parsedClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
-func (c *parsedClaims) GetIssuer() (string, error)                   { return "", nil }
-func (c *parsedClaims) GetSubject() (string, error)                  { return "", nil }
-func (c *parsedClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
 
 func (c *parsedClaims) get(name string) (json.RawMessage, bool) {
 	for i, n := range c.names {

@@ -3,6 +3,8 @@ package auth
 import (
 	"encoding/json"
 	"errors"
+
+	"github.com/signalbox-io/signalbox/internal/jsonscan"
 )
 
 // A small scanner over JSON that encoding/json has already validated. It exists
@@ -20,23 +22,17 @@ func decodeObject(data []byte) (names []string, values []json.RawMessage, err er
 	if !json.Valid(data) {
 		return nil, nil, errors.New("invalid JSON")
 	}
-	i := skipSpace(data, 0)
-	if data[i] != '{' {
+	return decodeValidObject(data)
+}
+
+// decodeValidObject is decodeObject for data known to be valid JSON.
+func decodeValidObject(data []byte) (names []string, values []json.RawMessage, err error) {
+	if !jsonscan.Members(data, func(name, value []byte) {
+		n, _ := jsonString(name)
+		names = append(names, n)
+		values = append(values, value)
+	}) {
 		return nil, nil, errNotObject
-	}
-	i = skipSpace(data, i+1)
-	for data[i] != '}' {
-		end := valueEnd(data, i) // the member name
-		name, _ := jsonString(data[i:end])
-		i = skipSpace(data, end)
-		i = skipSpace(data, i+1) // past ':'
-		end = valueEnd(data, i)
-		names = append(names, name)
-		values = append(values, data[i:end:end])
-		i = skipSpace(data, end)
-		if data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
 	}
 	if hasDuplicate(names) {
 		return nil, nil, errors.New("duplicate member name")
@@ -67,21 +63,7 @@ func hasDuplicate(names []string) bool {
 
 // jsonArray splits a valid JSON array into its raw elements; ok is false when raw is
 // not an array.
-func jsonArray(raw []byte) (elems []json.RawMessage, ok bool) {
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil, false
-	}
-	i := skipSpace(raw, 1)
-	for i < len(raw) && raw[i] != ']' {
-		end := valueEnd(raw, i)
-		elems = append(elems, raw[i:end:end])
-		i = skipSpace(raw, end)
-		if i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
-	}
-	return elems, true
-}
+func jsonArray(raw []byte) (elems []json.RawMessage, ok bool) { return jsonscan.Elements(raw) }
 
 // jsonString returns the value of a valid JSON string; ok is false when raw is not a
 // string.
@@ -101,55 +83,4 @@ func jsonString(raw []byte) (string, bool) {
 		}
 	}
 	return string(inner), true
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// valueEnd returns the index just past the valid JSON value starting at data[i].
-func valueEnd(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		for j := i + 1; j < len(data); j++ {
-			switch data[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-		return len(data)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '"':
-				j = valueEnd(data, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(data)
-	}
-	for j := i; j < len(data); j++ {
-		switch data[j] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return j
-		}
-	}
-	return len(data)
 }

@@ -25,10 +25,12 @@ func runConnect(ctx context.Context, e *env) (*Result, error) {
 	after, self1 := e.sample(), selfSample()
 	r := &Result{Scenario: o.Scenario, Clients: o.Clients, DurationS: f.elapsed.Seconds()}
 	f.fill(r)
+	r.Sent = int64(o.Clients)
+	// Set before fillServer, which divides the server's CPU by it: the CPU per
+	// connect is the figure a busy machine does not distort much.
+	r.Deliveries = int64(f.connected())
 	fillServer(r, base, after, before, after, f.connected())
 	fillLoadgen(r, self0, self1)
-	r.Sent = int64(o.Clients)
-	r.Deliveries = int64(f.connected())
 	r.DeliveriesPerS = r.ConnectPerS
 	r.P50Ms, r.P99Ms = r.ConnectP50Ms, r.ConnectP99Ms
 

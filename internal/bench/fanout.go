@@ -53,12 +53,13 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 	} else {
 		perMessage = 1
 		var next atomic.Int64
+		us := newUserSender(e.hc, e.endpoint, e.key, o.Hub, target)
 		p.send = func(ctx context.Context, args json.RawMessage) error {
 			// Round-robin over the users that are connected.
 			for {
 				i := int(next.Add(1)-1) % len(f.conns)
 				if f.conns[i] != nil {
-					return e.mgmt.SendToUser(ctx, o.Hub, f.users[i], target, args, nil)
+					return us.send(ctx, f.users[i], args)
 				}
 			}
 		}

@@ -10,9 +10,11 @@ package metrics
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,11 @@ type Metrics struct {
 	publishErrors   prometheus.Counter
 	outages         prometheus.Counter
 	forwarded       prometheus.Counter
+
+	// restCounters are restRequests' counters by operation and status, copied on
+	// write (under mu): a REST request finds its counter without formatting and
+	// hashing labels or taking a lock.
+	restCounters atomic.Pointer[map[restKey]prometheus.Counter]
 }
 
 // New creates the metrics and registers them, with the Go runtime and process
@@ -178,9 +185,32 @@ func (c *Conn) Sent(bytes int) {
 
 // RESTRequest counts one REST API request.
 func (m *Metrics) RESTRequest(operation string, status int) {
-	if m != nil {
-		m.restRequests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+	if m == nil {
+		return
 	}
+	k := restKey{operation, status}
+	if known := m.restCounters.Load(); known != nil {
+		if c, ok := (*known)[k]; ok {
+			c.Inc()
+			return
+		}
+	}
+	c := m.restRequests.WithLabelValues(operation, strconv.Itoa(status))
+	c.Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[restKey]prometheus.Counter{k: c}
+	if known := m.restCounters.Load(); known != nil {
+		maps.Copy(next, *known)
+	}
+	m.restCounters.Store(&next)
+}
+
+// restKey is one label pair of restRequests. Operations are the REST API's fixed names
+// and statuses HTTP's, so the map stays small.
+type restKey struct {
+	operation string
+	status    int
 }
 
 // UpstreamCall counts one HTTP call to the upstream; status is the HTTP status or

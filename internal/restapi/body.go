@@ -9,10 +9,13 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/jsonscan"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -72,12 +75,32 @@ func deliverable(inv *protocol.Invocation, maxDepth int) (*hub.Payload, error) {
 		return nil, err
 	}
 	p := hub.NewPayload(inv)
-	for _, proto := range []protocol.Protocol{protocol.JSON(), protocol.MessagePack()} {
-		if _, err := p.Frame(proto); err != nil {
-			return nil, &apiError{kind: errInvalid, msg: "the message cannot be delivered to " + proto.Name() + " clients: " + undeliverableText(err), err: err}
-		}
+	// The JSON frame is kept in the payload for the JSON recipients. The MessagePack
+	// one is only encoded to be sure it can be, into a reused buffer: most sends have
+	// no MessagePack recipient, and the payload encodes it again for one that has.
+	if _, err := p.Frame(protocol.JSON()); err != nil {
+		return nil, undeliverable(protocol.JSON(), err)
+	}
+	bp := scratch.Get().(*[]byte)
+	b, err := protocol.MessagePack().AppendFrame((*bp)[:0], inv)
+	if cap(b) <= maxScratch {
+		*bp = b[:0]
+		scratch.Put(bp)
+	}
+	if err != nil {
+		return nil, undeliverable(protocol.MessagePack(), err)
 	}
 	return p, nil
+}
+
+// scratch holds buffers for frames that are encoded only to be checked; maxScratch
+// bounds the ones kept (a 1 MiB message does not pin 1 MiB).
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxScratch = 64 << 10
+
+func undeliverable(proto protocol.Protocol, err error) error {
+	return &apiError{kind: errInvalid, msg: "the message cannot be delivered to " + proto.Name() + " clients: " + undeliverableText(err), err: err}
 }
 
 // checkArguments refuses arguments nested deeper than maxDepth.
@@ -157,6 +180,11 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) (data []by
 // bodyKind reports whether the body is the binary multi-protocol form. A missing
 // content type is taken as JSON, as the emulator does.
 func bodyKind(contentType string) (binary bool, err error) {
+	switch contentType {
+	case "application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8":
+		// What the SDKs send, without mime.ParseMediaType's allocations.
+		return false, nil
+	}
 	if strings.TrimSpace(contentType) == "" {
 		return false, nil
 	}
@@ -182,9 +210,12 @@ func bodyKind(contentType string) (binary bool, err error) {
 func parseJSONPayload(data []byte) (*protocol.Invocation, error) {
 	// Some writers prefix UTF-8 JSON with a byte order mark; encoding/json rejects it.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	var pm payloadMessage
-	if err := json.Unmarshal(data, &pm); err != nil {
-		return nil, &apiError{kind: errInvalid, msg: "request body is not a valid message: " + jsonErrText(err)}
+	pm, ok := scanPayload(data)
+	if !ok {
+		pm = payloadMessage{} // what scanPayload filled in before it gave up
+		if err := json.Unmarshal(data, &pm); err != nil {
+			return nil, &apiError{kind: errInvalid, msg: "request body is not a valid message: " + jsonErrText(err)}
+		}
 	}
 	if pm.Target == nil || *pm.Target == "" {
 		return nil, invalid("The target field is required.")
@@ -197,6 +228,65 @@ func parseJSONPayload(data []byte) (*protocol.Invocation, error) {
 		args[i] = protocol.JSONValue(raw)
 	}
 	return &protocol.Invocation{Target: *pm.Target, Arguments: args}, nil
+}
+
+// scanPayload decodes the usual shape of a PayloadMessage without encoding/json's
+// reflection (about 15 allocations): valid JSON, an object whose member names are
+// plain ASCII without escapes, a target that is null or a string without escapes in
+// valid UTF-8, and arguments that are null or an array; other members are skipped.
+// It gives what json.Unmarshal would (FuzzScanPayload checks that). ok is false for
+// anything else, which json.Unmarshal then decodes with its own errors, Unicode case
+// folding of names and string unescaping.
+func scanPayload(data []byte) (pm payloadMessage, ok bool) {
+	if !json.Valid(data) {
+		return pm, false
+	}
+	ok = true
+	isObject := jsonscan.Members(data, func(name, value []byte) {
+		name = name[1 : len(name)-1]
+		if !ok || !plainASCII(name) {
+			ok = false
+			return
+		}
+		// Repeated members: the last wins, as in encoding/json.
+		switch {
+		case bytes.EqualFold(name, []byte("target")):
+			switch value[0] {
+			case 'n':
+				pm.Target = nil
+			case '"':
+				s := value[1 : len(value)-1]
+				if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+					ok = false
+					return
+				}
+				t := string(s)
+				pm.Target = &t
+			default:
+				ok = false
+			}
+		case bytes.EqualFold(name, []byte("arguments")):
+			switch value[0] {
+			case 'n':
+				pm.Arguments = nil
+			case '[':
+				pm.Arguments, _ = jsonscan.Elements(value)
+			default:
+				ok = false
+			}
+		}
+	})
+	return pm, ok && isObject
+}
+
+// plainASCII reports whether b has only ASCII characters and no escapes.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonErrText keeps decoder messages (offsets, expected types) but not the input.

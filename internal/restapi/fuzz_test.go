@@ -1,6 +1,8 @@
 package restapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -77,4 +79,56 @@ func FuzzPayloadBody(f *testing.F) {
 		_, _ = p.Frame(protocol.JSON())
 		_, _ = p.Frame(protocol.MessagePack())
 	})
+}
+
+// FuzzScanPayload checks the PayloadMessage fast path against encoding/json: whatever
+// scanPayload accepts, json.Unmarshal accepts with the same target and arguments.
+func FuzzScanPayload(f *testing.F) {
+	for _, seed := range []string{
+		`{"target":"t","arguments":["a",1,{"b":[true,null]}]}`,
+		` { "Target" : "T" , "Arguments" : [ ] } `,
+		`{"target":"t","arguments":null,"x":{"target":1}}`,
+		`{"TARGET":"x","arguments":[1e400, null ,"\u00e9"]}`,
+		`{"target":"a","target":"b","arguments":[1],"arguments":[2,3]}`,
+		`{"target":"a","target":null}`,
+		`{"target":"\u0074"}`,
+		`{"t\u0061rget":"x"}`,
+		`{"argumentſ":[1],"target":"x"}`,
+		"{\"target\":\"\xff\"}",
+		`{"target":1}`,
+		`{"arguments":{}}`,
+		`null`,
+		`[]`,
+		`{"target":"t","arguments":[`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := scanPayload(data)
+		if !ok {
+			return
+		}
+		var want payloadMessage
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("scanPayload accepted %q, json.Unmarshal: %v", data, err)
+		}
+		if (got.Target == nil) != (want.Target == nil) || (got.Target != nil && *got.Target != *want.Target) {
+			t.Fatalf("%q: target %v, json.Unmarshal %v", data, deref(got.Target), deref(want.Target))
+		}
+		if len(got.Arguments) != len(want.Arguments) {
+			t.Fatalf("%q: %d arguments, json.Unmarshal %d", data, len(got.Arguments), len(want.Arguments))
+		}
+		for i := range got.Arguments {
+			if !bytes.Equal(got.Arguments[i], want.Arguments[i]) {
+				t.Fatalf("%q: argument %d %q, json.Unmarshal %q", data, i, got.Arguments[i], want.Arguments[i])
+			}
+		}
+	})
+}
+
+func deref(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
 }

@@ -278,21 +278,26 @@ func (h *handler) serveHub(w http.ResponseWriter, r *http.Request, rawHub string
 	return name
 }
 
-// match finds the route of a path; params are the raw (escaped) placeholder values.
-func (h *handler) match(segs []string) (*route, map[string]string, bool) {
+// pathParams are a route's placeholders ("{user}", ...) with their raw (escaped)
+// values, in path order. Routes have at most two.
+type pathParams struct {
+	n             int
+	names, values [2]string
+}
+
+// match finds the route of a path and its placeholder values.
+func (h *handler) match(segs []string) (*route, pathParams, bool) {
 	for i := range h.routes {
 		rt := &h.routes[i]
 		if len(rt.segs) != len(segs) {
 			continue
 		}
-		var params map[string]string
+		var params pathParams
 		ok := true
 		for j, want := range rt.segs {
 			if strings.HasPrefix(want, "{") {
-				if params == nil {
-					params = make(map[string]string, 2)
-				}
-				params[want] = segs[j]
+				params.names[params.n], params.values[params.n] = want, segs[j]
+				params.n++
 				continue
 			}
 			if !strings.EqualFold(want, segs[j]) {
@@ -304,7 +309,7 @@ func (h *handler) match(segs []string) (*route, map[string]string, bool) {
 			return rt, params, true
 		}
 	}
-	return nil, nil, false
+	return nil, pathParams{}, false
 }
 
 func allowed(rt *route) string {
@@ -350,7 +355,7 @@ func (h *handler) authFailed(r *http.Request, err error) {
 	}
 }
 
-func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params map[string]string, legacy bool) (*request, error) {
+func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params pathParams, legacy bool) (*request, error) {
 	hubName, err := url.PathUnescape(rawHub)
 	if err != nil {
 		return nil, invalid("hub name is not a valid path segment")
@@ -361,7 +366,8 @@ func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params
 		return nil, err
 	}
 	req := &request{hub: effective, legacy: legacy, query: q}
-	for name, raw := range params {
+	for i := range params.n {
+		name, raw := params.names[i], params.values[i]
 		v, err := url.PathUnescape(raw)
 		if err != nil {
 			return nil, invalid("%s is not a valid path segment", strings.Trim(name, "{}"))

@@ -256,3 +256,18 @@ func TestRoutingErrors(t *testing.T) {
 	// Literal segments are case-insensitive, like ASP.NET routing.
 	wantStatus(t, e.do(http.MethodPost, "/API/Hubs/chat/Users/u/:SEND", `{"target":"t"}`), http.StatusAccepted)
 }
+
+// Every route's placeholders fit pathParams, which match fills without a map.
+func TestRoutesFitPathParams(t *testing.T) {
+	for _, rt := range routes() {
+		n := 0
+		for _, s := range rt.segs {
+			if strings.HasPrefix(s, "{") {
+				n++
+			}
+		}
+		if n > len(pathParams{}.names) {
+			t.Errorf("route %v has %d placeholders, pathParams holds %d", rt.segs, n, len(pathParams{}.names))
+		}
+	}
+}
