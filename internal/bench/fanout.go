@@ -117,7 +117,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 		r.PublishMaxMs = ms(time.Duration(p.slowest.Load()))
 		r.addError("missing_deliveries", expected-r.Deliveries)
 		r.addError("bad_messages", rv.bad.Load()-bad0)
-		if err, ok := p.lastErr.Load().(error); ok && p.failed.Load() > 0 {
+		if err := p.lastErr.Load(); err != nil && p.failed.Load() > 0 {
 			o.Logger.Warn("publish failures", slog.Int64("failed", p.failed.Load()), slog.Any("lastError", err))
 		}
 		fillServer(r, base, connected, before, after, f.connected())

@@ -186,7 +186,7 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 	hc.Timeout = o.FloorDuration + time.Minute
 	defer hc.CloseIdleConnections()
 	jobs := make(chan int)
-	var dialErr atomic.Value
+	var dialErr lastError
 	var dialers sync.WaitGroup
 	for range min(o.ConnectConcurrency, n) {
 		dialers.Add(1)
@@ -215,7 +215,7 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 	}
 	close(jobs)
 	dialers.Wait()
-	if err, ok := dialErr.Load().(error); ok {
+	if err := dialErr.Load(); err != nil {
 		return nil, fmt.Errorf("bench: connecting to the floor server: %w", err)
 	}
 	sum := func() int64 {

@@ -105,7 +105,7 @@ type publisher struct {
 	// slowest is the longest a measured request waited for its answer (ns), whatever
 	// the answer.
 	slowest atomic.Int64
-	lastErr atomic.Value
+	lastErr lastError
 }
 
 // reset zeroes the counts for a new phase.

@@ -1,6 +1,10 @@
 package bench
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -202,4 +206,19 @@ func FuzzStamp(f *testing.F) {
 		}
 		_, _, _ = stamp([]protocol.Value{v(a), v(b)})
 	})
+}
+
+// Errors of different types from one run are kept, the last one wins (an atomic.Value
+// panicked on the second type: the S2 bench crashed under overload).
+func TestLastErrorOfDifferentTypes(t *testing.T) {
+	var l lastError
+	if l.Load() != nil {
+		t.Fatal("an empty lastError holds an error")
+	}
+	l.Store(errors.New("completion error"))
+	l.Store(context.DeadlineExceeded)
+	l.Store(fmt.Errorf("wrapped: %w", io.EOF))
+	if err := l.Load(); !errors.Is(err, io.EOF) {
+		t.Errorf("last error %v", err)
+	}
 }

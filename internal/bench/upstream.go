@@ -87,7 +87,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 		rec     Recorder
 		done    counter
 		failed  counter
-		lastErr atomic.Value
+		lastErr lastError
 		measure atomic.Bool
 		wg      sync.WaitGroup
 		payload = strings.Repeat("x", o.Payload)
@@ -193,7 +193,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	r.addError("invoke_overloaded", overloaded.Load())
 	r.addError("invoke_failed", failed.Load()-overloaded.Load())
 	r.addError("disconnected", f.disconnected(o.Logger))
-	if err, ok := lastErr.Load().(error); ok {
+	if err := lastErr.Load(); err != nil {
 		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
 	}
 	fillServer(r, base, connected, before, after, f.connected())
