@@ -19,9 +19,10 @@ import (
 	"time"
 )
 
-// MaxTokenLength is the longest access token, in characters, that is issued or
-// accepted. The Azure SDK refuses to issue longer tokens; the validator rejects them
-// before parsing, which also bounds the work an attacker can cause (CVE-2025-30204).
+// MaxTokenLength is the longest access token, in characters, that is issued, and
+// accepted unless Validator.MaxLength says otherwise. The Azure SDK refuses to issue
+// longer tokens; the validator rejects them before parsing, which also bounds the
+// work an attacker can cause (CVE-2025-30204).
 const MaxTokenLength = 4096
 
 // Errors returned by token creation and validation. Validation errors are wrapped with
@@ -29,7 +30,7 @@ const MaxTokenLength = 4096
 var (
 	// ErrNoToken: the request carried no access token.
 	ErrNoToken = errors.New("no access token")
-	// ErrTokenTooLong: the token has more than MaxTokenLength characters. The text is
+	// ErrTokenTooLong: the token is longer than allowed (MaxTokenLength). The text is
 	// the one the Azure SDK uses; NewToken returns this error unwrapped.
 	ErrTokenTooLong = errors.New("AccessToken must not be longer than 4K.")
 	// ErrBadSignature: the signature verifies with none of the configured keys.

@@ -25,7 +25,7 @@ var validMethods = []string{"HS256", "HS512"}
 // are not changed while it is in use; to rotate keys, replace the Validator.
 //
 // A token is accepted when:
-//   - it has at most MaxTokenLength characters (checked before any parsing);
+//   - it has at most MaxLength characters (checked before any parsing);
 //   - its alg is HS256 or HS512 and its signature verifies with ANY of Keys (primary,
 //     secondary, ...); the kid header is ignored, because the SDK fills it with a
 //     per-process hash of the key that identifies nothing;
@@ -54,6 +54,8 @@ type Validator struct {
 	// Hosts, when not empty, is the allow-list of audience host names (compared
 	// case-insensitively, port ignored). Empty means the host is not checked.
 	Hosts []string
+	// MaxLength is the longest token accepted, in characters; 0 means MaxTokenLength.
+	MaxLength int
 
 	cache verifiedCache
 }
@@ -191,6 +193,14 @@ func clientHubOf(u *url.URL) string {
 	return ""
 }
 
+// maxLength is MaxLength or its default; a nil Validator has the default.
+func (v *Validator) maxLength() int {
+	if v != nil && v.MaxLength > 0 {
+		return v.MaxLength
+	}
+	return MaxTokenLength
+}
+
 // clientAudienceOK matches a client audience naming hub, ignoring case.
 func clientAudienceOK(hub string) func(*audience) bool {
 	return func(a *audience) bool { return hub != "" && a.clientHub != "" && strings.EqualFold(a.clientHub, hub) }
@@ -207,8 +217,8 @@ func (v *Validator) validate(token string, audOK func(*audience) bool) (*Princip
 	if token == "" {
 		return nil, ErrNoToken
 	}
-	if len(token) > MaxTokenLength {
-		return nil, fmt.Errorf("%d characters: %w", len(token), ErrTokenTooLong)
+	if limit := v.maxLength(); len(token) > limit {
+		return nil, fmt.Errorf("%d characters, more than %d: %w", len(token), limit, ErrTokenTooLong)
 	}
 	if v == nil {
 		return nil, fmt.Errorf("%w: no access key configured", ErrBadSignature)

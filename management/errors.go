@@ -3,6 +3,7 @@ package management
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/signalbox-io/signalbox/connection"
@@ -17,6 +18,19 @@ const (
 	CodeConnectionNotExistedError = "Error.Connection.NotExisted"
 )
 
+// Signalbox's refusals of a group add (409): the connection is already in as many
+// groups as max-groups-per-connection allows, or the user has that many persistent
+// memberships. Nothing was added; a retry fails the same way until a group is left.
+const (
+	CodeConnectionTooManyGroups = "Error.Connection.TooManyGroups"
+	CodeUserTooManyGroups       = "Error.User.TooManyGroups"
+)
+
+// ErrTooManyGroups matches (errors.Is) the *ResponseError of a group add refused
+// because the connection or the user is at its group limit (CodeConnectionTooManyGroups,
+// CodeUserTooManyGroups); the ResponseError, found with errors.As, says which.
+var ErrTooManyGroups = errors.New("management: group limit reached")
+
 // ResponseError is a non-2xx answer of the service; find it with errors.As.
 type ResponseError struct {
 	Method     string
@@ -24,6 +38,12 @@ type ResponseError struct {
 	StatusCode int
 	ErrorCode  string // x-ms-error-code header
 	Message    string // response body (truncated) or a hint
+}
+
+// Is matches ErrTooManyGroups for a group add refused at the group limit.
+func (e *ResponseError) Is(target error) bool {
+	return target == ErrTooManyGroups && e.StatusCode == http.StatusConflict &&
+		(e.ErrorCode == CodeConnectionTooManyGroups || e.ErrorCode == CodeUserTooManyGroups)
 }
 
 func (e *ResponseError) Error() string {

@@ -2,6 +2,7 @@ package management_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -156,5 +157,47 @@ func TestAgainstSignalboxRESTAPI(t *testing.T) {
 	}
 	if resp != nil {
 		resp.Body.Close()
+	}
+}
+
+// TestGroupLimitAgainstSignalbox: a group add beyond the service's limit of groups per
+// connection (or memberships per user) comes back as ErrTooManyGroups, with the code
+// saying which, and is not retried.
+func TestGroupLimitAgainstSignalbox(t *testing.T) {
+	const key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh"
+	node, err := cluster.NewNode(context.Background(), cluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.SetMaxGroups(2)
+	node.Registry().Add(newConn("c1", "ann"))
+	api := restapi.New(restapi.Options{Hubs: node, Validator: &auth.Validator{Keys: []string{key}}})
+	c, _ := clientFor(t, api, key)
+	ctx := context.Background()
+	for _, g := range []string{"g1", "g2", "g2"} { // the same group again adds nothing
+		if err := c.AddConnectionToGroup(ctx, "chat", g, "c1", nil); err != nil {
+			t.Fatalf("add to %s: %v", g, err)
+		}
+	}
+	err = c.AddConnectionToGroup(ctx, "chat", "g3", "c1", nil)
+	var re *management.ResponseError
+	if !errors.Is(err, management.ErrTooManyGroups) || !errors.As(err, &re) ||
+		re.StatusCode != http.StatusConflict || re.ErrorCode != management.CodeConnectionTooManyGroups {
+		t.Fatalf("third group: %v, want ErrTooManyGroups (409 %s)", err, management.CodeConnectionTooManyGroups)
+	}
+	if ok, err := c.UserInGroup(ctx, "chat", "g3", "ann", nil); ok || err != nil {
+		t.Fatalf("the refused add took effect: %v %v", ok, err)
+	}
+	for _, g := range []string{"u1", "u2"} {
+		if err := c.AddUserToGroup(ctx, "chat", g, "bob", nil); err != nil {
+			t.Fatalf("add user to %s: %v", g, err)
+		}
+	}
+	err = c.AddUserToGroup(ctx, "chat", "u3", "bob", nil)
+	if !errors.Is(err, management.ErrTooManyGroups) || !errors.As(err, &re) || re.ErrorCode != management.CodeUserTooManyGroups {
+		t.Fatalf("third user group: %v, want ErrTooManyGroups (%s)", err, management.CodeUserTooManyGroups)
+	}
+	if err := c.AddConnectionToGroup(ctx, "chat", "g1", "nobody", nil); err != nil {
+		t.Fatalf("an unknown connection is still tolerated: %v", err)
 	}
 }

@@ -232,7 +232,8 @@ func groupFilter(opts *GroupOptions) []connection.Endpoint {
 
 // AddConnectionToGroup adds a connection to a group (PUT /groups/{group}/connections/{id}).
 // An unknown connection (404 with Error.Connection.NotExisted) is not an error: with
-// several endpoints only the one holding the connection knows it.
+// several endpoints only the one holding the connection knows it. A connection already
+// in as many groups as the service allows is not added: the error matches ErrTooManyGroups.
 func (c *Client) AddConnectionToGroup(ctx context.Context, hub, group, connectionID string, opts *GroupOptions) error {
 	path, err := hubPath(hub, lit("groups"), groupSeg(group), lit("connections"), connSeg(connectionID))
 	if err != nil {
@@ -262,7 +263,9 @@ func (c *Client) RemoveConnectionFromAllGroups(ctx context.Context, hub, connect
 	return c.exec(ctx, "remove connection from all groups", cl, groupFilter(opts))
 }
 
-// AddUserToGroup (PUT /users/{user}/groups/{group}[?ttl=seconds]).
+// AddUserToGroup (PUT /users/{user}/groups/{group}[?ttl=seconds]). A user that already
+// has as many group memberships as the service allows is not added: the error matches
+// ErrTooManyGroups.
 func (c *Client) AddUserToGroup(ctx context.Context, hub, group, userID string, opts *AddUserToGroupOptions) error {
 	if opts == nil {
 		opts = &AddUserToGroupOptions{}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/signalbox-io/signalbox/internal/hub"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -13,8 +14,12 @@ import (
 //
 //	version byte (1), kind byte, then uvarint-length-prefixed strings
 //	hub, user, group, conn, reason, origin, request id (uvarint), expires (varint,
-//	unix ms), flags byte, excluded count + strings, frame count + (protocol
-//	name, frame bytes).
+//	unix ms), flags byte (1 OK, 2 NoTTL, 4 GroupLimit follows), excluded count +
+//	strings, frame count + (protocol name, frame bytes), and, when flag 4 is set,
+//	the group limit (uvarint).
+//
+// The group limit is a tail only an ack refusing a group add carries, so every
+// other message is encoded as before it existed.
 //
 // The frames are those of the payload, encoded once per protocol by the publishing
 // node: receiving nodes only copy them to their connections.
@@ -51,13 +56,17 @@ func encodeMessage(msg *Message) ([]byte, error) {
 	if msg.NoTTL {
 		flags |= 2
 	}
+	if msg.GroupLimit > 0 {
+		flags |= flagGroupLimit
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(msg.Excluded)))
 	for _, id := range msg.Excluded {
 		b = appendString(b, id)
 	}
 	if msg.Payload == nil {
-		return binary.AppendUvarint(b, 0), nil
+		b = binary.AppendUvarint(b, 0)
+		return appendGroupLimit(b, msg), nil
 	}
 	type nf struct {
 		name  string
@@ -80,7 +89,17 @@ func encodeMessage(msg *Message) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(f.frame)))
 		b = append(b, f.frame...)
 	}
-	return b, nil
+	return appendGroupLimit(b, msg), nil
+}
+
+// flagGroupLimit marks a message that ends with Message.GroupLimit.
+const flagGroupLimit = 4
+
+func appendGroupLimit(b []byte, msg *Message) []byte {
+	if msg.GroupLimit <= 0 {
+		return b
+	}
+	return binary.AppendUvarint(b, uint64(msg.GroupLimit))
 }
 
 type reader struct {
@@ -175,6 +194,13 @@ func decodeMessage(b []byte) (*Message, error) {
 			frames[name] = r.bytes()
 		}
 		msg.Payload = hub.PayloadFromFrames(frames)
+	}
+	if flags&flagGroupLimit != 0 {
+		if v := r.uvarint(); v > math.MaxInt32 {
+			r.err = errWire
+		} else {
+			msg.GroupLimit = int(v)
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errWire

@@ -59,3 +59,27 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestCodecGroupLimit: the refusal of a group add travels in an ack as a tail that
+// only such an ack carries; every other message is encoded as before it existed.
+func TestCodecGroupLimit(t *testing.T) {
+	ack := &Message{Kind: KindAck, Request: 7, GroupLimit: 1000}
+	b, err := encodeMessage(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeMessage(b)
+	if err != nil || !reflect.DeepEqual(got, ack) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for i := range b {
+		if _, err := decodeMessage(b[:i]); err == nil {
+			t.Fatalf("truncated at %d decoded", i)
+		}
+	}
+	plain, _ := encodeMessage(&Message{Kind: KindAck, Request: 7, OK: true})
+	// version, kind, six empty strings, request 7, expires 0, flags OK, no excluded, no frames
+	if want := []byte{1, byte(KindAck), 0, 0, 0, 0, 0, 0, 7, 0, 1, 0, 0}; !reflect.DeepEqual(plain, want) {
+		t.Fatalf("an ack without refusal changed encoding: %v, want %v", plain, want)
+	}
+}

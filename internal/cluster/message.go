@@ -59,4 +59,9 @@ type Message struct {
 	Origin  string
 	Request uint64
 	OK      bool
+	// GroupLimit, on the Ack of an addToGroup, says the owning node refused the add
+	// because the connection is already in this many groups, its limit (0: not
+	// refused). The refusal travels back so that the REST caller gets it, not a 200
+	// or a "no such connection".
+	GroupLimit int
 }

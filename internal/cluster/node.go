@@ -42,7 +42,9 @@ type sharedState interface {
 	GroupExists(ctx context.Context, hub, group string) (bool, error)
 	GroupMembers(ctx context.Context, hub, group string) ([]hub.ConnectionInfo, error)
 	UserConnectionInGroup(ctx context.Context, hub, user, group string) (bool, error)
-	AddUserGroup(ctx context.Context, hub, user, group string, ttl *time.Duration) (UserGroupRecord, []string, error)
+	// AddUserGroup refuses with a *hub.GroupLimitError, and records nothing, when
+	// the user would have more than limit memberships (0 = unlimited).
+	AddUserGroup(ctx context.Context, hub, user, group string, ttl *time.Duration, limit int) (UserGroupRecord, []string, error)
 	UserGroups(ctx context.Context, hub, user string) (map[string]UserGroupRecord, error)
 	HasUserGroup(ctx context.Context, hub, user, group string) (bool, error)
 	RemoveUserGroup(ctx context.Context, hub, user, group string) error
@@ -65,7 +67,9 @@ type Node struct {
 
 	closeOnce sync.Once
 	reqSeq    atomic.Uint64
-	pending   sync.Map // request id -> chan bool, commands waiting for their ack
+	pending   sync.Map // request id -> chan *Message, commands waiting for their ack
+	// maxGroups is the limit of SetMaxGroups (0 = unlimited).
+	maxGroups atomic.Int64
 
 	// userLocks serialize, per user, the reading of the user's memberships when a
 	// connection is added with their application to the user's connections, so
@@ -143,6 +147,17 @@ func (n *Node) ID() string { return n.id }
 
 // Registry is the node's local connection index.
 func (n *Node) Registry() *hub.Registry { return n.reg }
+
+// SetMaxGroups sets the limit of groups per connection (0 = unlimited): a
+// connection of this node already in that many groups is not added to another by
+// connection id, and a user with that many persistent memberships gets no more.
+// In a cluster the node holding a connection applies its own limit, and the node
+// that receives a user add applies its own; nodes should share the setting.
+func (n *Node) SetMaxGroups(limit int) {
+	limit = max(limit, 0)
+	n.maxGroups.Store(int64(limit))
+	n.reg.SetMaxGroups(limit)
+}
 
 // SetAddress sets the address other nodes forward client requests to.
 func (n *Node) SetAddress(addr string) {
@@ -251,7 +266,7 @@ func (n *Node) apply(msg *Message) {
 	if msg.Kind == KindAck {
 		if ch, ok := n.pending.Load(msg.Request); ok {
 			select {
-			case ch.(chan bool) <- msg.OK:
+			case ch.(chan *Message) <- msg:
 			default:
 			}
 		}
@@ -267,7 +282,7 @@ func (n *Node) apply(msg *Message) {
 // command carries out a command from another node and acknowledges it once its
 // effect on the cluster's state is written.
 func (n *Node) command(msg *Message) {
-	ok := n.applyLocal(msg)
+	ok, err := n.applyLocal(msg)
 	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
 	defer cancel()
 	if n.shared != nil {
@@ -277,14 +292,18 @@ func (n *Node) command(msg *Message) {
 		}
 	}
 	ack := &Message{Kind: KindAck, Request: msg.Request, OK: ok}
+	if gl := (*hub.GroupLimitError)(nil); errors.As(err, &gl) {
+		ack.GroupLimit = gl.Limit
+	}
 	if err := n.broker.Publish(ctx, ack, msg.Origin); err != nil {
 		n.log.Warn("cluster: cannot acknowledge command", slog.String("kind", msg.Kind.String()), slog.Any("error", err))
 	}
 }
 
 // applyLocal carries out a message on this node's connections; the result is
-// that of the connection commands (false: no such connection here).
-func (n *Node) applyLocal(msg *Message) bool {
+// that of the connection commands (false: no such connection here), and the
+// refusal of a group add (*hub.GroupLimitError).
+func (n *Node) applyLocal(msg *Message) (bool, error) {
 	r := n.reg
 	switch msg.Kind {
 	case KindSendAll:
@@ -297,7 +316,7 @@ func (n *Node) applyLocal(msg *Message) bool {
 		n.expire()
 		r.SendGroup(msg.Hub, msg.Group, msg.Payload, msg.Excluded)
 	case KindCloseConnection:
-		return r.CloseConnection(msg.Hub, msg.Conn, msg.Reason)
+		return r.CloseConnection(msg.Hub, msg.Conn, msg.Reason), nil
 	case KindCloseAll:
 		r.CloseAll(msg.Hub, msg.Excluded, msg.Reason)
 	case KindCloseGroup:
@@ -308,13 +327,16 @@ func (n *Node) applyLocal(msg *Message) bool {
 	case KindAddToGroup:
 		return r.AddToGroup(msg.Hub, msg.Group, msg.Conn)
 	case KindRemoveFromGroup:
-		return r.RemoveFromGroup(msg.Hub, msg.Group, msg.Conn)
+		return r.RemoveFromGroup(msg.Hub, msg.Group, msg.Conn), nil
 	case KindRemoveFromAllGroups:
 		r.RemoveFromAllGroups(msg.Hub, msg.Conn)
 	case KindJoinUser:
 		n.joinUser(msg)
 	case KindJoinUserNow:
-		r.JoinUserNow(msg.Hub, msg.User, msg.Group)
+		if skipped := r.JoinUserNow(msg.Hub, msg.User, msg.Group); skipped > 0 {
+			n.log.Debug("connections at their group limit left out of a group",
+				slog.String("hub", msg.Hub), slog.String("group", msg.Group), slog.Int("connections", skipped))
+		}
 	case KindLeaveUser:
 		n.leaveUser(msg.Hub, msg.User, msg.Group, true)
 	case KindRemoveUser:
@@ -330,7 +352,7 @@ func (n *Node) applyLocal(msg *Message) bool {
 	default:
 		n.log.Warn("cluster: unknown message kind", slog.Int("kind", int(msg.Kind)))
 	}
-	return true
+	return true, nil
 }
 
 // joinUser applies a persistent membership to the user's connections here; in a
@@ -486,24 +508,27 @@ func (n *Node) GroupConnections(ctx context.Context, hubName, group string) ([]h
 }
 
 // connCommand carries out a command on the node holding a connection and reports
-// its result; false when there is no such connection.
+// its result; false when there is no such connection. The holder's refusal of a
+// group add is a *hub.GroupLimitError, wherever the holder is.
 func (n *Node) connCommand(ctx context.Context, msg *Message) (bool, error) {
 	if n.shared == nil {
-		if _, ok := n.reg.Connection(msg.Hub, msg.Conn); !ok {
-			return false, nil
-		}
-		return true, n.publish(ctx, msg)
+		// A single node holds every connection it knows: carry the command out
+		// here, where its result (a refused group add) is seen.
+		return n.applyLocal(msg)
 	}
 	owner, ok, err := n.owner(ctx, msg.Hub, msg.Conn)
 	if err != nil || !ok {
 		return false, err
 	}
 	if owner == n.id {
-		ok := n.applyLocal(msg)
+		ok, err := n.applyLocal(msg)
+		if err != nil {
+			return ok, err // refused: nothing changed, nothing to flush
+		}
 		return ok, n.shared.Flush(ctx)
 	}
 	msg.Origin, msg.Request = n.id, n.reqSeq.Add(1)
-	ch := make(chan bool, 1)
+	ch := make(chan *Message, 1)
 	n.pending.Store(msg.Request, ch)
 	defer n.pending.Delete(msg.Request)
 	if err := n.broker.Publish(ctx, msg, owner); err != nil {
@@ -512,8 +537,11 @@ func (n *Node) connCommand(ctx context.Context, msg *Message) (bool, error) {
 	t := time.NewTimer(CommandTimeout)
 	defer t.Stop()
 	select {
-	case ok := <-ch:
-		return ok, nil
+	case ack := <-ch:
+		if ack.GroupLimit > 0 {
+			return ack.OK, &hub.GroupLimitError{Limit: ack.GroupLimit}
+		}
+		return ack.OK, nil
 	case <-t.C:
 		return false, fmt.Errorf("%w: node %s did not acknowledge %s", ErrUnavailable, owner, msg.Kind)
 	case <-ctx.Done():
@@ -541,7 +569,8 @@ func (n *Node) CloseUser(ctx context.Context, hubName, user string, excluded []s
 	return n.publish(ctx, &Message{Kind: KindCloseUser, Hub: hubName, User: user, Excluded: excluded, Reason: reason})
 }
 
-// AddToGroup adds a connection to group; false when there is no such connection.
+// AddToGroup adds a connection to group; false when there is no such connection,
+// a *hub.GroupLimitError when the connection is in as many groups as its node allows.
 func (n *Node) AddToGroup(ctx context.Context, hubName, group, connID string) (bool, error) {
 	return n.connCommand(ctx, &Message{Kind: KindAddToGroup, Hub: hubName, Group: group, Conn: connID})
 }
@@ -559,7 +588,10 @@ func (n *Node) RemoveFromAllGroups(ctx context.Context, hubName, connID string) 
 }
 
 // AddUserToGroup adds user to group: persistently (ttl nil or > 0, applying to
-// later connections too) or only for its current connections (ttl <= 0).
+// later connections too) or only for its current connections (ttl <= 0). A user
+// whose persistent memberships would pass SetMaxGroups is refused with a
+// *hub.GroupLimitError and nothing changes; the ttl <= 0 form leaves out the
+// connections at their own limit.
 func (n *Node) AddUserToGroup(ctx context.Context, hubName, user, group string, ttl *time.Duration) error {
 	n.expire()
 	if ttl != nil && *ttl <= 0 {
@@ -571,7 +603,7 @@ func (n *Node) AddUserToGroup(ctx context.Context, hubName, user, group string, 
 		if err := n.ready(); err != nil {
 			return err
 		}
-		rec, d, err := n.shared.AddUserGroup(ctx, hubName, user, group, ttl)
+		rec, d, err := n.shared.AddUserGroup(ctx, hubName, user, group, ttl, int(n.maxGroups.Load()))
 		if err != nil {
 			return err
 		}
@@ -579,8 +611,12 @@ func (n *Node) AddUserToGroup(ctx context.Context, hubName, user, group string, 
 	} else {
 		mu := n.userLock(hubName, user)
 		mu.Lock()
-		dropped = n.ug.Add(hubName, user, group, ttl)
+		var err error
+		dropped, err = n.ug.AddWithin(hubName, user, group, ttl, int(n.maxGroups.Load()))
 		mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	err := n.publish(ctx, msg)
 	for _, g := range dropped {

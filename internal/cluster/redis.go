@@ -899,13 +899,30 @@ func (b *RedisBroker) UserConnectionInGroup(ctx context.Context, hubName, user, 
 
 // userGroupAdd writes one persistent membership, drops expired ones and those
 // beyond the cap of memberships without ttl (least recently updated first), and
-// returns the dropped groups. Values are "<expires ms> <no-ttl 0|1> <updated ns>";
-// the key expires with its last membership.
+// returns "0" followed by the dropped groups. Values are "<expires ms> <no-ttl
+// 0|1> <updated ns>"; the key expires with its last membership. When ARGV[7] > 0
+// and the user would then have more live memberships than it, nothing is written
+// and the answer is "1" (UserGroups.AddWithin counts the same way, on one node).
 var userGroupAdd = rueidis.NewLuaScript(`
+local now, cap, limit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if limit > 0 then
+  local cur = redis.call('HGETALL', KEYS[1])
+  local live, livenottl = 0, 0
+  for i = 1, #cur, 2 do
+    local e, n = string.match(cur[i + 1], '^(%d+) (%d) %d+$')
+    e = tonumber(e)
+    if cur[i] ~= ARGV[1] and e ~= nil and e > now then
+      live = live + 1
+      if n == '1' then livenottl = livenottl + 1 end
+    end
+  end
+  local after = live + 1
+  if ARGV[3] == '1' and livenottl + 1 > cap then after = after - (livenottl + 1 - cap) end
+  if after > limit then return {'1'} end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 local all = redis.call('HGETALL', KEYS[1])
-local now, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
-local nottl, maxexp, dropped = {}, 0, {}
+local nottl, maxexp, dropped = {}, 0, {'0'}
 for i = 1, #all, 2 do
   local g, v = all[i], all[i + 1]
   local e, n, u = string.match(v, '^(%d+) (%d) (%d+)$')
@@ -930,6 +947,10 @@ end
 if maxexp > 0 then redis.call('PEXPIREAT', KEYS[1], maxexp) end
 return dropped`)
 
+// RedisBroker is the shared state of a cluster node: a node type-asserts it, so a
+// method set drifting from sharedState would silently make a single node.
+var _ sharedState = (*RedisBroker)(nil)
+
 // UserGroupRecord is one persistent membership as stored in Redis.
 type UserGroupRecord struct {
 	Expires time.Time
@@ -939,7 +960,7 @@ type UserGroupRecord struct {
 // AddUserGroup records that user is in group until now+ttl (ttl nil: for the
 // configured lifetime, under the cap) and returns the record and the groups that
 // fell off the cap.
-func (b *RedisBroker) AddUserGroup(ctx context.Context, hubName, user, group string, ttl *time.Duration) (UserGroupRecord, []string, error) {
+func (b *RedisBroker) AddUserGroup(ctx context.Context, hubName, user, group string, ttl *time.Duration, limit int) (UserGroupRecord, []string, error) {
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	now := time.Now()
@@ -955,12 +976,18 @@ func (b *RedisBroker) AddUserGroup(ctx context.Context, hubName, user, group str
 	}
 	dropped, err := userGroupAdd.Exec(ctx, b.cmd, []string{b.k.userGroups(hubName, user)}, []string{
 		group, strconv.FormatInt(rec.Expires.UnixMilli(), 10), noTTL, strconv.FormatInt(now.UnixNano(), 10),
-		strconv.FormatInt(now.UnixMilli(), 10), strconv.Itoa(b.opts.MaxUserGroupsNoTTL),
+		strconv.FormatInt(now.UnixMilli(), 10), strconv.Itoa(b.opts.MaxUserGroupsNoTTL), strconv.Itoa(max(limit, 0)),
 	}).AsStrSlice()
 	if err != nil {
 		return rec, nil, b.failed(err)
 	}
-	return rec, dropped, nil
+	if len(dropped) == 0 {
+		return rec, nil, fmt.Errorf("cluster: add user group: empty script answer")
+	}
+	if dropped[0] == "1" {
+		return rec, nil, &hub.GroupLimitError{Limit: limit, User: true}
+	}
+	return rec, dropped[1:], nil
 }
 
 // UserGroups returns the live persistent memberships of user.

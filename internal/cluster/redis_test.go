@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -404,5 +405,63 @@ func TestRedisReRegistersAfterDataLoss(t *testing.T) {
 	})
 	if b.b.instance() == old {
 		t.Fatalf("the records are back under the old epoch %q", old)
+	}
+}
+
+// TestRedisGroupLimit: the node holding a connection refuses to add it to a group
+// beyond its limit, and the refusal reaches the node that was asked (a
+// *hub.GroupLimitError, not "no such connection" nor a timeout); the user limit holds
+// in the shared store whichever node is asked.
+func TestRedisGroupLimit(t *testing.T) {
+	nodes := startCluster(t, 2, 5*time.Second)
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	for _, n := range nodes {
+		n.SetMaxGroups(2)
+	}
+	bob := newInbox("chat", "cb", "bob")
+	if err := b.Add(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"g1", "g2", "g2"} {
+		if ok, err := a.AddToGroup(ctx, "chat", g, "cb"); !ok || err != nil {
+			t.Fatalf("add to %s from the other node: %v %v", g, ok, err)
+		}
+	}
+	var gl *hub.GroupLimitError
+	for _, n := range nodes {
+		ok, err := n.AddToGroup(ctx, "chat", "g3", "cb")
+		if !errors.As(err, &gl) || gl.Limit != 2 || gl.User || !ok {
+			t.Fatalf("node %s: third group: %v %v, want a GroupLimitError of 2", n.ID(), ok, err)
+		}
+	}
+	if ok, err := a.GroupExists(ctx, "chat", "g3"); ok || err != nil {
+		t.Fatalf("the refused add took effect: %v %v", ok, err)
+	}
+	if ok, err := a.AddToGroup(ctx, "chat", "g1", "nobody"); ok || err != nil {
+		t.Fatalf("unknown connection: %v %v", ok, err)
+	}
+
+	// The user's memberships, counted in Redis.
+	if err := a.AddUserToGroup(ctx, "chat", "bob", "u1", dur(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddUserToGroup(ctx, "chat", "bob", "u2", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddUserToGroup(ctx, "chat", "bob", "u2", dur(time.Hour)); err != nil {
+		t.Fatalf("refreshing a membership: %v", err)
+	}
+	for _, n := range nodes {
+		err := n.AddUserToGroup(ctx, "chat", "bob", "u3", nil)
+		if !errors.As(err, &gl) || !gl.User || gl.Limit != 2 {
+			t.Fatalf("node %s: third membership: %v, want a user GroupLimitError", n.ID(), err)
+		}
+	}
+	if ok, err := a.shared.HasUserGroup(ctx, "chat", "bob", "u3"); ok || err != nil {
+		t.Fatalf("the refused membership was recorded: %v %v", ok, err)
+	}
+	if err := a.AddUserToGroup(ctx, "chat", "carol", "u3", nil); err != nil {
+		t.Fatalf("another user: %v", err)
 	}
 }

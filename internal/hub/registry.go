@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/signalbox-io/signalbox/protocol"
 )
@@ -61,7 +62,8 @@ type Observer interface {
 type Registry struct {
 	logger       *slog.Logger
 	obs          Observer
-	recipientBuf sync.Pool // *[]Client reused by fan-out snapshots
+	recipientBuf sync.Pool    // *[]Client reused by fan-out snapshots
+	maxGroups    atomic.Int64 // groups a connection may join by id; 0 = unlimited
 
 	mu   sync.RWMutex
 	hubs map[string]*hubState

@@ -238,11 +238,13 @@ func TestConnectionGroups(t *testing.T) {
 	j := hubtest.NewProto("json")
 	r.Add(hubtest.NewClient("h", "c2", "u2", j))
 	r.Add(hubtest.NewClient("h", "c1", "u1", j))
-	if r.AddToGroup("h", "g", "nope") {
-		t.Fatal("AddToGroup of unknown connection returned true")
+	if ok, err := r.AddToGroup("h", "g", "nope"); ok || err != nil {
+		t.Fatalf("AddToGroup of unknown connection = %v, %v", ok, err)
 	}
-	if !r.AddToGroup("h", "g", "c2") || !r.AddToGroup("h", "g", "c1") || !r.AddToGroup("h", "g2", "c1") {
-		t.Fatal("AddToGroup failed")
+	for _, a := range [][2]string{{"g", "c2"}, {"g", "c1"}, {"g2", "c1"}} {
+		if ok, err := r.AddToGroup("h", a[0], a[1]); !ok || err != nil {
+			t.Fatalf("AddToGroup(%s, %s) = %v, %v", a[0], a[1], ok, err)
+		}
 	}
 	if !r.GroupExists("h", "g") || r.GroupExists("h", "G") {
 		t.Fatal("group names are case-sensitive")

@@ -116,6 +116,40 @@ func (u *UserGroups) Add(hub, user, group string, ttl *time.Duration) (dropped [
 	return dropped
 }
 
+// AddWithin is Add refused, with a *GroupLimitError and nothing recorded, when the
+// user would then have more than limit live memberships (0 = unlimited). A
+// membership the user already has, or one that pushes the oldest without ttl off
+// their cap, adds none.
+func (u *UserGroups) AddWithin(hub, user, group string, ttl *time.Duration, limit int) ([]string, error) {
+	if limit > 0 && u.wouldExceed(strings.ToLower(hub), user, group, ttl == nil, limit) {
+		return nil, &GroupLimitError{Limit: limit, User: true}
+	}
+	return u.Add(hub, user, group, ttl), nil
+}
+
+// wouldExceed reports whether adding user to group leaves the user more than limit
+// live memberships.
+func (u *UserGroups) wouldExceed(hub, user, group string, noTTL bool, limit int) bool {
+	now := u.now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	live, liveNoTTL := 0, 0
+	for g, r := range u.records[hub][user] {
+		if g == group || !now.Before(r.expires) {
+			continue
+		}
+		live++
+		if r.noTTL {
+			liveNoTTL++
+		}
+	}
+	after := live + 1
+	if noTTL && liveNoTTL+1 > u.maxNoTTL {
+		after -= liveNoTTL + 1 - u.maxNoTTL
+	}
+	return after > limit
+}
+
 // Remove forgets one membership.
 func (u *UserGroups) Remove(hub, user, group string) {
 	hub = strings.ToLower(hub)

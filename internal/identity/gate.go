@@ -31,10 +31,33 @@ type Gate struct {
 	Verifier *Verifier
 	// Keys are the derived signing keys; nil when no issuer is trusted.
 	Keys *Keys
+	// MaxTokenLength is the longest token of any kind accepted, in characters;
+	// 0 means auth.MaxTokenLength. Local (and the validators of derived keys) and
+	// Verifier should be built with the same figure.
+	MaxTokenLength int
+}
+
+// maxLen is MaxTokenLength or its default.
+func (g *Gate) maxLen() int {
+	if g.MaxTokenLength > 0 {
+		return g.MaxTokenLength
+	}
+	return auth.MaxTokenLength
+}
+
+// tooLong refuses a token longer than the gate accepts, before any parsing.
+func (g *Gate) tooLong(token string) error {
+	if limit := g.maxLen(); len(token) > limit {
+		return fmt.Errorf("auth: %d characters, more than %d: %w", len(token), limit, auth.ErrTokenTooLong)
+	}
+	return nil
 }
 
 // ValidateClient validates a client token for hub.
 func (g *Gate) ValidateClient(token, hub string) (*auth.Principal, error) {
+	if err := g.tooLong(token); err != nil {
+		return nil, err
+	}
 	// The header is decoded here only when derived keys exist: otherwise every token
 	// goes to Local, which decodes it anyway (and not at all for a token it has
 	// verified before).
@@ -57,6 +80,9 @@ func (g *Gate) ValidateClient(token, hub string) (*auth.Principal, error) {
 
 // AuthenticateREST checks the bearer token of a REST request for path.
 func (g *Gate) AuthenticateREST(ctx context.Context, token, path string) error {
+	if err := g.tooLong(token); err != nil {
+		return err
+	}
 	// As in ValidateClient, the header is only decoded when there is a choice to make.
 	if g.Verifier != nil {
 		if alg, _ := peekHeader(token); !strings.HasPrefix(alg, "HS") {
@@ -76,6 +102,9 @@ func (g *Gate) AuthenticateREST(ctx context.Context, token, path string) error {
 func (g *Gate) AccessKey(ctx context.Context, token string) (keyID, key string, expires time.Time, err error) {
 	if g.Verifier == nil || g.Keys == nil {
 		return "", "", time.Time{}, ErrIdentityRequired
+	}
+	if err := g.tooLong(token); err != nil {
+		return "", "", time.Time{}, err
 	}
 	if alg, _ := peekHeader(token); strings.HasPrefix(alg, "HS") {
 		return "", "", time.Time{}, ErrIdentityRequired
@@ -103,7 +132,7 @@ func (g *Gate) SigningKey() (key, kid string) {
 // field: a Validator is not copied, since its cache of verified tokens belongs to
 // its keys.
 func (g *Gate) withKeys(keys []string) *auth.Validator {
-	v := &auth.Validator{Keys: keys}
+	v := &auth.Validator{Keys: keys, MaxLength: g.MaxTokenLength}
 	if l := g.Local; l != nil {
 		v.ClockSkew, v.Now, v.Hosts = l.ClockSkew, l.Now, l.Hosts
 	}
@@ -121,10 +150,11 @@ func (g *Gate) derivedKeyID(token string) string {
 	return ""
 }
 
-// peekHeader returns the alg and kid of a JWT's header without verifying anything.
+// peekHeader returns the alg and kid of a JWT's header without verifying anything;
+// callers refuse tokens longer than the gate accepts first.
 func peekHeader(token string) (alg, kid string) {
 	i := strings.IndexByte(token, '.')
-	if i <= 0 || len(token) > auth.MaxTokenLength {
+	if i <= 0 {
 		return "", ""
 	}
 	var h struct {

@@ -53,6 +53,9 @@ type VerifierOptions struct {
 	Now func() time.Time
 	// Logger nil discards.
 	Logger *slog.Logger
+	// MaxTokenLength is the longest token accepted, in characters; 0 means
+	// auth.MaxTokenLength.
+	MaxTokenLength int
 }
 
 // Verifier checks Microsoft Entra-style bearer tokens from one OIDC issuer. The
@@ -66,6 +69,7 @@ type Verifier struct {
 	client   *http.Client
 	now      func() time.Time
 	log      *slog.Logger
+	maxLen   int
 
 	mu       sync.Mutex
 	keys     *keySet
@@ -86,6 +90,10 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		client:   opts.HTTPClient,
 		now:      opts.Now,
 		log:      opts.Logger,
+		maxLen:   opts.MaxTokenLength,
+	}
+	if v.maxLen <= 0 {
+		v.maxLen = auth.MaxTokenLength
 	}
 	if v.audience == "" {
 		v.audience = DefaultAudience
@@ -116,7 +124,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	// Cheap checks on the unverified token first: only a token that claims the trusted
 	// issuer with an allowed algorithm may cause a key fetch.
-	alg, iss, ok := peek(token)
+	alg, iss, ok := peek(token, v.maxLen)
 	if !ok {
 		return Identity{}, fmt.Errorf("%w: not a JWT", ErrUntrusted)
 	}
@@ -219,8 +227,8 @@ func oidcReason(err error) string {
 }
 
 // peek decodes the header alg and payload iss of a JWT without verifying it.
-func peek(token string) (alg, iss string, ok bool) {
-	if len(token) > auth.MaxTokenLength || strings.Count(token, ".") != 2 {
+func peek(token string, maxLen int) (alg, iss string, ok bool) {
+	if len(token) > maxLen || strings.Count(token, ".") != 2 {
 		return "", "", false
 	}
 	parts := strings.SplitN(token, ".", 3)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/signalbox-io/signalbox/internal/hub"
 )
 
 // Error codes sent in x-ms-error-code. The first five are the ones the SDKs match
@@ -23,6 +25,8 @@ const (
 	CodeInvocationFailed          = "Error.Invocation.Failed"
 	CodeInvocationTimeout         = "Error.Invocation.Timeout"
 	CodeInvocationThrottled       = "Error.Invocation.Throttled"
+	CodeConnectionTooManyGroups   = "Error.Connection.TooManyGroups"
+	CodeUserTooManyGroups         = "Error.User.TooManyGroups"
 	CodeNotFound                  = "Error.Request.NotFound"
 	CodeMethodNotAllowed          = "Error.Request.MethodNotAllowed"
 	CodeTooLarge                  = "Error.Request.TooLarge"
@@ -57,6 +61,8 @@ const (
 	errInvocationTimeout
 	errTooManyInvocations
 	errOverloaded
+	errConnectionTooManyGroups
+	errUserTooManyGroups
 )
 
 // errorTable is the one place where error classes become HTTP responses.
@@ -84,6 +90,10 @@ var errorTable = map[errKind]struct {
 	errInvocationTimeout:         {http.StatusGatewayTimeout, CodeInvocationTimeout},
 	errTooManyInvocations:        {http.StatusTooManyRequests, CodeInvocationThrottled},
 	errOverloaded:                {http.StatusServiceUnavailable, CodeOverloaded},
+	// 409, not 429: a retry cannot succeed until the connection or user leaves a
+	// group, and the Azure SDKs retry a 429 by themselves.
+	errConnectionTooManyGroups: {http.StatusConflict, CodeConnectionTooManyGroups},
+	errUserTooManyGroups:       {http.StatusConflict, CodeUserTooManyGroups},
 }
 
 // apiError is the error type handlers return; anything else is a 500.
@@ -117,6 +127,19 @@ func unavailable(err error) error {
 }
 
 func invalid(format string, args ...any) *apiError { return newErr(errInvalid, format, args...) }
+
+// groupAddFailed turns the error of a group add into its answer: the refusal at
+// the group limit as 409, anything else as unavailable.
+func groupAddFailed(err error) error {
+	var gl *hub.GroupLimitError
+	switch {
+	case errors.As(err, &gl) && gl.User:
+		return newErr(errUserTooManyGroups, "The user is already in %d groups, the limit per user (max-groups-per-connection); remove it from a group first.", gl.Limit)
+	case errors.As(err, &gl):
+		return newErr(errConnectionTooManyGroups, "The connection is already in %d groups, the limit per connection (max-groups-per-connection); remove it from a group first.", gl.Limit)
+	}
+	return unavailable(err)
+}
 
 // errorBody is the ErrorDetail shape of the swagger, reduced to what we fill.
 type errorBody struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -86,8 +87,12 @@ func (h *handler) apply(ctx context.Context, hubName, id string, cmd *command) e
 	case "SendMessage":
 		return hubs.SendConnection(ctx, hubName, id, cmd.payload)
 	case "JoinGroup":
-		_, err := hubs.AddToGroup(ctx, hubName, *cmd.Group, id)
-		return err
+		// A connection at its group limit is left out, as a closed one would be:
+		// the command applies to the others.
+		if _, err := hubs.AddToGroup(ctx, hubName, *cmd.Group, id); err != nil && !errors.As(err, new(*hub.GroupLimitError)) {
+			return err
+		}
+		return nil
 	case "LeaveGroup":
 		return hubs.RemoveFromGroup(ctx, hubName, *cmd.Group, id)
 	case "CloseConnection":

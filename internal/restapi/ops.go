@@ -123,7 +123,7 @@ func opCloseUser(h *handler, _ http.ResponseWriter, r *http.Request, req *reques
 func opAddConnectionToGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
 	if ok, err := h.opts.Hubs.AddToGroup(r.Context(), req.hub, req.group, req.conn); err != nil || !ok {
 		if err != nil {
-			return unavailable(err)
+			return groupAddFailed(err)
 		}
 		return newErr(errConnectionNotExistedError, "connection does not exist")
 	}
@@ -145,7 +145,10 @@ func opAddUserToGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *r
 	if err != nil {
 		return err
 	}
-	return unavailable(h.opts.Hubs.AddUserToGroup(r.Context(), req.hub, req.user, req.group, ttl))
+	if err := h.opts.Hubs.AddUserToGroup(r.Context(), req.hub, req.user, req.group, ttl); err != nil {
+		return groupAddFailed(err)
+	}
+	return nil
 }
 
 func opRemoveUserFromGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {

@@ -10,9 +10,10 @@ import (
 )
 
 // Auth failures are counted (signalbox_auth_failures_total) and logged with their
-// reason, at most authLogBurst lines per authLogWindow so that a client retrying a
-// bad key cannot flood the log; the next line says how many were left out. The token
-// is never logged, nor the query string that may carry it (access_token=).
+// reason, at warn level at most authLogBurst lines per authLogWindow so that a client
+// retrying a bad key cannot flood the log (the next line says how many were left
+// out), and each one at debug level. The token is never logged, nor the query string
+// that may carry it (access_token=).
 const (
 	authLogBurst  = 10
 	authLogWindow = 10 * time.Second
@@ -46,12 +47,15 @@ func (l *rateLimitedLog) allow(now time.Time) (bool, int) {
 	return true, s
 }
 
-// authFailed records a rejected token at endpoint (negotiate, connect, rest).
+// authFailed records a rejected token at endpoint (negotiate, connect, rest): every
+// one is counted and logged at debug level with its reason ("access token refused"),
+// and at warn level within the rate limit ("access token rejected").
 func (s *Server) authFailed(r *http.Request, endpoint string, err error) {
 	reason := metrics.AuthReason(err)
 	s.metrics.AuthFailure(endpoint, reason)
+	debug := s.log.Enabled(r.Context(), slog.LevelDebug)
 	ok, suppressed := s.authLog.allow(time.Now())
-	if !ok {
+	if !ok && !debug {
 		return
 	}
 	attrs := []any{
@@ -60,6 +64,12 @@ func (s *Server) authFailed(r *http.Request, endpoint string, err error) {
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if debug {
+		s.log.Debug("access token refused", attrs...)
+	}
+	if !ok {
+		return
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int("suppressed", suppressed))

@@ -163,6 +163,13 @@ type Config struct {
 	MaxPendingNegotiations int
 	// MaxHandshakeSize bounds the handshake request (bytes).
 	MaxHandshakeSize int
+	// MaxGroupsPerConnection caps the groups a connection may be added to through
+	// the REST API (and the persistent group memberships of one user); 0 = unlimited.
+	// Beyond, the add is refused with 409.
+	MaxGroupsPerConnection int
+	// MaxTokenSize is the longest access token accepted (characters): 413 on the
+	// client endpoints, 401 on the REST API.
+	MaxTokenSize int
 	// MaxArgumentDepth bounds how deeply the arguments of a message (from a client or
 	// the REST API) nest arrays and objects.
 	MaxArgumentDepth int
@@ -366,7 +373,7 @@ func (c *Config) Validate() error {
 	}{
 		{"max-connections", c.MaxConnections}, {"max-connections-per-address", c.MaxConnectionsPerAddress},
 		{"max-connections-per-user", c.MaxConnectionsPerUser}, {"negotiate-burst", c.NegotiateBurst},
-		{"max-pending-negotiations", c.MaxPendingNegotiations},
+		{"max-pending-negotiations", c.MaxPendingNegotiations}, {"max-groups-per-connection", c.MaxGroupsPerConnection},
 		{"upstream-max-conns-per-host", c.UpstreamMaxConnsPerHost},
 		{"max-concurrent-broadcasts", c.MaxConcurrentBroadcasts},
 	} {
@@ -385,6 +392,7 @@ func (c *Config) Validate() error {
 		v, lo, hi int
 	}{
 		{"max-handshake-size", c.MaxHandshakeSize, 64, 1 << 20},
+		{"max-token-size", c.MaxTokenSize, 256, 1 << 16},
 		{"max-argument-depth", c.MaxArgumentDepth, 1, 500}, // the protocol package stops at 512
 		{"max-header-bytes", c.MaxHeaderBytes, 4 << 10, 1 << 20},
 		{"upstream-max-in-flight", c.UpstreamMaxInFlight, 1, 1 << 20},

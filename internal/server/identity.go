@@ -15,7 +15,7 @@ import (
 // newGate builds the token gate: access-key tokens through local, and, with an identity
 // issuer, identity tokens on the REST API and the keys derived for identities.
 func newGate(cfg Config, local *auth.Validator, log *slog.Logger) (*identity.Gate, error) {
-	g := &identity.Gate{Local: local, DisableLocalAuth: cfg.DisableLocalAuth}
+	g := &identity.Gate{Local: local, DisableLocalAuth: cfg.DisableLocalAuth, MaxTokenLength: cfg.MaxTokenSize}
 	if cfg.IdentityIssuer == "" {
 		return g, nil
 	}
@@ -24,6 +24,9 @@ func newGate(cfg Config, local *auth.Validator, log *slog.Logger) (*identity.Gat
 		Audience: cfg.IdentityAudience,
 		Allow:    cfg.IdentityAllow,
 		Logger:   log,
+		// The gate refuses longer tokens first; the verifier's own bound must not
+		// refuse what the gate lets through.
+		MaxTokenLength: cfg.MaxTokenSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: identity: %w", err)

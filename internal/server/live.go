@@ -35,13 +35,17 @@ func newLiveSettings(cfg Config, prev *identity.Gate) (*liveSettings, error) {
 	if prev != nil {
 		*gate = *prev
 	}
-	gate.Local = &auth.Validator{Keys: append([]string(nil), cfg.AccessKeys...)}
+	gate.Local = &auth.Validator{Keys: append([]string(nil), cfg.AccessKeys...), MaxLength: cfg.MaxTokenSize}
+	gate.MaxTokenLength = cfg.MaxTokenSize
 	return &liveSettings{cfg: cfg, gate: gate, origins: origins, proxies: proxies}, nil
 }
 
 func (s *Server) setLive(l *liveSettings) {
 	s.live.Store(l)
 	s.adm.setRate(l.cfg.NegotiateRate, l.cfg.NegotiateBurst)
+	if s.node != nil {
+		s.node.SetMaxGroups(l.cfg.MaxGroupsPerConnection)
+	}
 }
 
 // gateNow returns the token gate of the access keys configured now.

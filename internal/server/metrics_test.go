@@ -195,12 +195,37 @@ func TestAuthFailuresAreLoggedWithoutTheToken(t *testing.T) {
 	if !strings.Contains(out, "reason=signature") || !strings.Contains(out, "endpoint=negotiate") {
 		t.Errorf("the log does not give endpoint and reason:\n%s", out)
 	}
+	// At debug level every refusal has its own line with its reason (issue 7: each
+	// refused token with a logged reason), the flood limit notwithstanding.
+	for _, want := range []struct {
+		endpoint string
+		n        int
+	}{{"negotiate", authLogBurst + 5}, {"rest", 1}} {
+		if got := countLines(out, "access token refused", "endpoint="+want.endpoint, "reason=signature"); got != want.n {
+			t.Errorf("%d debug lines for %s, want %d:\n%s", got, want.endpoint, want.n, out)
+		}
+	}
 	if strings.Contains(out, bad) || strings.Contains(out, restBad) || strings.Contains(out, wrongKey) || strings.Contains(out, "access_token=") {
 		t.Errorf("the log holds the token or key:\n%s", out)
 	}
 	if got := scrape(t, s)[`signalbox_auth_failures_total{endpoint="negotiate",reason="signature"}`]; got != float64(authLogBurst+5) {
 		t.Errorf("counted %v negotiate failures, want %d", got, authLogBurst+5)
 	}
+}
+
+// countLines counts the lines of out holding every one of parts.
+func countLines(out string, parts ...string) int {
+	n := 0
+	for line := range strings.Lines(out) {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 // syncBuffer is a log sink the server's goroutines write while the test reads.

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -73,6 +74,11 @@ func (s *Server) hubFromQuery(q url.Values) (string, int, string) {
 	return strings.ToLower(hubs[0]), 0, ""
 }
 
+// tokenTooLong answers a token longer than max-token-size (limit characters).
+func tokenTooLong(w http.ResponseWriter, limit int) {
+	textError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The access token is longer than %d characters.", limit))
+}
+
 // authorize validates the request's client token for hub and writes the error
 // response when it fails.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName string) (*auth.Principal, bool) {
@@ -81,9 +87,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName strin
 		endpoint = "negotiate"
 	}
 	tok := auth.TokenFromRequest(r)
-	if len(tok) > auth.MaxTokenLength {
-		s.authFailed(r, endpoint, auth.ErrTokenTooLong)
-		textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")
+	limit := s.limits().MaxTokenSize
+	if len(tok) > limit {
+		s.authFailed(r, endpoint, fmt.Errorf("%d characters, more than %d: %w", len(tok), limit, auth.ErrTokenTooLong))
+		tokenTooLong(w, limit)
 		return nil, false
 	}
 	if tok == "" {
@@ -96,7 +103,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, hubName strin
 	if err != nil {
 		s.authFailed(r, endpoint, err)
 		if errors.Is(err, auth.ErrTokenTooLong) {
-			textError(w, http.StatusRequestEntityTooLarge, "The access token is longer than 4096 characters.")
+			tokenTooLong(w, limit)
 			return nil, false
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

@@ -23,6 +23,7 @@ var reloadable = map[string]bool{
 	"NegotiateRate":            true,
 	"NegotiateBurst":           true,
 	"MaxPendingNegotiations":   true,
+	"MaxGroupsPerConnection":   true,
 }
 
 // ReloadResult says what a Reload did, by setting name. It never holds a key.

@@ -92,11 +92,12 @@ func TestReloadRotatesKeysWithoutDroppingConnections(t *testing.T) {
 	if _, err := io.ReadFull(sse.r, prelude); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sse.event(2 * time.Second); err != nil { // the handshake response
-		t.Fatal(err)
-	}
-	if ev, err := sse.event(2 * time.Second); err != nil || !strings.Contains(ev, `"after"`) {
-		t.Fatalf("sse: %q %v", ev, err)
+	// The handshake response and "after" may come as one event (the writer sends what
+	// is queued at once): read messages, not events. Counting events failed about 1
+	// run in 200 under load with GOMAXPROCS=1, when the broadcast was queued before the
+	// writer had sent the handshake response.
+	if target, _ := invocationText(t, sse.next(2*time.Second)); target != "after" {
+		t.Fatalf("sse got %s", target)
 	}
 	// The long-polling client goes on with the token that created its connection (it was
 	// verified then; WebSockets are not checked again either); another token of the

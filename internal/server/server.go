@@ -148,6 +148,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	node.SetMaxGroups(cfg.MaxGroupsPerConnection) // setLive does it on a reload
 	s.node, s.registry = node, node.Registry()
 	s.calls = newClientCalls(s)
 	if rules := cfg.Rules(); len(rules) > 0 {

@@ -119,6 +119,8 @@ var settings = []Setting{
 	integer("negotiate-burst", "100", "negotiations one client IP address may make at once before negotiate-rate applies", func(c *Config) *int { return &c.NegotiateBurst }),
 	integer("max-pending-negotiations", "10000", "connections negotiated but not yet started by a transport (0 = unlimited); negotiate answers 429 beyond", func(c *Config) *int { return &c.MaxPendingNegotiations }),
 	integer("max-handshake-size", "4096", "largest handshake request (bytes); a larger one is answered with a handshake error", func(c *Config) *int { return &c.MaxHandshakeSize }),
+	integer("max-groups-per-connection", "1000", "groups one connection may be added to by the REST API, and persistent group memberships one user may have (0 = unlimited); a group add beyond is answered 409", func(c *Config) *int { return &c.MaxGroupsPerConnection }),
+	integer("max-token-size", "4096", "longest access token (characters) accepted; 413 on the client endpoints, 401 on the REST API beyond", func(c *Config) *int { return &c.MaxTokenSize }),
 	integer("max-argument-depth", "64", "how deeply message arguments may nest arrays and objects (1-500); REST answers 400, a client invocation gets a Completion error", func(c *Config) *int { return &c.MaxArgumentDepth }),
 	integer("max-header-bytes", "16384", "largest request line and headers of an HTTP request (bytes); 431 beyond", func(c *Config) *int { return &c.MaxHeaderBytes }),
 	integer("upstream-max-in-flight", "1000", "upstream calls in progress, all hubs; an invocation beyond fails at once (upstream overloaded)", func(c *Config) *int { return &c.UpstreamMaxInFlight }),

@@ -77,6 +77,27 @@ func (sc *sseClient) event(timeout time.Duration) (string, error) {
 	}
 }
 
+// next returns the next hub message of the stream, after the handshake response,
+// reading events as needed. The service writes every frame queued at once as one event
+// (the handshake response and the next message may share one, as the SignalR clients
+// allow), so a test must not count events to count messages.
+func (sc *sseClient) next(timeout time.Duration) protocol.Message {
+	sc.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(sc.fr.pending) == 0 {
+		ev, err := sc.event(time.Until(deadline))
+		if err != nil {
+			sc.t.Fatalf("SSE stream: %v", err)
+		}
+		if errText, _ := sc.fr.feed(sc.t, []byte(ev)); errText != "" {
+			sc.t.Fatalf("handshake error: %s", errText)
+		}
+	}
+	m := sc.fr.pending[0]
+	sc.fr.pending = sc.fr.pending[1:]
+	return m
+}
+
 func (ts *testServer) post(hubName, user, id string, body []byte) *http.Response {
 	ts.t.Helper()
 	return ts.do("POST", "/client/?hub="+hubName+"&id="+id, ts.token(hubName, user), strings.NewReader(string(body)),

@@ -1,18 +1,22 @@
 // Issue 7: the JWT negative matrix. Every bad token is refused on the client endpoint
 // (negotiate) and on the REST API, each with its status and its reason, which the service
-// counts per reason (signalbox_auth_failures_total) and logs (rate-limited: at most 10 lines
-// per 10 s, the rest counted as suppressed); the good tokens are accepted on both.
+// counts per reason (signalbox_auth_failures_total) and logs: every refusal at debug level
+// ("access token refused", checked here one line per bad token), and at warn level
+// rate-limited (at most 10 lines per 10 s, the rest counted as suppressed). The good tokens
+// are accepted on both.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { harness } from '../lib/harness.js';
 import { signJWT } from '../lib/jwt.js';
 import { hubPath } from '../lib/rest.js';
-import { rand } from '../lib/util.js';
+import { rand, until } from '../lib/util.js';
+
+const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 
 const PRIMARY = 'jwt-primary-' + rand() + '-0123456789abcdefghijklmnop';
 const SECONDARY = 'jwt-secondary-' + rand() + '-0123456789abcdefghijklmnop';
-const h = harness({ keys: [PRIMARY, SECONDARY] });
+const h = harness({ keys: [PRIMARY, SECONDARY], args: ['--log-level', 'debug'] });
 const HUB = 'jwthub';
 const REST_PATH = hubPath(HUB, ':send');
 const now = () => Math.floor(Date.now() / 1000);
@@ -116,9 +120,11 @@ describe('JWT negative matrix', () => {
     assert.ok(BAD.length >= 30);
     const metricEndpoint = { client: 'negotiate', rest: 'rest' };
     const wrong = [];
+    const sent = [];
     for (const [name, mint, reason, clientStatus = 401, restStatus = 401] of BAD) {
       for (const ep of ['client', 'rest']) {
         const token = mint(ENDPOINTS[ep]);
+        sent.push([name, token]);
         const before = await failures();
         const res = await call(ep, token);
         const after = await failures();
@@ -132,9 +138,26 @@ describe('JWT negative matrix', () => {
       }
     }
     assert.deepEqual(wrong, []);
+    // Every refusal has its own debug line with its endpoint and reason: as many lines per
+    // endpoint and reason as bad tokens of that reason were sent there.
+    const want = {};
+    for (const [, , reason] of BAD) {
+      if (reason === null) continue;
+      for (const ep of ['negotiate', 'rest']) want[`${ep}/${reason}`] = (want[`${ep}/${reason}`] ?? 0) + 1;
+    }
+    const logged = () => {
+      const got = {};
+      for (const m of h.server.logs().matchAll(/msg="access token refused" endpoint=(\S+) reason=(\S+)/g)) got[`${m[1]}/${m[2]}`] = (got[`${m[1]}/${m[2]}`] ?? 0) + 1;
+      return got;
+    };
+    await until(() => JSON.stringify(sortKeys(logged())) === JSON.stringify(sortKeys(want)), 5000, 'a debug line per refused token').catch(() => {});
+    assert.deepEqual(sortKeys(logged()), sortKeys(want));
     const logs = h.server.logs();
     assert.match(logs, /msg="access token rejected" endpoint=negotiate reason=missing/);
     assert.match(logs, /msg="access token rejected" endpoint=negotiate reason=algorithm/);
+    for (const [name, token] of sent) {
+      if (token && token.length > 40 && /[^.]/.test(token)) assert.ok(!logs.includes(token.slice(-40)), `${name}: the log holds the token`);
+    }
   });
 
   test('good tokens are accepted on both endpoints (and the Bearer scheme in any case)', async () => {

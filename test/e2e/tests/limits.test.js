@@ -40,6 +40,8 @@ before(async () => {
       'max-pending-invocations: 1',
       'invoke-timeout: 3s',
       'upstream-max-in-flight-per-hub: 2',
+      'max-groups-per-connection: 2',
+      'max-token-size: 2048',
       '',
     ].join('\n'),
   });
@@ -113,12 +115,51 @@ describe('limits matrix', () => {
     await stillServed();
   });
 
-  test('token size: a token over 4096 characters is 413 at negotiate and 401 at the REST API', async () => {
-    const big = clientToken(server.key, HUB, { claims: { pad: 'x'.repeat(5000) } });
-    assert.equal((await negotiate(big)).status, 413);
-    const bigRest = signJWT({ aud: `http://127.0.0.1${hubPath(HUB, ':send')}`, pad: 'x'.repeat(5000) }, server.key);
+  test('max-token-size: a token over it is 413 at negotiate (naming the figure) and 401 at the REST API', async () => {
+    // 1,500 characters pass, 3,000 (under the 4,096 default) do not.
+    const fits = clientToken(server.key, HUB, { claims: { pad: 'x'.repeat(1100) } });
+    assert.ok(fits.length > 1400 && fits.length <= 2048, `${fits.length}`);
+    assert.equal((await negotiate(fits)).status, 200);
+    const big = clientToken(server.key, HUB, { claims: { pad: 'x'.repeat(2200) } });
+    assert.ok(big.length > 2048 && big.length < 4096, `${big.length}`);
+    const n = await negotiate(big);
+    assert.equal(n.status, 413);
+    assert.equal(n.text, 'The access token is longer than 2048 characters.');
+    const bigRest = signJWT({ aud: `http://127.0.0.1${hubPath(HUB, ':send')}`, pad: 'x'.repeat(2200) }, server.key);
     const res = await rest(server, 'POST', hubPath(HUB, ':send'), { body: { target: 'msg', arguments: [1] }, token: bigRest });
     assert.equal(res.status, 401, res.describe());
+    await stillServed();
+  });
+
+  test('max-groups-per-connection: a third group is 409 for a connection and for a user, and nothing is added', async () => {
+    const c = await createClient(server, { hub: HUB, userId: 'grouped', transport: 'ws' });
+    started.push(c);
+    const put = (...segs) => rest(server, 'PUT', hubPath(HUB, ...segs));
+    for (const g of ['g1', 'g2', 'g2']) {
+      const r = await put('groups', g, 'connections', c.id);
+      assert.equal(r.status, 200, r.describe());
+    }
+    const third = await put('groups', 'g3', 'connections', c.id);
+    assert.equal(third.status, 409, third.describe());
+    assert.equal(third.errorCode, 'Error.Connection.TooManyGroups');
+    assert.deepEqual(third.json(), {
+      code: 'Error.Connection.TooManyGroups',
+      message: 'The connection is already in 2 groups, the limit per connection (max-groups-per-connection); remove it from a group first.',
+    });
+    assert.equal((await rest(server, 'HEAD', hubPath(HUB, 'groups', 'g3'))).status, 404, 'the refused add took effect');
+    for (const g of ['u1', 'u2']) {
+      const r = await put('users', 'member', 'groups', g);
+      assert.equal(r.status, 200, r.describe());
+    }
+    const userThird = await put('users', 'member', 'groups', 'u3');
+    assert.equal(userThird.status, 409, userThird.describe());
+    assert.equal(userThird.errorCode, 'Error.User.TooManyGroups');
+    assert.match(userThird.json().message, /^The user is already in 2 groups, the limit per user \(max-groups-per-connection\)/);
+    // The connection keeps its groups and receives their messages.
+    const t = rand('grp-');
+    const sent = await rest(server, 'POST', hubPath(HUB, 'groups', 'g1', ':send'), { body: { target: 'msg', arguments: [t] } });
+    assert.equal(sent.status, 202, sent.describe());
+    await c.waitText(t);
     await stillServed();
   });
 
