@@ -61,11 +61,9 @@ type conn struct {
 	up       *connUpstream  // nil when the server has no upstream
 
 	mu        sync.Mutex
-	startedAt int64 // unix ns
-	sealedAt  int64 // unix ns
-	expiry    *time.Timer
+	startedAt int64             // unix ns
+	sealedAt  int64             // unix ns
 	reason    string            // why the connection ended; "" = clean
-	timer     *time.Timer       // lifecycle timer (handshake, keep-alive, timeouts); nil until started
 	ws        wsConn            // the WebSocket once upgraded
 	poller    *transport.Poller // long polling only; set with kind
 	// stopCh is closed by terminate; made only for those who wait on it (stopChan).
@@ -78,6 +76,7 @@ type conn struct {
 	finished  bool // cleanup began: no timer re-arm, no new writer
 	cleaning  bool // the cleanup of a goroutine-less transport was started
 	detached  bool // the transport is lost, a stateful reconnect may resume (reconnect.go)
+	timerOn   bool // the lifecycle timer (s.sweep) serves the connection: a transport attached
 
 	stopFlag   atomic.Bool // terminate was called: the transport must end now; set under mu
 	isWS       atomic.Bool // the transport is a WebSocket (pushed by an on-demand writer)
@@ -94,10 +93,12 @@ type conn struct {
 
 	inMu     sync.Mutex // serializes inbound processing
 	inClosed bool
-	inHeld   int    // bytes of partial input reserved from the server's memory budget
-	inGen    uint64 // the socket whose input is read (reconnect.go)
-	hsBuf    []byte
-	dec      *protocol.Decoder
+	// sweepSlot is the connection's index + 1 in s.sweep, 0 when not armed; under
+	// s.sweep.mu (here it fills padding).
+	sweepSlot int32
+	inHeld    int // bytes of partial input reserved from the server's memory budget
+	hsBuf     []byte
+	dec       *protocol.Decoder
 
 	proto   protocol.Protocol // set once before handshaken is stored
 	metrics *metrics.Conn     // set once before handshaken is stored
@@ -105,9 +106,8 @@ type conn struct {
 	// response, so that a message sent to it in that window queues behind the response.
 	hsMu sync.Mutex
 
-	// Stateful reconnect (reconnect.go).
-	sr    atomic.Pointer[statefulConn] // set by a version 2 WebSocket handshake
-	wsGen atomic.Uint64                // the current socket (0: the first); written under mu
+	// Stateful reconnect (reconnect.go): set by a version 2 WebSocket handshake.
+	sr atomic.Pointer[statefulConn]
 }
 
 // connUpstream is what a connection keeps for the upstream only.
@@ -289,7 +289,7 @@ func (c *conn) receiveGen(gen uint64, data []byte) (err error) {
 	c.inMu.Lock()
 	defer c.inMu.Unlock()
 	defer c.recoverPanic("receiving", &err)
-	if c.inClosed || c.inGen != gen {
+	if c.inClosed || c.inputGen() != gen {
 		return errGone
 	}
 	// Only whole messages count as activity: a client trickling one unfinished

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/transport"
@@ -23,9 +24,11 @@ func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr st
 		addr:     addr,
 		s:        s,
 		id:       newID(),
-		hubName:  hubName,
-		user:     p.UserID,
-		out:      transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes, s.budget),
+		// Interned: a hub name cut from the request would pin the request line (or
+		// header) it came from for the connection's life.
+		hubName: unique.Make(hubName).Value(),
+		user:    p.UserID,
+		out:     transport.NewOutbox(s.cfg.SendQueueFrames, s.cfg.SendQueueBytes, s.budget),
 	}
 	if !p.Expires.IsZero() {
 		c.tokenExp = p.Expires.UnixNano()
@@ -58,7 +61,7 @@ func (s *Server) newConn(hubName string, p *auth.Principal, accessToken, addr st
 	s.conns[c.token] = c
 	s.connsTotal.Add(1)
 	c.mu.Lock()
-	c.expiry = time.AfterFunc(s.cfg.NegotiateTimeout, c.expire)
+	s.sweep.arm(c, time.Now().Add(s.cfg.NegotiateTimeout).UnixNano()) // see onTimer
 	c.mu.Unlock()
 	return c, 0, ""
 }
@@ -110,9 +113,7 @@ func (s *Server) lookup(token string) *conn {
 
 func (s *Server) remove(c *conn) {
 	c.mu.Lock()
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
+	s.sweep.disarm(c)
 	c.mu.Unlock()
 	s.mu.Lock()
 	if s.conns[c.token] == c {
@@ -154,10 +155,7 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 		c.isWS.Store(kind == transport.WebSockets)
 		c.lastRecv.Store(now.UnixNano())
 		c.lastSend.Store(now.UnixNano())
-		if c.expiry != nil {
-			c.expiry.Stop()
-			c.expiry = nil // a stopped timer is still ~150 bytes per connection
-		}
+		s.sweep.disarm(c) // the negotiate timeout; startTimer arms the transport's
 		s.wg.Add(1)
 		return true, 0, ""
 	case c.kind != kind:

@@ -245,7 +245,7 @@ func (c *conn) startCleanup() {
 
 // abort is terminate for a broken transport: nothing more can be written to it.
 func (c *conn) abort(reason string) {
-	if c.transportLost(c.wsGen.Load(), reason) {
+	if c.transportLost(c.socketGen(), reason) {
 		return // a stateful connection waits for its client to reconnect
 	}
 	c.mu.Lock()
@@ -256,26 +256,36 @@ func (c *conn) abort(reason string) {
 
 // startTimer arms the lifecycle timer when a transport attaches.
 func (c *conn) startTimer() {
-	d := c.nextWake(time.Now())
+	now := time.Now()
+	d := c.nextWake(now)
 	c.mu.Lock()
-	if !c.finished && c.timer == nil {
-		c.timer = time.AfterFunc(d, c.onTimer)
+	if !c.finished && !c.timerOn {
+		c.timerOn = true
+		c.s.sweep.arm(c, now.Add(d).UnixNano())
 	}
 	c.mu.Unlock()
 }
 
 // rearm recomputes the timer after a state change (handshake done, sealed).
 func (c *conn) rearm() {
-	d := c.nextWake(time.Now())
+	now := time.Now()
+	d := c.nextWake(now)
 	c.mu.Lock()
-	if c.timer != nil && !c.finished {
-		c.timer.Reset(d)
+	if c.timerOn && !c.finished {
+		c.s.sweep.arm(c, now.Add(d).UnixNano())
 	}
 	c.mu.Unlock()
 }
 
 func (c *conn) onTimer() {
 	defer c.recoverPanic("on its timer", nil)
+	c.mu.Lock()
+	started := c.started
+	c.mu.Unlock()
+	if !started {
+		c.expire() // negotiated, and no transport attached within the negotiate timeout
+		return
+	}
 	if c.stopped() {
 		return
 	}
@@ -385,9 +395,7 @@ func (c *conn) tick(now time.Time) {
 func (c *conn) finish() {
 	c.mu.Lock()
 	c.finished = true
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.s.sweep.disarm(c)
 	c.mu.Unlock()
 	c.inMu.Lock()
 	c.inClosed = true

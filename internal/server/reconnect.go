@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signalbox-io/signalbox/internal/transport"
@@ -42,7 +43,28 @@ type statefulConn struct {
 	window     *time.Timer   // under conn.mu: ends a detached connection
 	writerDone chan struct{} // under conn.mu: closed when the last started writer exits
 
+	// The sockets of the connection are numbered from 0; the ones before the current
+	// one are ignored.
+	wsGen atomic.Uint64 // the current socket; written under conn.mu
+	inGen uint64        // under conn.inMu: the socket whose input is read
+
 	resumeMu sync.Mutex // one resume at a time
+}
+
+// socketGen is the number of the connection's current socket (see statefulConn.wsGen).
+func (c *conn) socketGen() uint64 {
+	if sr := c.sr.Load(); sr != nil {
+		return sr.wsGen.Load()
+	}
+	return 0
+}
+
+// inputGen is the number of the socket whose input is read; inMu is held.
+func (c *conn) inputGen() uint64 {
+	if sr := c.sr.Load(); sr != nil {
+		return sr.inGen
+	}
+	return 0
 }
 
 // statefulReconnectFor reports whether a negotiate request asks for stateful
@@ -196,7 +218,7 @@ func (c *conn) transportLost(gen uint64, reason string) bool {
 		return false
 	}
 	c.mu.Lock()
-	if c.wsGen.Load() != gen {
+	if c.socketGen() != gen {
 		c.mu.Unlock()
 		return true // an event of a transport that was replaced
 	}
@@ -229,7 +251,7 @@ func (c *conn) transportLost(gen uint64, reason string) bool {
 func (c *conn) windowElapsed(gen uint64, lost string) {
 	defer c.recoverPanic("reconnect window", nil)
 	c.mu.Lock()
-	still := c.detached && c.wsGen.Load() == gen
+	still := c.detached && c.socketGen() == gen
 	c.mu.Unlock()
 	if !still {
 		return
@@ -295,7 +317,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 	}
 	// A socket the server still believes alive is replaced: the client only
 	// reconnects after it lost it.
-	c.transportLost(c.wsGen.Load(), "The client reconnected on a new transport.")
+	c.transportLost(sr.wsGen.Load(), "The client reconnected on a new transport.")
 	c.mu.Lock()
 	done := sr.writerDone
 	c.mu.Unlock()
@@ -307,7 +329,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 			return
 		}
 	}
-	gen := c.wsGen.Load() + 1
+	gen := sr.wsGen.Load() + 1
 	ws, err := s.loop.Accept(w, r, &resumedEvents{c: c, gen: gen})
 	if err != nil {
 		s.log.Debug("websocket upgrade failed on resume", slog.String("connectionId", c.id), slog.Any("error", err))
@@ -315,7 +337,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 	}
 	// The new socket's input starts fresh: the old decoder's partial message was cut.
 	c.inMu.Lock()
-	c.inGen = gen
+	sr.inGen = gen
 	c.releaseInput()
 	c.dec = nil
 	sr.in.awaitSequence = true
@@ -334,7 +356,7 @@ func (s *Server) resumeWebSocket(w http.ResponseWriter, r *http.Request, c *conn
 	abandoned := c.finished || c.cleaning || c.stopped()
 	if !abandoned {
 		c.ws = ws
-		c.wsGen.Store(gen)
+		sr.wsGen.Store(gen)
 		c.detached, c.broken = false, false
 		if sr.window != nil {
 			sr.window.Stop()
@@ -378,7 +400,7 @@ func (e *resumedEvents) Closed(err error) { e.c.wsClosed(e.gen, err) }
 
 // wsClosed handles the end of the socket of generation gen.
 func (c *conn) wsClosed(gen uint64, err error) {
-	if c.wsGen.Load() != gen {
+	if c.socketGen() != gen {
 		return
 	}
 	switch {

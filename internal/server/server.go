@@ -44,7 +44,8 @@ type Server struct {
 	budget         *transport.Budget   // partial input and outbound queues of all connections
 	handler        http.Handler
 	adm            *admission
-	pings          sync.Map // protocol name -> its Ping frame (see pingFrame)
+	pings          sync.Map   // protocol name -> its Ping frame (see pingFrame)
+	sweep          timerSweep // every connection's lifecycle timer
 
 	// live holds what Reload may change: the access keys (in the token gate), the
 	// origin policy and the limits. Readers load it once per request.
@@ -129,6 +130,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		metrics:      opts.Metrics,
 		mount:        opts.Mount,
 	}
+	s.sweep.s = s
 	if s.metrics == nil {
 		s.metrics = metrics.New(prometheus.NewRegistry())
 	}

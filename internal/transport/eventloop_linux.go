@@ -88,7 +88,7 @@ func (p *EventLoop) register(ws *WebSocket) error {
 		}
 	}
 	p.seq++
-	ws.fd, ws.seq = fd, p.seq
+	ws.fd, ws.seq = int32(fd), p.seq
 	ev := syscall.EpollEvent{Events: uint32(pollEvents), Fd: int32(fd), Pad: int32(ws.seq)}
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		ws.fd = -1
@@ -108,11 +108,12 @@ func (p *EventLoop) register(ws *WebSocket) error {
 func (p *EventLoop) unregister(ws *WebSocket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conns[ws.fd] != ws {
+	fd := int(ws.fd)
+	if p.conns[fd] != ws {
 		return
 	}
-	delete(p.conns, ws.fd)
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, ws.fd, nil)
+	delete(p.conns, fd)
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	p.stopIfIdle()
 }
 

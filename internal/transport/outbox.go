@@ -1,6 +1,9 @@
 package transport
 
-import "sync"
+import (
+	"math"
+	"sync"
+)
 
 // Outbox is a connection's bounded outbound queue. Frames pushed while the writer is
 // busy are appended to one buffer, so the writer sends everything waiting in a single
@@ -11,8 +14,8 @@ import "sync"
 // The buffer keeps Headroom bytes in front of the frames, so that a WebSocket writer
 // can put its frame header there and send header and batch in one write (TakeFramed).
 type Outbox struct {
-	maxFrames int
-	maxBytes  int
+	maxFrames int32 // int32s: every connection has an Outbox (80 bytes, not 96)
+	maxBytes  int32
 	budget    *Budget
 
 	mu       sync.Mutex
@@ -30,7 +33,12 @@ type Outbox struct {
 // larger than maxBytes is still accepted into an empty queue, so that large messages
 // can be delivered to fast readers.
 func NewOutbox(maxFrames, maxBytes int, budget *Budget) *Outbox {
-	return &Outbox{maxFrames: maxFrames, maxBytes: maxBytes, budget: budget}
+	return &Outbox{maxFrames: clampInt32(maxFrames), maxBytes: clampInt32(maxBytes), budget: budget}
+}
+
+// clampInt32 is v within int32; 2 GiB or 2^31 frames are as good as unlimited.
+func clampInt32(v int) int32 {
+	return int32(min(v, math.MaxInt32))
 }
 
 // Push appends frame. It returns false, without queueing, when the outbox is sealed
@@ -41,8 +49,8 @@ func (o *Outbox) Push(frame []byte) bool {
 		o.mu.Unlock()
 		return false
 	}
-	if o.frames > 0 && ((o.maxFrames > 0 && o.frames >= o.maxFrames) ||
-		(o.maxBytes > 0 && len(o.pending)-Headroom+len(frame) > o.maxBytes)) {
+	if o.frames > 0 && ((o.maxFrames > 0 && o.frames >= int(o.maxFrames)) ||
+		(o.maxBytes > 0 && len(o.pending)-Headroom+len(frame) > int(o.maxBytes))) {
 		o.mu.Unlock()
 		return false
 	}

@@ -55,12 +55,14 @@ const closeWait = 5 * time.Second
 // no buffer while idle: the EventLoop reports when the socket is readable, a goroutine
 // then reads what arrived into a pooled buffer, parses the frames and ends. Writes
 // happen on the caller's goroutine.
+//
+// Every idle connection holds one, so the fields are ordered to pack (176 bytes).
 type WebSocket struct {
 	nc   net.Conn
 	rc   syscall.RawConn // nil when the connection is not a socket (no poller)
 	loop *EventLoop
 	h    Handler
-	fd   int
+	fd   int32 // under loop.mu
 	// seq tells this registration apart from a later one of the same fd number.
 	seq uint32
 
@@ -71,18 +73,18 @@ type WebSocket struct {
 	// short read does not mean the socket is drained, since no further edge will report
 	// the EOF that waits behind the bytes.
 	hup atomic.Bool
+	// closed is set by the first closeSocket, which alone closes the socket.
+	closed atomic.Bool
+
+	dataOff   bool // owned by the running reader: the handler refused data; frames are parsed but not delivered
+	closeSent bool // under wmu
 
 	// Owned by the running reader.
 	fr      frameReader
-	dataOff bool   // the handler refused data: frames are parsed but not delivered
 	pending []byte // bytes the HTTP server read past the upgrade request
 
 	wmu        sync.Mutex // serializes frames on the wire
-	closeSent  bool       // under wmu
 	closeTimer *time.Timer
-
-	closed    atomic.Bool
-	closeOnce sync.Once
 }
 
 const (
@@ -529,17 +531,18 @@ func (ws *WebSocket) CloseNow() error {
 
 // closeSocket closes the socket once and tells the handler.
 func (ws *WebSocket) closeSocket(err error) {
-	ws.closeOnce.Do(func() {
-		ws.closed.Store(true) // before unregister: a registration racing with it sees it
-		if ws.rc != nil {
-			ws.loop.unregister(ws)
-		}
-		_ = ws.nc.Close()
-		ws.wmu.Lock()
-		if ws.closeTimer != nil {
-			ws.closeTimer.Stop()
-		}
-		ws.wmu.Unlock()
-		go ws.h.Closed(err)
-	})
+	// Set before unregister: a registration racing with it sees it.
+	if !ws.closed.CompareAndSwap(false, true) {
+		return
+	}
+	if ws.rc != nil {
+		ws.loop.unregister(ws)
+	}
+	_ = ws.nc.Close()
+	ws.wmu.Lock()
+	if ws.closeTimer != nil {
+		ws.closeTimer.Stop()
+	}
+	ws.wmu.Unlock()
+	go ws.h.Closed(err)
 }
