@@ -6,8 +6,12 @@ import (
 	"time"
 )
 
-// maxCachedTokens bounds the verified-token cache (a few hundred bytes per entry).
-const maxCachedTokens = 4096
+// maxCachedTokens bounds the verified-token cache. An entry of a client token costs
+// about 800 bytes: 4,096 of them were 3.3 MB, a third of a KB per connection of a
+// server holding 10,000 idle ones (docs/performance.md, S4). 1,024 still hold every
+// pre-signed REST token of a deployment and a client's token from its negotiate to
+// its connect (a quarter is dropped at random when full).
+const maxCachedTokens = 1024
 
 // verifiedToken is what a token whose signature verified says: everything validate
 // needs to accept it again without parsing and verifying it.

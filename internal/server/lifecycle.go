@@ -54,6 +54,10 @@ func (c *conn) seal(final []byte) bool {
 	return true
 }
 
+// tinyBatch is the capacity up to which a written batch is not kept for the next one:
+// a Ping or a handshake response with the frame header's headroom.
+const tinyBatch = 32
+
 // claimWriter makes the caller the WebSocket's writer unless one runs already. SSE
 // and long polling pull from the outbox themselves.
 func (c *conn) claimWriter() bool {
@@ -187,8 +191,11 @@ func (c *conn) writeLoop(ws wsConn, done chan struct{}, p pendingWrite) {
 // means frames came meanwhile and the caller is the writer again.
 func (c *conn) releaseWriter(batch []byte) bool {
 	c.spare = batch[:0]
-	if cap(c.spare) > 16<<10 {
-		c.spare = nil // do not pin a burst's buffer to an idle connection
+	if cap(c.spare) > 16<<10 || cap(c.spare) <= tinyBatch {
+		// Do not pin a burst's buffer to an idle connection, nor keep the few bytes
+		// of a keep-alive: they would not hold the next message anyway, and every
+		// idle connection would carry two such buffers.
+		c.spare = nil
 	}
 	c.writerOn.Store(false)
 	// A frame pushed after Take but before the flag cleared found the writer

@@ -23,7 +23,10 @@ type EventLoop struct {
 	wakeW   int
 	running bool
 	seq     uint32
-	conns   map[int]*WebSocket // by fd
+	// conns is indexed by fd (descriptors are small, dense numbers): 8 bytes per
+	// descriptor instead of a map entry per connection.
+	conns   []*WebSocket
+	watched int // the non-nil entries of conns
 	// work hands a readable connection to a parked reader goroutine; the loop
 	// goroutine is its only sender and closes it when it ends.
 	work chan *WebSocket
@@ -95,10 +98,11 @@ func (p *EventLoop) register(ws *WebSocket) error {
 		p.stopIfIdle()
 		return fmt.Errorf("websocket: poller: epoll_ctl add: %w", err)
 	}
-	if p.conns == nil {
-		p.conns = make(map[int]*WebSocket)
+	if fd >= len(p.conns) {
+		p.conns = append(p.conns, make([]*WebSocket, fd+1-len(p.conns))...)
 	}
 	p.conns[fd] = ws
+	p.watched++
 	return nil
 }
 
@@ -109,10 +113,11 @@ func (p *EventLoop) unregister(ws *WebSocket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fd := int(ws.fd)
-	if p.conns[fd] != ws {
+	if fd < 0 || fd >= len(p.conns) || p.conns[fd] != ws {
 		return
 	}
-	delete(p.conns, fd)
+	p.conns[fd] = nil
+	p.watched--
 	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	p.stopIfIdle()
 }
@@ -170,7 +175,7 @@ func (p *EventLoop) Wait(ctx context.Context) error {
 // stopIfIdle wakes the loop when nothing is watched any more, so that it ends and
 // releases its descriptors; p.mu is held.
 func (p *EventLoop) stopIfIdle() {
-	if len(p.conns) == 0 && p.running {
+	if p.watched == 0 && p.running {
 		_, _ = syscall.Write(p.wakeW, []byte{1})
 	}
 }
@@ -195,6 +200,9 @@ func (p *EventLoop) loop(epfd, wakeR int, work chan *WebSocket, done chan struct
 				woken = true
 				continue
 			}
+			if fd >= len(p.conns) {
+				continue
+			}
 			if ws := p.conns[fd]; ws != nil && ws.seq == uint32(ev.Pad) {
 				ws.readable(ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0)
 			}
@@ -206,7 +214,8 @@ func (p *EventLoop) loop(epfd, wakeR int, work chan *WebSocket, done chan struct
 					break
 				}
 			}
-			if len(p.conns) == 0 {
+			if p.watched == 0 {
+				p.conns = nil // its length is that of the busiest moment
 				p.running = false
 				_ = syscall.Close(p.wakeW)
 				_ = syscall.Close(wakeR)
