@@ -84,8 +84,8 @@ type Config struct {
 	// once; more get 429.
 	MaxPendingInvocations int
 	// MaxConcurrentBroadcasts bounds the REST broadcasts and group sends carried out
-	// at once (0 = unlimited); one beyond waits up to BroadcastQueueWait, then gets
-	// 503 with Retry-After.
+	// at once (0 = 8×GOMAXPROCS, -1 = unlimited); one beyond waits up to
+	// BroadcastQueueWait, then gets 503 with Retry-After.
 	MaxConcurrentBroadcasts int
 	BroadcastQueueWait      time.Duration
 
@@ -364,6 +364,9 @@ func (c *Config) Validate() error {
 			bad("metrics-listen: port %q of %q is not a number from 0 to 65535", port, c.MetricsListen)
 		}
 	}
+	if c.MaxConcurrentBroadcasts < -1 {
+		bad("max-concurrent-broadcasts: must be a count, 0 (eight per CPU) or -1 (unlimited), got %d", c.MaxConcurrentBroadcasts)
+	}
 	if c.MaxPendingInvocations <= 0 {
 		bad("max-pending-invocations: must be positive, got %d", c.MaxPendingInvocations)
 	}
@@ -375,7 +378,6 @@ func (c *Config) Validate() error {
 		{"max-connections-per-user", c.MaxConnectionsPerUser}, {"negotiate-burst", c.NegotiateBurst},
 		{"max-pending-negotiations", c.MaxPendingNegotiations}, {"max-groups-per-connection", c.MaxGroupsPerConnection},
 		{"upstream-max-conns-per-host", c.UpstreamMaxConnsPerHost},
-		{"max-concurrent-broadcasts", c.MaxConcurrentBroadcasts},
 	} {
 		if n.v < 0 {
 			bad("%s: must not be negative (0 = unlimited), got %d", n.name, n.v)

@@ -127,6 +127,8 @@ func TestConfigErrors(t *testing.T) {
 		{"list for a scalar", nil, nil, "listen: [a, b]\n", []string{"line 1: listen: expected a single string"}},
 		{"twice", nil, nil, "listen: a:1\nlisten: b:2\n", []string{"listen"}},
 		{"negative duration", nil, nil, "poll-timeout: -1s\n", []string{"poll-timeout"}},
+		{"broadcast limit below -1", nil, nil, "max-concurrent-broadcasts: -2\n", []string{"max-concurrent-broadcasts"}},
+		{"no broadcast queue wait", nil, nil, "broadcast-queue-wait: 0s\n", []string{"broadcast-queue-wait"}},
 		{"rule without url", nil, nil, "upstreams: [{hub: chat}]\n", []string{"url is required"}},
 		{"rule with a typo", nil, nil, "upstreams: [{url: \"http://x\", hbu: chat}]\n", []string{`unknown key "hbu"`}},
 		{"not yaml", nil, nil, "listen: [\n", []string{"config"}},
