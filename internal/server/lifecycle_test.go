@@ -146,16 +146,42 @@ func TestKeepAliveAndClientTimeout(t *testing.T) {
 		}
 	})
 	t.Run("long polling: a pending poll counts as activity", func(t *testing.T) {
+		// Its own server: the 20 ms pings above end every poll at once, so a poll was never
+		// pending for long, and the test only held while the client came back within 300 ms
+		// each time, which a loaded machine does not promise. Here one poll stays pending
+		// for longer than the client timeout; the timeout is long enough for the client's
+		// own steps between polls even under load.
+		const clientTimeout = time.Second
+		ts := startServer(t, func(c *Config) {
+			c.KeepAliveInterval = time.Hour
+			c.ClientTimeout = clientTimeout
+			c.PollTimeout = time.Hour
+		})
 		n, _ := ts.startLongPolling("chat", "", protocol.JSON())
-		deadline := time.Now().Add(700 * time.Millisecond)
-		for time.Now().Before(deadline) {
-			if r := ts.poll("chat", "", n.ConnectionToken); r.status != 200 { // returns on each ping
-				t.Fatalf("poll: %d", r.status)
-			}
+		c := ts.s.lookup(n.ConnectionToken)
+		if c == nil {
+			t.Fatal("no connection after the handshake")
 		}
-		if ts.s.lookup(n.ConnectionToken) == nil {
-			t.Fatal("a polling connection timed out")
+		ch := ts.pollAsync("chat", "", n.ConnectionToken)
+		waitFor(t, 2*time.Second, "poll pending", c.pollPending)
+		// The lifecycle timer wakes at the latest one client timeout after the poll began;
+		// half a timeout more is the margin for it to run.
+		held := time.NewTimer(clientTimeout + clientTimeout/2)
+		defer held.Stop()
+		select {
+		case r := <-ch:
+			t.Fatalf("the pending poll ended with %d %q: the connection timed out", r.status, r.body)
+		case <-held.C:
 		}
+		if ts.s.lookup(n.ConnectionToken) == nil || !c.pollPending() {
+			t.Fatal("a connection with a pending poll timed out")
+		}
+		broadcast(ts.s, "chat", "after", "")
+		if r := waitPoll(t, ch); r.status != 200 || !strings.Contains(string(r.body), "after") {
+			t.Fatalf("poll %d %q", r.status, r.body)
+		}
+		// Without a pending poll the client timeout still applies.
+		waitFor(t, 5*clientTimeout, "the idle connection's timeout", func() bool { return ts.s.lookup(n.ConnectionToken) == nil })
 	})
 }
 
