@@ -3,6 +3,8 @@ package auth
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -68,4 +70,30 @@ func TestUserClaims(t *testing.T) {
 	if got := UserClaims(nil); len(got) != 0 {
 		t.Errorf("nil: %v", got)
 	}
+}
+
+// FuzzQueryToken checks queryToken against what TokenFromRequest did before it: the
+// last non-empty access_token value of url.URL.Query().
+func FuzzQueryToken(f *testing.F) {
+	for _, q := range []string{
+		"access_token=a.b.c", "hub=chat&id=x&access_token=t1&access_token=t2", "access_token=t&access_token=%20",
+		"access%5Ftoken=x", "access_token=a%zz&access_token=b", "access_token=a;b&access_token=c", "&&access_token=+x+&",
+		"access_token", "access_token=", "x=%&access_token=y", strings.Repeat("&", 10000) + "access_token=z",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u := url.URL{RawQuery: raw}
+		want := ""
+		vs := u.Query()["access_token"]
+		for i := len(vs) - 1; i >= 0; i-- {
+			if tok := strings.TrimSpace(vs[i]); tok != "" {
+				want = tok
+				break
+			}
+		}
+		if got := queryToken(raw); got != want {
+			t.Fatalf("queryToken(%q) = %q, want %q", raw, got, want)
+		}
+	})
 }

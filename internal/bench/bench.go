@@ -304,6 +304,7 @@ type env struct {
 	pids      []int
 	hc        *http.Client
 	mgmt      *management.Client
+	tokens    *clientTokens
 }
 
 // sample reads the server process; the zero ProcSample when it cannot.
@@ -349,7 +350,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Result, error) {
-	e := &env{o: o, proto: proto, hc: newHTTPClient(o.ConnectConcurrency + o.Clients)}
+	e := &env{o: o, proto: proto, hc: newHTTPClient(o.ConnectConcurrency + o.Clients), tokens: &clientTokens{}}
 	defer e.hc.CloseIdleConnections()
 
 	var upstreamURL string

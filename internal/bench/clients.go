@@ -43,6 +43,18 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 	defer cancelTimeout()
 	ctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
+	// The tokens are signed before the clock starts: a real client gets its token
+	// from its application, not from the machine it connects from, and presents the
+	// same one again when it reconnects (the storm).
+	tokens := make([]string, n)
+	for i := range n {
+		ep := endpoints[i%len(endpoints)]
+		tok, err := e.tokens.get(e.key, auth.ClientAudience(ep, e.o.Hub), "u"+strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		tokens[i] = tok
+	}
 	var connected int64
 	jobs := make(chan int)
 	var mu sync.Mutex
@@ -57,16 +69,14 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 				f.users[i] = user
 				// Spread over the nodes of a cluster, one in turn.
 				ep := endpoints[i%len(endpoints)]
-				hubURL, aud := auth.ClientURL(ep, e.o.Hub), auth.ClientAudience(ep, e.o.Hub)
+				hubURL, tok := auth.ClientURL(ep, e.o.Hub), tokens[i]
 				t0 := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				c, err := client.Dial(dctx, hubURL, &client.Options{
-					AccessToken: func(context.Context) (string, error) {
-						return auth.NewToken(e.key, auth.TokenOptions{Audience: aud, UserID: user, Lifetime: 2 * time.Hour})
-					},
-					Protocol:   e.proto,
-					Transport:  e.transport(),
-					HTTPClient: e.hc,
+					AccessToken: func(context.Context) (string, error) { return tok, nil },
+					Protocol:    e.proto,
+					Transport:   e.transport(),
+					HTTPClient:  e.hc,
 				})
 				cancel()
 				d := time.Since(t0)
@@ -123,6 +133,26 @@ func (e *env) transport() client.Transport {
 		return client.LongPolling
 	}
 	return client.WebSockets
+}
+
+// clientTokens are the client tokens of the bench's users, signed once per audience
+// and user and shared by the env's copies (the storm's).
+type clientTokens struct{ m sync.Map }
+
+// clientTokenLifetime outlasts any run.
+const clientTokenLifetime = 2 * time.Hour
+
+func (t *clientTokens) get(key, aud, user string) (string, error) {
+	k := aud + "\x00" + user
+	if tok, ok := t.m.Load(k); ok {
+		return tok.(string), nil
+	}
+	tok, err := auth.NewToken(key, auth.TokenOptions{Audience: aud, UserID: user, Lifetime: clientTokenLifetime})
+	if err != nil {
+		return "", fmt.Errorf("bench: signing a client token: %w", err)
+	}
+	t.m.Store(k, tok)
+	return tok, nil
 }
 
 // connected returns the number of connected clients.

@@ -31,7 +31,7 @@ func runCluster(ctx context.Context, e *env) (*Result, error) {
 	var p [6]byte
 	_, _ = rand.Read(p[:])
 	prefix := "bench-" + hex.EncodeToString(p[:])
-	ce := &env{o: &o, proto: e.proto, key: e.key, hc: e.hc}
+	ce := &env{o: &o, proto: e.proto, key: e.key, hc: e.hc, tokens: e.tokens}
 	for i := range o.Nodes {
 		sp, err := startServer(ctx, &o, "", e.key, "--redis-url", o.RedisURL, "--redis-prefix", prefix,
 			"--node-id", fmt.Sprintf("bench%d", i), "--node-timeout", "5s")

@@ -167,6 +167,15 @@ func (s *Server) attach(c *conn, kind transport.Kind, query string) (first bool,
 	}
 }
 
+// upstreamQueryOf is upstreamQuery of r for a connection that has an upstream, and ""
+// (without splitting the query) for one that has none.
+func (c *conn) upstreamQueryOf(r *http.Request) string {
+	if c.up == nil {
+		return ""
+	}
+	return upstreamQuery(r.URL.RawQuery)
+}
+
 // upstreamQuery is the connect query forwarded upstream: the secrets (access_token,
 // and id, which holds the connection token) are removed.
 func upstreamQuery(raw string) string {
@@ -274,7 +283,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 		s.resumeWebSocket(w, r, c, sr)
 		return
 	}
-	first, status, msg := s.attach(c, transport.WebSockets, upstreamQuery(r.URL.RawQuery))
+	first, status, msg := s.attach(c, transport.WebSockets, c.upstreamQueryOf(r))
 	if !first {
 		textError(w, status, msg)
 		return
@@ -310,7 +319,7 @@ func (e *wsEvents) Data(chunk []byte, _ bool) error { return (*conn)(e).receive(
 func (e *wsEvents) Closed(err error) { (*conn)(e).wsClosed(0, err) }
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
-	first, status, msg := s.attach(c, transport.ServerSentEvents, upstreamQuery(r.URL.RawQuery))
+	first, status, msg := s.attach(c, transport.ServerSentEvents, c.upstreamQueryOf(r))
 	if !first {
 		textError(w, status, msg)
 		return
@@ -352,7 +361,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, c *conn) {
 }
 
 func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, c *conn) {
-	first, status, msg := s.attach(c, transport.LongPolling, upstreamQuery(r.URL.RawQuery))
+	first, status, msg := s.attach(c, transport.LongPolling, c.upstreamQueryOf(r))
 	if status != 0 {
 		textError(w, status, msg)
 		return

@@ -50,8 +50,13 @@ type negotiateResponse struct {
 func queryValues(q url.Values, name string) []string {
 	var out []string
 	for k, vs := range q {
-		if strings.EqualFold(k, name) {
-			out = append(out, vs...)
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		if out == nil {
+			out = vs[:len(vs):len(vs)] // the usual case, one spelling: no copy
+		} else {
+			out = append(out, vs...) // cap is len: a copy, q is not changed
 		}
 	}
 	return out
