@@ -6,12 +6,17 @@ import (
 	"time"
 )
 
-// maxCachedTokens bounds the verified-token cache. An entry of a client token costs
-// about 800 bytes: 4,096 of them were 3.3 MB, a third of a KB per connection of a
-// server holding 10,000 idle ones (docs/performance.md, S4). 1,024 still hold every
-// pre-signed REST token of a deployment and a client's token from its negotiate to
-// its connect (a quarter is dropped at random when full).
-const maxCachedTokens = 1024
+// Bounds of the verified-token caches, one for each endpoint. A client token is
+// presented twice (negotiate, then connect) and an entry costs about 800 bytes: 4,096
+// of them were a third of a KB per connection of a server holding 10,000 idle ones
+// (docs/performance.md, S4), so clients get 1,024, which still hold every token from
+// its negotiate to its connect. REST callers reuse one token per path for as long as
+// it lives, and a deployment sends to thousands of users: 4,096 of those are kept
+// (S3). When full, the expired entries and then a quarter at random are dropped.
+const (
+	maxCachedClientTokens = 1024
+	maxCachedRESTTokens   = 4096
+)
 
 // verifiedToken is what a token whose signature verified says: everything validate
 // needs to accept it again without parsing and verifying it.
@@ -50,14 +55,14 @@ func (c *verifiedCache) get(token string, keys []string) *verifiedToken {
 	return c.m[token]
 }
 
-func (c *verifiedCache) put(token string, e *verifiedToken, keys []string, now time.Time) {
+func (c *verifiedCache) put(token string, e *verifiedToken, keys []string, now time.Time, limit int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || !slices.Equal(c.keys, keys) {
 		c.keys = slices.Clone(keys)
 		c.m = make(map[string]*verifiedToken)
 	}
-	if len(c.m) >= maxCachedTokens {
+	if len(c.m) >= limit {
 		// Drop the expired entries, and if that is not enough a quarter of the rest
 		// (map order is random): a full cache never refuses to verify.
 		for k, v := range c.m {
@@ -66,7 +71,7 @@ func (c *verifiedCache) put(token string, e *verifiedToken, keys []string, now t
 			}
 		}
 		for k := range c.m {
-			if len(c.m) < maxCachedTokens*3/4 {
+			if len(c.m) < limit*3/4 {
 				break
 			}
 			delete(c.m, k)

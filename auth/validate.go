@@ -57,14 +57,14 @@ type Validator struct {
 	// MaxLength is the longest token accepted, in characters; 0 means MaxTokenLength.
 	MaxLength int
 
-	cache verifiedCache
+	clientCache, restCache verifiedCache
 }
 
 // ValidateClient validates a client token for hub. The aud must have the path
 // /client (or /client/) and a hub query value equal to hub, ignoring case; other query
 // keys, the port and a trailing '/' are ignored.
 func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
-	p, err := v.validate(token, clientAudienceOK(hub))
+	p, err := v.validate(token, clientAudienceOK(hub), false)
 	if err != nil {
 		return nil, fmt.Errorf("auth: client token: %w", err)
 	}
@@ -78,7 +78,7 @@ func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
 // side only when it is not a delimiter). A '/' and "%2F" differ, and so do "bob" and
 // "BOB": a token signed for one resource never reaches another.
 func (v *Validator) ValidateREST(token, path string) (*Principal, error) {
-	p, err := v.validate(token, restAudienceOK(path))
+	p, err := v.validate(token, restAudienceOK(path), true)
 	if err != nil {
 		return nil, fmt.Errorf("auth: REST token: %w", err)
 	}
@@ -213,7 +213,7 @@ func restAudienceOK(path string) func(*audience) bool {
 	return func(a *audience) bool { return a.path == want }
 }
 
-func (v *Validator) validate(token string, audOK func(*audience) bool) (*Principal, error) {
+func (v *Validator) validate(token string, audOK func(*audience) bool, rest bool) (*Principal, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
@@ -223,7 +223,11 @@ func (v *Validator) validate(token string, audOK func(*audience) bool) (*Princip
 	if v == nil {
 		return nil, fmt.Errorf("%w: no access key configured", ErrBadSignature)
 	}
-	if e := v.cache.get(token, v.Keys); e != nil {
+	cache, limit := &v.clientCache, maxCachedClientTokens
+	if rest {
+		cache, limit = &v.restCache, maxCachedRESTTokens
+	}
+	if e := cache.get(token, v.Keys); e != nil {
 		return v.accept(e, audOK)
 	}
 	// Structural checks first, so that no work is spent on the payload of a token that
@@ -275,7 +279,7 @@ func (v *Validator) validate(token string, audOK func(*audience) bool) (*Princip
 	e := newVerifiedToken(exp, auds, claims.userID(), claims.list())
 	p, err := v.accept(e, audOK)
 	if err == nil {
-		v.cache.put(token, e, v.Keys, v.now())
+		cache.put(token, e, v.Keys, v.now(), limit)
 	}
 	return p, err
 }

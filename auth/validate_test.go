@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -554,7 +555,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat"); err != nil {
 		t.Fatal(err)
 	}
-	if v.cache.get(tok, v.Keys) == nil {
+	if v.restCache.get(tok, v.Keys) == nil {
 		t.Fatal("a verified token is not cached")
 	}
 	if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat"); err != nil {
@@ -582,5 +583,43 @@ func BenchmarkValidateRESTReused(b *testing.B) {
 		if _, err := v.ValidateREST(tok, "/api/v1/hubs/chat/users/u1"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// REST callers keep one token per path for its lifetime, so the REST cache holds
+// thousands of them; client tokens, presented only at negotiate and connect, are
+// held in a smaller cache of their own and cannot push the REST tokens out.
+func TestVerifiedTokenCachesPerEndpoint(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	v := &Validator{Keys: []string{"key-one-0123456789abcdef0123456789"}, Now: func() time.Time { return now }, ClockSkew: -1}
+	sign := func(aud string) string {
+		tok, err := NewToken(v.Keys[0], TokenOptions{Audience: aud, Lifetime: time.Hour, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	const users = 2000
+	rest := make([]string, users)
+	for i := range rest {
+		path := fmt.Sprintf("/api/v1/hubs/chat/users/u%d", i)
+		rest[i] = sign("http://h" + path)
+		if _, err := v.ValidateREST(rest[i], path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range users {
+		tok := sign(fmt.Sprintf("http://h/client/?hub=chat&n=%d", i))
+		if _, err := v.ValidateClient(tok, "chat"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tok := range rest {
+		if v.restCache.get(tok, v.Keys) == nil {
+			t.Fatalf("REST token %d of %d was dropped from the cache", i, users)
+		}
+	}
+	if n := len(v.clientCache.m); n > maxCachedClientTokens {
+		t.Fatalf("client cache holds %d tokens, more than %d", n, maxCachedClientTokens)
 	}
 }

@@ -46,9 +46,9 @@ const (
 	// one, at most 2 minutes apart.
 	heapWait = 150 * time.Second
 	// heapSlack is what the server keeps by design once every client left: the
-	// verified-token cache (auth.maxCachedTokens = 1024 entries of about 1 KiB, kept
-	// until the tokens expire or the keys rotate), plus 4 MiB of runtime granularity.
-	// (8 MiB for the cache is what 4,096 entries needed; left as it was.)
+	// verified-token caches (auth: 1,024 client and 4,096 REST tokens of about 1 KiB,
+	// kept until the tokens expire or the keys rotate), plus 4 MiB of runtime
+	// granularity.
 	heapSlack = 4096*2<<10 + 4<<20
 )
 
