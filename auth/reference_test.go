@@ -47,8 +47,8 @@ func referenceValidate(v *Validator, token string, audOK func(*url.URL) bool) (*
 	if token == "" {
 		return nil, ErrNoToken
 	}
-	if len(token) > MaxTokenLength {
-		return nil, fmt.Errorf("%d characters: %w", len(token), ErrTokenTooLong)
+	if limit := v.maxLength(); len(token) > limit {
+		return nil, fmt.Errorf("%d characters, more than %d: %w", len(token), limit, ErrTokenTooLong)
 	}
 	if strings.Count(token, ".") != 2 {
 		return nil, fmt.Errorf("%w: a JWT has three dot-separated parts", ErrMalformed)
