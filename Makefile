@@ -47,7 +47,7 @@ bench: build
 
 # The soak (issue 7, T9): 2,000 connections of every transport for 3 minutes of steady
 # traffic and churn, then the server's goroutines, files and heap back to baseline
-# (about 6 minutes; .ci/run runs it after make test). SOAK and SOAK_CONNS override;
+# (6 to 10 minutes; .ci/run runs it after make test). SOAK and SOAK_CONNS override;
 # SOAK_TIMEOUT bounds the whole test (connect, traffic, the wait for the baseline), so raise
 # it with SOAK: make soak SOAK=30m SOAK_CONNS=10000 SOAK_TIMEOUT=50m.
 SOAK         ?= 3m
