@@ -142,21 +142,18 @@ func TestSoak(t *testing.T) {
 	var after sample
 	liveAfter := -1.0 // the smallest heap seen after a collection that ran once the connections were gone
 	var tGone time.Time
-	gcAtGone := -1.0
+	var gcAtGone float64 // collections counted when goroutines and files were back
 	deadline := tEnd.Add(goroutineWait)
 	for {
 		after = srv.metrics(t)
 		f.GoroutinesRecovered = after.goroutines <= base.goroutines+slackGoroutines
 		f.FDsRecovered = after.fds <= base.fds+slackFDs
 		if tGone.IsZero() && f.GoroutinesRecovered && f.FDsRecovered {
-			tGone = time.Now()
+			tGone, gcAtGone = time.Now(), after.numGC
 			deadline = tGone.Add(heapWait)
 		}
 		// The live heap is known right after a collection; what was allocated since is
 		// garbage not yet collected.
-		if !tGone.IsZero() && gcAtGone < 0 {
-			gcAtGone = after.numGC
-		}
 		if !tGone.IsZero() && after.lastGC > float64(tGone.UnixNano())/1e9 && (liveAfter < 0 || after.heapAlloc < liveAfter) {
 			liveAfter = after.heapAlloc
 			f.GCsAfterLeave = int(after.numGC - gcAtGone)
@@ -277,7 +274,20 @@ func startServer(t *testing.T) *server {
 // sample is what the soak reads from the server's /metrics.
 type sample struct{ goroutines, fds, heapInUse, rss, heapAlloc, lastGC, numGC float64 }
 
-var metricLine = regexp.MustCompile(`(?m)^(signalbox_go_goroutines|signalbox_process_open_fds|signalbox_go_memstats_heap_inuse_bytes|signalbox_process_resident_memory_bytes|signalbox_go_memstats_heap_alloc_bytes|signalbox_go_memstats_last_gc_time_seconds|signalbox_go_gc_duration_seconds_count) (\S+)$`)
+// metricLine matches the lines of /metrics a sample reads; fields says where each goes.
+var metricLine = regexp.MustCompile(`(?m)^(signalbox_\w+) (\S+)$`)
+
+func (m *sample) fields() map[string]*float64 {
+	return map[string]*float64{
+		"signalbox_go_goroutines":                    &m.goroutines,
+		"signalbox_process_open_fds":                 &m.fds,
+		"signalbox_go_memstats_heap_inuse_bytes":     &m.heapInUse,
+		"signalbox_process_resident_memory_bytes":    &m.rss,
+		"signalbox_go_memstats_heap_alloc_bytes":     &m.heapAlloc,
+		"signalbox_go_memstats_last_gc_time_seconds": &m.lastGC,
+		"signalbox_go_gc_duration_seconds_count":     &m.numGC,
+	}
+}
 
 func (s *server) metrics(t *testing.T) sample {
 	t.Helper()
@@ -297,23 +307,10 @@ func (s *server) metrics(t *testing.T) sample {
 		b.WriteByte('\n')
 	}
 	var m sample
+	fields := m.fields()
 	for _, g := range metricLine.FindAllStringSubmatch(b.String(), -1) {
-		v, _ := strconv.ParseFloat(g[2], 64)
-		switch g[1] {
-		case "signalbox_go_goroutines":
-			m.goroutines = v
-		case "signalbox_process_open_fds":
-			m.fds = v
-		case "signalbox_go_memstats_heap_inuse_bytes":
-			m.heapInUse = v
-		case "signalbox_process_resident_memory_bytes":
-			m.rss = v
-		case "signalbox_go_memstats_heap_alloc_bytes":
-			m.heapAlloc = v
-		case "signalbox_go_memstats_last_gc_time_seconds":
-			m.lastGC = v
-		case "signalbox_go_gc_duration_seconds_count":
-			m.numGC = v
+		if dst, ok := fields[g[1]]; ok {
+			*dst, _ = strconv.ParseFloat(g[2], 64)
 		}
 	}
 	if m.goroutines == 0 {
