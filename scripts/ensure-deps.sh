@@ -5,38 +5,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ]; then
+# apt_install WHAT PACKAGES...: apt-get install PACKAGES as root, or say what is missing.
+apt_install() {
+  local what=$1
+  shift
   if [ "$(id -u)" = 0 ]; then
-    echo "ensure-deps: installing chromium" >&2
+    echo "ensure-deps: installing $*" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
-    echo "ensure-deps: /usr/bin/chromium is missing; install the Debian package 'chromium'" >&2
+    echo "ensure-deps: $what is missing; install the Debian package(s): $*" >&2
   fi
-fi
+}
+
+[ -x /usr/bin/chromium ] || apt_install /usr/bin/chromium chromium
 
 # The cluster tests also start redis-server themselves (to kill and restart it) and the
 # capacity figures of docs/cluster.md come from redis-benchmark.
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "ensure-deps: installing redis-server and redis-tools" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
-  else
-    echo "ensure-deps: redis-server is missing; install the Debian packages 'redis-server' and 'redis-tools'" >&2
-  fi
+  apt_install redis-server redis-server redis-tools
 fi
 
 # The systemd unit example is checked with systemd-analyze (cmd/signalbox TestSystemdUnit).
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "ensure-deps: installing systemd (for systemd-analyze)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
-  else
-    echo "ensure-deps: systemd-analyze is missing; install the Debian package 'systemd'" >&2
-  fi
-fi
+command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd-analyze systemd
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   if command -v redis-server >/dev/null 2>&1; then
