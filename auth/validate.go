@@ -64,11 +64,11 @@ type Validator struct {
 // /client (or /client/) and a hub query value equal to hub, ignoring case; other query
 // keys, the port and a trailing '/' are ignored.
 func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
-	p, err := v.validate(token, clientAudienceOK(hub), false)
+	e, err := v.validate(token, audMatch{hub: hub}, false)
 	if err != nil {
 		return nil, fmt.Errorf("auth: client token: %w", err)
 	}
-	return p, nil
+	return e.principal(), nil
 }
 
 // ValidateREST validates a REST API token for the request path; pass the escaped path
@@ -78,11 +78,21 @@ func (v *Validator) ValidateClient(token, hub string) (*Principal, error) {
 // side only when it is not a delimiter). A '/' and "%2F" differ, and so do "bob" and
 // "BOB": a token signed for one resource never reaches another.
 func (v *Validator) ValidateREST(token, path string) (*Principal, error) {
-	p, err := v.validate(token, restAudienceOK(path), true)
+	e, err := v.validate(token, audMatch{rest: true, path: normalizePath(path)}, true)
 	if err != nil {
 		return nil, fmt.Errorf("auth: REST token: %w", err)
 	}
-	return p, nil
+	return e.principal(), nil
+}
+
+// CheckREST is ValidateREST for a caller that needs no Principal: the same checks
+// and errors, without copying the token's claims (a reused token's check then
+// allocates nothing).
+func (v *Validator) CheckREST(token, path string) error {
+	if _, err := v.validate(token, audMatch{rest: true, path: normalizePath(path)}, true); err != nil {
+		return fmt.Errorf("auth: REST token: %w", err)
+	}
+	return nil
 }
 
 // normalizePath is the RFC 3986 section 6.2.2 normal form of an escaped path without
@@ -201,19 +211,25 @@ func (v *Validator) maxLength() int {
 	return MaxTokenLength
 }
 
-// clientAudienceOK matches a client audience naming hub, ignoring case.
-func clientAudienceOK(hub string) func(*audience) bool {
-	return func(a *audience) bool { return hub != "" && a.clientHub != "" && strings.EqualFold(a.clientHub, hub) }
+// audMatch is the audience a token must name: a client audience naming hub,
+// ignoring case, or (rest) one whose path is the escaped request path, both
+// normalised (path is). A value, not a closure: a closure escaped to the heap on
+// every check.
+type audMatch struct {
+	rest bool
+	hub  string
+	path string
 }
 
-// restAudienceOK matches an audience whose path is the escaped request path, both
-// normalised.
-func restAudienceOK(path string) func(*audience) bool {
-	want := normalizePath(path)
-	return func(a *audience) bool { return a.path == want }
+func (m audMatch) ok(a *audience) bool {
+	if m.rest {
+		return a.path == m.path
+	}
+	return m.hub != "" && a.clientHub != "" && strings.EqualFold(a.clientHub, m.hub)
 }
 
-func (v *Validator) validate(token string, audOK func(*audience) bool, rest bool) (*Principal, error) {
+// validate returns the verified token once every check passed.
+func (v *Validator) validate(token string, audOK audMatch, rest bool) (*verifiedToken, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
@@ -228,7 +244,10 @@ func (v *Validator) validate(token string, audOK func(*audience) bool, rest bool
 		cache, limit = &v.restCache, maxCachedRESTTokens
 	}
 	if e := cache.get(token, v.Keys); e != nil {
-		return v.accept(e, audOK)
+		if err := v.accept(e, audOK); err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	// Structural checks first, so that no work is spent on the payload of a token that
 	// will be refused anyway.
@@ -277,11 +296,11 @@ func (v *Validator) validate(token string, audOK func(*audience) bool, rest bool
 		return nil, err
 	}
 	e := newVerifiedToken(exp, auds, claims.userID(), claims.list())
-	p, err := v.accept(e, audOK)
-	if err == nil {
-		cache.put(token, e, v.Keys, v.now(), limit)
+	if err := v.accept(e, audOK); err != nil {
+		return nil, err
 	}
-	return p, err
+	cache.put(token, e, v.Keys, v.now(), limit)
+	return e, nil
 }
 
 func (v *Validator) now() time.Time {
@@ -293,14 +312,19 @@ func (v *Validator) now() time.Time {
 
 // accept applies the checks that depend on the time and the request (expiry and
 // audience) to a token whose signature verified.
-func (v *Validator) accept(e *verifiedToken, audOK func(*audience) bool) (*Principal, error) {
+func (v *Validator) accept(e *verifiedToken, audOK audMatch) error {
 	if v.expired(e.exp) {
-		return nil, ErrExpired
+		return ErrExpired
 	}
 	if !v.anyAudience(e.auds, audOK) {
-		return nil, ErrAudience
+		return ErrAudience
 	}
-	return &Principal{UserID: e.userID, Claims: append([]Claim(nil), e.claims...), Expires: e.exp}, nil
+	return nil
+}
+
+// principal is who a verified token names (a copy: the cached token is shared).
+func (e *verifiedToken) principal() *Principal {
+	return &Principal{UserID: e.userID, Claims: append([]Claim(nil), e.claims...), Expires: e.exp}
 }
 
 // expired reports whether exp has passed by more than the clock skew.
@@ -314,12 +338,12 @@ func (v *Validator) expired(exp time.Time) bool {
 	return !v.now().Before(exp.Add(skew))
 }
 
-func (v *Validator) anyAudience(auds []audience, audOK func(*audience) bool) bool {
+func (v *Validator) anyAudience(auds []audience, audOK audMatch) bool {
 	for i := range auds {
 		if len(v.Hosts) > 0 && !v.hostAllowed(auds[i].host) {
 			continue
 		}
-		if audOK(&auds[i]) {
+		if audOK.ok(&auds[i]) {
 			return true
 		}
 	}

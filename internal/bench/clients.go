@@ -17,21 +17,72 @@ import (
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
-// fleet is the connected clients of a scenario.
+// fleet is the connected clients of a scenario: client.Conns, or raw clients
+// (connectRaw).
 type fleet struct {
-	conns   []*client.Conn // nil where the connection failed
-	users   []string
-	failed  int64
-	connect *Histogram
-	elapsed time.Duration // to connect them all
-	lastErr error
+	conns    []*client.Conn // nil where the connection failed
+	raw      []*rawClient   // the same, of connectRaw
+	stopPing context.CancelFunc
+	users    []string
+	failed   int64
+	connect  *Histogram
+	elapsed  time.Duration // to connect them all
+	lastErr  error
 }
 
 // connectAll connects n WebSocket clients, user "u<i>" each, with
 // o.ConnectConcurrency dialers. setup runs for each connection before it counts
 // as connected (register handlers there).
 func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.Conn)) (*fleet, error) {
-	f := &fleet{conns: make([]*client.Conn, n), users: make([]string, n), connect: &Histogram{}}
+	f := &fleet{conns: make([]*client.Conn, n)}
+	err := f.dialAll(ctx, e, n, func(ctx context.Context, i int, hubURL, tok string) error {
+		c, err := client.Dial(ctx, hubURL, &client.Options{
+			AccessToken: func(context.Context) (string, error) { return tok, nil },
+			Protocol:    e.proto,
+			Transport:   e.transport(),
+			HTTPClient:  e.hc,
+		})
+		if err != nil {
+			return err
+		}
+		if setup != nil {
+			setup(i, c)
+		}
+		f.conns[i] = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// connectRaw connects n raw WebSocket clients (see rawClient; the caller checked
+// e.rawOK), user "u<i>" each, whose bench messages go to rv.
+func connectRaw(ctx context.Context, e *env, n int, rv *receiver) (*fleet, error) {
+	f := &fleet{raw: make([]*rawClient, n)}
+	err := f.dialAll(ctx, e, n, func(ctx context.Context, i int, hubURL, tok string) error {
+		c, err := dialRaw(ctx, hubURL, tok, "u"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		go c.readLoop(rv, i)
+		f.raw[i] = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	f.stopPing = cancel
+	go pingRaw(pctx, f.raw)
+	return f, nil
+}
+
+// dialAll connects n clients with dial, o.ConnectConcurrency at a time, and times
+// them. dial stores the connection in f before it returns nil.
+func (f *fleet) dialAll(ctx context.Context, e *env, n int, dial func(ctx context.Context, i int, hubURL, tok string) error) error {
+	f.users, f.connect = make([]string, n), &Histogram{}
 	endpoints := e.endpoints
 	if len(endpoints) == 0 {
 		endpoints = []string{e.endpoint}
@@ -51,7 +102,7 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 		ep := endpoints[i%len(endpoints)]
 		tok, err := e.tokens.get(e.key, auth.ClientAudience(ep, e.o.Hub), "u"+strconv.Itoa(i))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		tokens[i] = tok
 	}
@@ -65,19 +116,12 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				user := "u" + strconv.Itoa(i)
-				f.users[i] = user
+				f.users[i] = "u" + strconv.Itoa(i)
 				// Spread over the nodes of a cluster, one in turn.
 				ep := endpoints[i%len(endpoints)]
-				hubURL, tok := auth.ClientURL(ep, e.o.Hub), tokens[i]
 				t0 := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				c, err := client.Dial(dctx, hubURL, &client.Options{
-					AccessToken: func(context.Context) (string, error) { return tok, nil },
-					Protocol:    e.proto,
-					Transport:   e.transport(),
-					HTTPClient:  e.hc,
-				})
+				err := dial(dctx, i, auth.ClientURL(ep, e.o.Hub), tokens[i])
 				cancel()
 				d := time.Since(t0)
 				mu.Lock()
@@ -92,12 +136,6 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 					f.connect.Record(d)
 				}
 				mu.Unlock()
-				if err == nil {
-					if setup != nil {
-						setup(i, c)
-					}
-					f.conns[i] = c
-				}
 			}
 		}()
 	}
@@ -110,19 +148,19 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 	if ctx.Err() != nil {
 		f.close()
 		if err := parent.Err(); err != nil {
-			return nil, fmt.Errorf("bench: connecting: %w", err)
+			return fmt.Errorf("bench: connecting: %w", err)
 		}
-		return nil, fmt.Errorf("bench: connecting: %w", context.Cause(ctx))
+		return fmt.Errorf("bench: connecting: %w", context.Cause(ctx))
 	}
 	if f.failed == int64(n) {
 		f.close()
-		return nil, fmt.Errorf("bench: no client could connect: %w", f.lastErr)
+		return fmt.Errorf("bench: no client could connect: %w", f.lastErr)
 	}
 	if f.failed > 0 {
 		e.o.Logger.Warn("some clients failed to connect", slog.Int64("failed", f.failed), slog.Any("lastError", f.lastErr))
 	}
 	e.o.Logger.Info("clients connected", slog.Int("clients", n-int(f.failed)), slog.Duration("took", f.elapsed))
-	return f, nil
+	return nil
 }
 
 func (e *env) transport() client.Transport {
@@ -156,16 +194,45 @@ func (t *clientTokens) get(key, aud, user string) (string, error) {
 }
 
 // connected returns the number of connected clients.
-func (f *fleet) connected() int { return len(f.conns) - int(f.failed) }
+func (f *fleet) connected() int { return len(f.users) - int(f.failed) }
+
+// live reports whether client i connected.
+func (f *fleet) live(i int) bool {
+	if f.raw != nil {
+		return f.raw[i] != nil
+	}
+	return f.conns[i] != nil
+}
+
+// benchConn is what the fleet needs of a connection.
+type benchConn interface {
+	Done() <-chan struct{}
+	Err() error
+	ID() string
+	Close() error
+}
+
+// all returns the connected clients.
+func (f *fleet) all() []benchConn {
+	out := make([]benchConn, 0, len(f.users))
+	for _, c := range f.conns {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	for _, c := range f.raw {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // disconnected counts the connections that ended by themselves and logs the
 // reason of the first.
 func (f *fleet) disconnected(log *slog.Logger) int64 {
 	var n int64
-	for _, c := range f.conns {
-		if c == nil {
-			continue
-		}
+	for _, c := range f.all() {
 		select {
 		case <-c.Done():
 			if n == 0 {
@@ -180,12 +247,12 @@ func (f *fleet) disconnected(log *slog.Logger) int64 {
 
 // close closes every connection, 64 at a time.
 func (f *fleet) close() {
+	if f.stopPing != nil {
+		f.stopPing()
+	}
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
-	for _, c := range f.conns {
-		if c == nil {
-			continue
-		}
+	for _, c := range f.all() {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {

@@ -3,7 +3,10 @@
 // load generator), connects SignalR WebSocket clients (package client) over loopback,
 // runs one scenario — broadcast (S1), upstream invocations (S2), REST sends (S3), idle
 // connections (S4), as README.md describes them — and reports one Result per scenario
-// in the shape `signalbox bench --json` promises (README.md, "signalbox bench").
+// in the shape `signalbox bench --json` promises (README.md, "signalbox bench"). The
+// REST scenario's callers and receivers are lighter than package client and net/http
+// (rest.go, rawws.go: a wrk-like caller and raw WebSocket receivers), so that the load
+// generator does not take the CPU the server is measured on.
 //
 // Every run is bounded in time and count and stops by itself: clients are closed,
 // the child processes are stopped (SIGTERM, then SIGKILL) and waited for. The raw

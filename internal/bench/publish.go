@@ -54,18 +54,23 @@ func (rv *receiver) handler(i int) func(args []protocol.Value) {
 			rv.bad.Add(1)
 			return
 		}
-		if rv.track != nil {
-			rv.track.delivered(seq)
-		}
-		if seq < rv.measureFrom.Load() {
-			return
-		}
-		ph := rv.cur.Load()
-		now := time.Now()
-		ph.rec.Record(i, now.Sub(sent))
-		ph.delivered.Add(1)
-		ph.last.Store(now.UnixNano())
+		rv.record(i, sent, seq)
 	}
+}
+
+// record counts the delivery of message seq, sent at sent, to client i.
+func (rv *receiver) record(i int, sent time.Time, seq int64) {
+	if rv.track != nil {
+		rv.track.delivered(seq)
+	}
+	if seq < rv.measureFrom.Load() {
+		return
+	}
+	ph := rv.cur.Load()
+	now := time.Now()
+	ph.rec.Record(i, now.Sub(sent))
+	ph.delivered.Add(1)
+	ph.last.Store(now.UnixNano())
 }
 
 // tracker tells the closed-loop publisher when every client received a message.

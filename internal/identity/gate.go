@@ -93,8 +93,7 @@ func (g *Gate) AuthenticateREST(ctx context.Context, token, path string) error {
 	if g.DisableLocalAuth {
 		return ErrLocalAuthDisabled
 	}
-	_, err := g.Local.ValidateREST(token, path)
-	return err
+	return g.Local.CheckREST(token, path)
 }
 
 // AccessKey answers GET /api/v1/auth/accessKey: the caller's identity token is verified

@@ -96,6 +96,9 @@ func Elements(raw []byte) (elems []json.RawMessage, ok bool) {
 	i := SkipSpace(raw, 1)
 	for i < len(raw) && raw[i] != ']' {
 		end := ValueEnd(raw, i)
+		if elems == nil {
+			elems = make([]json.RawMessage, 0, 4) // most arrays here are short: one allocation
+		}
 		elems = append(elems, raw[i:end:end])
 		i = SkipSpace(raw, end)
 		if i < len(raw) && raw[i] == ',' {

@@ -70,9 +70,15 @@ func readPayload(w http.ResponseWriter, r *http.Request, maxBytes int64, maxDept
 // number MessagePack cannot hold, such as 1e400, would otherwise be accepted with 202
 // and dropped at every recipient of that protocol). The frames are cached in the
 // payload and reused by the send.
+//
+// inv comes from parseJSONPayload: its arguments are valid JSON text, so one too
+// short to nest deeper than maxDepth (each level takes an opening and a closing
+// bracket) is not scanned for its depth.
 func deliverable(inv *protocol.Invocation, maxDepth int) (*hub.Payload, error) {
-	if err := checkArguments(inv.Arguments, maxDepth); err != nil {
-		return nil, err
+	if !shallowJSON(inv.Arguments, maxDepth) {
+		if err := checkArguments(inv.Arguments, maxDepth); err != nil {
+			return nil, err
+		}
 	}
 	p := hub.NewPayload(inv)
 	// The JSON frame is kept in the payload for the JSON recipients. The MessagePack
@@ -101,6 +107,20 @@ const maxScratch = 64 << 10
 
 func undeliverable(proto protocol.Protocol, err error) error {
 	return &apiError{kind: errInvalid, msg: "the message cannot be delivered to " + proto.Name() + " clients: " + undeliverableText(err), err: err}
+}
+
+// shallowJSON reports whether every argument is JSON text shorter than the
+// 2*(maxDepth+1) bytes that nesting deeper than maxDepth needs.
+func shallowJSON(args []protocol.Value, maxDepth int) bool {
+	for _, a := range args {
+		if a.IsMessagePack() {
+			return false
+		}
+		if b, _ := a.JSON(); len(b) >= 2*(maxDepth+1) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkArguments refuses arguments nested deeper than maxDepth.
@@ -163,7 +183,16 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) (data []by
 	if r.ContentLength > maxBytes {
 		return nil, false, newErr(errTooLarge, "request body is larger than %d bytes", maxBytes)
 	}
-	data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	if r.ContentLength > 0 {
+		// net/http ends the body at its Content-Length: read it into a buffer of that
+		// size, without MaxBytesReader and ReadAll's growing buffer (two allocations).
+		data = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, data); err != nil {
+			return nil, false, &apiError{kind: errInvalid, msg: "cannot read request body", err: err}
+		}
+	} else {
+		data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -212,10 +241,12 @@ func parseJSONPayload(data []byte) (*protocol.Invocation, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	pm, ok := scanPayload(data)
 	if !ok {
-		pm = payloadMessage{} // what scanPayload filled in before it gave up
-		if err := json.Unmarshal(data, &pm); err != nil {
+		// A variable of its own: pm itself would escape to the heap on every call.
+		var full payloadMessage // not what scanPayload filled in before it gave up
+		if err := json.Unmarshal(data, &full); err != nil {
 			return nil, &apiError{kind: errInvalid, msg: "request body is not a valid message: " + jsonErrText(err)}
 		}
+		pm = full
 	}
 	if pm.Target == nil || *pm.Target == "" {
 		return nil, invalid("The target field is required.")

@@ -156,7 +156,7 @@ func opStreamComplete(h *handler, _ http.ResponseWriter, r *http.Request, req *r
 
 // queryValue is the first value of a query key matched case-insensitively.
 func queryValue(req *request, name string) string {
-	for k, vs := range req.query {
+	for k, vs := range req.values() {
 		if strings.EqualFold(k, name) && len(vs) > 0 {
 			return vs[0]
 		}
@@ -206,7 +206,7 @@ func ClientCallTarget(r *http.Request) (hub, connID string, ok bool) {
 	if err1 != nil || err2 != nil || id == "" {
 		return "", "", false
 	}
-	h, err := effectiveHub(rawHub, r.URL.Query())
+	h, err := effectiveHub(rawHub, r.URL.Query()["application"])
 	if err != nil {
 		return "", "", false
 	}

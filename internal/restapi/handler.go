@@ -72,7 +72,20 @@ type request struct {
 	group  string
 	stream string
 	legacy bool // under /api/v1
-	query  url.Values
+
+	rawQuery string
+	query    url.Values // parsed from rawQuery on first use (values)
+	parsed   bool
+}
+
+// values is the request's query, parsed on first use: a send names nothing in its
+// query but api-version, and parsing it allocated a map per request.
+func (req *request) values() url.Values {
+	if !req.parsed {
+		req.query, _ = url.ParseQuery(req.rawQuery) // as url.URL.Query
+		req.parsed = true
+	}
+	return req.query
 }
 
 type opFunc func(h *handler, w http.ResponseWriter, r *http.Request, req *request) error
@@ -203,7 +216,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve routes and serves r; it returns the operation's name ("" for health).
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
 	// Route on the escaped path: an id may contain an escaped '/'.
-	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	var buf [maxSegments]string
+	segs := splitPath(buf[:0], strings.TrimPrefix(r.URL.EscapedPath(), "/"))
 	if n := len(segs); n > 1 && segs[n-1] == "" {
 		segs = segs[:n-1]
 	}
@@ -233,6 +247,25 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
 		return unknownOperation
 	}
 	return h.serveHub(w, r, rest[1], rest[2:], legacy)
+}
+
+// maxSegments is more path segments than any route has (/api/v1/hubs/{hub} and
+// six more); splitPath stops there, and a longer path matches no route.
+const maxSegments = 12
+
+// splitPath appends the '/'-separated segments of p to dst, as strings.Split does
+// but without allocating while they fit in dst's capacity; it stops after
+// maxSegments+1 segments (the last one then holds the rest).
+func splitPath(dst []string, p string) []string {
+	for len(dst) < maxSegments {
+		i := strings.IndexByte(p, '/')
+		if i < 0 {
+			break
+		}
+		dst = append(dst, p[:i])
+		p = p[i+1:]
+	}
+	return append(dst, p)
 }
 
 // unknownOperation is the operation of a request no route matched.
@@ -342,7 +375,7 @@ func (h *handler) authenticate(r *http.Request) error {
 		return newErr(errUnauthorized, "no access keys configured")
 	}
 	// The escaped path, which the audience must name exactly (see ValidateREST).
-	if _, err := v.ValidateREST(token, r.URL.EscapedPath()); err != nil {
+	if err := v.CheckREST(token, r.URL.EscapedPath()); err != nil {
 		h.authFailed(r, err)
 		return &apiError{kind: errUnauthorized, msg: "invalid token", err: err}
 	}
@@ -360,12 +393,18 @@ func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params
 	if err != nil {
 		return nil, invalid("hub name is not a valid path segment")
 	}
-	q := r.URL.Query()
-	effective, err := effectiveHub(hubName, q)
+	req := &request{legacy: legacy, rawQuery: r.URL.RawQuery}
+	var apps []string
+	// Without a '%' no key but "application" itself can name it: most requests'
+	// query (api-version only) is not parsed at all.
+	if strings.Contains(req.rawQuery, "application") || strings.Contains(req.rawQuery, "%") {
+		apps = req.values()["application"]
+	}
+	effective, err := effectiveHub(hubName, apps)
 	if err != nil {
 		return nil, err
 	}
-	req := &request{hub: effective, legacy: legacy, query: q}
+	req.hub = effective
 	for i := range params.n {
 		name, raw := params.names[i], params.values[i]
 		v, err := url.PathUnescape(raw)

@@ -52,3 +52,28 @@ func TestRESTRefusesUndeliverable(t *testing.T) {
 		t.Fatalf("json got %d frames, messagepack %d; want the one accepted message each", len(json.Frames()), len(mp.Frames()))
 	}
 }
+
+// The depth scan is skipped for arguments too short to nest deeper than the limit;
+// at exactly the length that can, it still runs.
+func TestDeliverableDepthAtTheShortcutsEdge(t *testing.T) {
+	for _, tc := range []struct {
+		arg string
+		ok  bool
+	}{
+		{`[[[]]]`, true},          // depth 3, 6 bytes: skipped, and within the limit
+		{`[[[[]]]]`, false},       // depth 4, 8 bytes = 2*(3+1): scanned and refused
+		{`[[[1]]]`, true},         // depth 3, 7 bytes
+		{`{"a":[[[]]]}`, false},   // depth 4
+		{`"[[[[[[[[[["`, true},    // a string: depth 0 however long
+		{`[1,[2,[3,4]],5]`, true}, // depth 3, 15 bytes: scanned
+	} {
+		inv, err := parseJSONPayload([]byte(`{"target":"t","arguments":[` + tc.arg + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = deliverable(inv, 3)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s at depth limit 3: %v, want ok=%v", tc.arg, err, tc.ok)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func opSendAll(h *handler, w http.ResponseWriter, r *http.Request, req *request)
 		return err
 	}
 	defer h.endBroadcast()
-	return unavailable(h.opts.Hubs.SendAll(r.Context(), req.hub, p, excludedIDs(req.query)))
+	return unavailable(h.opts.Hubs.SendAll(r.Context(), req.hub, p, excludedIDs(req.values())))
 }
 
 func opSendUser(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
@@ -55,7 +55,7 @@ func opSendGroup(h *handler, w http.ResponseWriter, r *http.Request, req *reques
 		return err
 	}
 	defer h.endBroadcast()
-	return unavailable(h.opts.Hubs.SendGroup(r.Context(), req.hub, req.group, p, excludedIDs(req.query)))
+	return unavailable(h.opts.Hubs.SendGroup(r.Context(), req.hub, req.group, p, excludedIDs(req.values())))
 }
 
 func opConnectionExists(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
@@ -99,7 +99,7 @@ func opUserInGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *requ
 }
 
 func opCloseConnection(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	if ok, err := h.opts.Hubs.CloseConnection(r.Context(), req.hub, req.conn, req.query.Get("reason")); err != nil || !ok {
+	if ok, err := h.opts.Hubs.CloseConnection(r.Context(), req.hub, req.conn, req.values().Get("reason")); err != nil || !ok {
 		if err != nil {
 			return unavailable(err)
 		}
@@ -109,15 +109,15 @@ func opCloseConnection(h *handler, _ http.ResponseWriter, r *http.Request, req *
 }
 
 func opCloseAll(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	return unavailable(h.opts.Hubs.CloseAll(r.Context(), req.hub, excludedIDs(req.query), req.query.Get("reason")))
+	return unavailable(h.opts.Hubs.CloseAll(r.Context(), req.hub, excludedIDs(req.values()), req.values().Get("reason")))
 }
 
 func opCloseGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	return unavailable(h.opts.Hubs.CloseGroup(r.Context(), req.hub, req.group, excludedIDs(req.query), req.query.Get("reason")))
+	return unavailable(h.opts.Hubs.CloseGroup(r.Context(), req.hub, req.group, excludedIDs(req.values()), req.values().Get("reason")))
 }
 
 func opCloseUser(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	return unavailable(h.opts.Hubs.CloseUser(r.Context(), req.hub, req.user, excludedIDs(req.query), req.query.Get("reason")))
+	return unavailable(h.opts.Hubs.CloseUser(r.Context(), req.hub, req.user, excludedIDs(req.values()), req.values().Get("reason")))
 }
 
 func opAddConnectionToGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
@@ -141,7 +141,7 @@ func opLeaveAllGroups(h *handler, _ http.ResponseWriter, r *http.Request, req *r
 }
 
 func opAddUserToGroup(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {
-	ttl, err := ttlParam(req.query)
+	ttl, err := ttlParam(req.values())
 	if err != nil {
 		return err
 	}
@@ -166,14 +166,14 @@ const (
 )
 
 func opGenerateToken(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
-	minutes, err := intParam(req.query, "minutesToExpire", defaultTokenMinutes, 1, maxTokenMinutes)
+	minutes, err := intParam(req.values(), "minutesToExpire", defaultTokenMinutes, 1, maxTokenMinutes)
 	if err != nil {
 		return err
 	}
 	if h.opts.IssueToken == nil {
 		return newErr(errNotImplemented, "token generation is not configured")
 	}
-	token, err := h.opts.IssueToken(req.hub, req.query.Get("userId"), time.Duration(minutes)*time.Minute)
+	token, err := h.opts.IssueToken(req.hub, req.values().Get("userId"), time.Duration(minutes)*time.Minute)
 	if err != nil {
 		return &apiError{kind: errInternal, msg: "cannot issue token", err: err}
 	}
@@ -201,16 +201,16 @@ type connectionPage struct {
 // continuation token is the last id returned (base64url), so pages stay correct
 // while connections come and go; top is carried, decremented, in nextLink.
 func opListGroupConnections(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
-	pageSize, err := intParam(req.query, "maxpagesize", defaultPageSize, 1, maxPageSize)
+	pageSize, err := intParam(req.values(), "maxpagesize", defaultPageSize, 1, maxPageSize)
 	if err != nil {
 		return err
 	}
-	top, err := intParam(req.query, "top", -1, 0, int(^uint(0)>>1))
+	top, err := intParam(req.values(), "top", -1, 0, int(^uint(0)>>1))
 	if err != nil {
 		return err
 	}
 	after := ""
-	if tok := req.query.Get("continuationToken"); tok != "" {
+	if tok := req.values().Get("continuationToken"); tok != "" {
 		b, err := base64.RawURLEncoding.DecodeString(tok)
 		if err != nil {
 			return invalid("invalid continuationToken")
@@ -240,7 +240,7 @@ func opListGroupConnections(h *handler, w http.ResponseWriter, r *http.Request, 
 		remainingTop = top - len(page)
 	}
 	if len(page) > 0 && len(rest) > len(page) && remainingTop != 0 {
-		out.NextLink = nextLink(r, req.query, page[len(page)-1].ConnectionID, remainingTop)
+		out.NextLink = nextLink(r, req.values(), page[len(page)-1].ConnectionID, remainingTop)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

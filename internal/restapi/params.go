@@ -52,12 +52,12 @@ func checkID(what, v string) error {
 	return nil
 }
 
-// effectiveHub applies the optional application: lower(app)_lower(hub).
-func effectiveHub(hubName string, q url.Values) (string, error) {
+// effectiveHub applies the optional application (apps: the query's application
+// values): lower(app)_lower(hub).
+func effectiveHub(hubName string, apps []string) (string, error) {
 	if !validHubName(hubName) {
 		return "", invalid("invalid hub name %q: must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$", truncate(hubName))
 	}
-	apps := q["application"]
 	if len(apps) > 1 {
 		return "", invalid("application must be given at most once")
 	}

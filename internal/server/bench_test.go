@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -71,16 +72,12 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
-// BenchmarkRESTSendUser measures the server's side of one REST send-to-user (S3 of
-// docs/performance.md) without net/http: routing, authentication with a reused token
-// (an SDK keeps its tokens; the server caches verified ones), body parsing, the user
-// lookup and the delivery to the user's WebSocket, whose frames the clients read.
-func BenchmarkRESTSendUser(b *testing.B) {
+// restBenchUsers connects users WebSocket clients (users u0, u1, ...) that count the
+// messages they receive, and returns each user's send path with its query and a
+// REST token for it.
+func restBenchUsers(b *testing.B, ts *testServer, users int) (received *atomic.Int64, paths, tokens []string) {
 	t := &testing.T{}
-	ts := startServerB(b)
-	const users = 32
-	var received atomic.Int64
-	reqs := make([]*http.Request, users)
+	received = new(atomic.Int64)
 	for i := range users {
 		user := "u" + strconv.Itoa(i)
 		rw := ts.dialRaw("chat", user)
@@ -97,17 +94,47 @@ func BenchmarkRESTSendUser(b *testing.B) {
 				received.Add(int64(bytes.Count(buf[:k], []byte{0x1e})))
 			}
 		}()
-		path := "/api/hubs/chat/users/" + user + "/:send"
-		tok, err := auth.NewToken(testKey, auth.TokenOptions{Audience: auth.RESTAudience(ts.url, path+"?api-version=2022-06-01")})
+		path := "/api/hubs/chat/users/" + user + "/:send?api-version=2022-06-01"
+		tok, err := auth.NewToken(testKey, auth.TokenOptions{Audience: auth.RESTAudience(ts.url, path)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		reqs[i] = httptest.NewRequest(http.MethodPost, path+"?api-version=2022-06-01", nil)
-		reqs[i].Header.Set("Authorization", "Bearer "+tok)
-		reqs[i].Header.Set("Content-Type", "application/json; charset=utf-8")
+		paths, tokens = append(paths, path), append(tokens, tok)
 	}
 	waitFor(t, 5*time.Second, "registrations", func() bool { return ts.s.Registry().ConnectionCount("chat") == users })
-	body := []byte(`{"target":"bench","arguments":[1764755000000000000,12345,"` + strings.Repeat("x", 64) + `"]}`)
+	return received, paths, tokens
+}
+
+// restBenchBody is the body of a bench send (the bench's arguments: time, sequence
+// and a 64-byte string).
+var restBenchBody = []byte(`{"target":"bench","arguments":[1764755000000000000,12345,"` + strings.Repeat("x", 64) + `"]}`)
+
+// waitReceived waits until the clients have received n messages more than start:
+// the deliveries are part of the cost.
+func waitReceived(b *testing.B, received *atomic.Int64, start, n int64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for received.Load()-start < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Microsecond)
+	}
+	if got := received.Load() - start; got < n {
+		b.Fatalf("received %d messages, want %d", got, n)
+	}
+}
+
+// BenchmarkRESTSendUser measures the server's side of one REST send-to-user (S3 of
+// docs/performance.md) without net/http: routing, authentication with a reused token
+// (an SDK keeps its tokens; the server caches verified ones), body parsing, the user
+// lookup and the delivery to the user's WebSocket, whose frames the clients read.
+func BenchmarkRESTSendUser(b *testing.B) {
+	ts := startServerB(b)
+	const users = 32
+	received, paths, tokens := restBenchUsers(b, ts, users)
+	reqs := make([]*http.Request, users)
+	for i := range users {
+		reqs[i] = httptest.NewRequest(http.MethodPost, paths[i], nil)
+		reqs[i].Header.Set("Authorization", "Bearer "+tokens[i])
+		reqs[i].Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
 	h := ts.s.Handler()
 	w := &discardWriter{h: http.Header{}}
 	rd := bytes.NewReader(nil)
@@ -116,9 +143,9 @@ func BenchmarkRESTSendUser(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r := reqs[i%users]
-		rd.Reset(body)
+		rd.Reset(restBenchBody)
 		r.Body = io.NopCloser(rd)
-		r.ContentLength = int64(len(body))
+		r.ContentLength = int64(len(restBenchBody))
 		clear(w.h)
 		w.status = 0
 		h.ServeHTTP(w, r)
@@ -126,15 +153,56 @@ func BenchmarkRESTSendUser(b *testing.B) {
 			b.Fatalf("status %d", w.status)
 		}
 	}
-	// The deliveries are part of the cost: wait until the clients have them all.
-	deadline := time.Now().Add(10 * time.Second)
-	for received.Load()-start < int64(b.N) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Microsecond)
-	}
+	waitReceived(b, received, start, int64(b.N))
 	b.StopTimer()
-	if got := received.Load() - start; got < int64(b.N) {
-		b.Fatalf("received %d messages, want %d", got, b.N)
+}
+
+// BenchmarkRESTSendUserHTTP is BenchmarkRESTSendUser through net/http on a loopback
+// keep-alive connection: the whole of the server's side of a request (reading and
+// parsing it, the handler, the response, the delivery). The caller writes
+// pre-rendered requests and reads each answer with a bufio.Reader, as the bench's
+// caller does, so that in a callgrind profile of the process nearly all the
+// instructions are the server's.
+func BenchmarkRESTSendUserHTTP(b *testing.B) {
+	ts := startServerB(b)
+	const users = 32
+	received, paths, tokens := restBenchUsers(b, ts, users)
+	u, _ := url.Parse(ts.url)
+	reqs := make([][]byte, users)
+	for i := range users {
+		reqs[i] = append([]byte("POST "+paths[i]+" HTTP/1.1\r\nHost: "+u.Host+"\r\nAuthorization: Bearer "+tokens[i]+
+			"\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: "+strconv.Itoa(len(restBenchBody))+"\r\n\r\n"),
+			restBenchBody...)
 	}
+	nc, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	start := received.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := nc.Write(reqs[i%users]); err != nil {
+			b.Fatal(err)
+		}
+		// The answer of a send has no body: its head is all there is to read.
+		line, err := br.ReadSlice('\n')
+		if err != nil || !bytes.HasPrefix(line, []byte("HTTP/1.1 202 ")) {
+			b.Fatalf("answer %q: %v", line, err)
+		}
+		for len(line) > 2 {
+			if line, err = br.ReadSlice('\n'); err != nil {
+				b.Fatal(err)
+			}
+			if bytes.HasPrefix(line, []byte("Content-Length: ")) && string(line) != "Content-Length: 0\r\n" {
+				b.Fatalf("answer with a body: %q", line)
+			}
+		}
+	}
+	waitReceived(b, received, start, int64(b.N))
+	b.StopTimer()
 }
 
 // BenchmarkConnect measures one full connect (S5 of docs/performance.md): negotiate,

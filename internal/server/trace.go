@@ -55,9 +55,12 @@ type traceConn struct {
 
 func (s *Server) tracing() bool { return !s.cfg.NoTrace }
 
+// watched reports whether the live view has a watcher.
+func (s *Server) watched() bool { return s.tracing() && s.registry.ConnectionCount(TraceHub) > 0 }
+
 // trace sends ev to the live view's watchers, if any.
 func (s *Server) trace(ev TraceEvent) {
-	if !s.tracing() || ev.Hub == TraceHub || s.registry.ConnectionCount(TraceHub) == 0 {
+	if ev.Hub == TraceHub || !s.watched() {
 		return
 	}
 	ev.Time = time.Now().UTC()
@@ -71,7 +74,7 @@ func (s *Server) trace(ev TraceEvent) {
 // traceREST is the REST API's observer: metrics and the live view.
 func (s *Server) traceREST(r *http.Request, operation string, status int) {
 	s.metrics.RESTRequest(operation, status)
-	if !s.tracing() {
+	if !s.watched() { // before the event is built: its hub and status allocate
 		return
 	}
 	s.trace(TraceEvent{Kind: "rest", Hub: hubOfAPIPath(r.URL.Path), Method: r.Method, Path: r.URL.Path,

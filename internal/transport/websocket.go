@@ -381,6 +381,25 @@ func (ws *WebSocket) WriteFramed(batch []byte, binary bool) error {
 	return nil
 }
 
+// rawWrite is one write(2) through syscall.RawConn.Write. Its func is bound once
+// and the object reused: a closure over the write's results escaped to the heap (two
+// or three allocations per delivery).
+type rawWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	rw := &rawWrite{}
+	rw.fn = func(fd uintptr) bool {
+		rw.n, rw.err = syscall.Write(int(fd), rw.b)
+		return true // never wait here: waiting is FinishWrite's, on another goroutine
+	}
+	return rw
+}}
+
 // TryWriteFramed is WriteFramed without waiting: it writes what the socket takes
 // now, so that a fan-out can write to an idle connection from its own goroutine
 // instead of starting a writer goroutine per delivery. When the socket took all of
@@ -403,12 +422,12 @@ func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err
 	if ws.rc == nil {
 		return b, nil
 	}
-	var n int
-	var werr error
-	err = ws.rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true // never wait here: waiting is FinishWrite's, on another goroutine
-	})
+	rw := rawWrites.Get().(*rawWrite)
+	rw.b = b
+	err = ws.rc.Write(rw.fn)
+	n, werr := rw.n, rw.err
+	*rw = rawWrite{fn: rw.fn}
+	rawWrites.Put(rw)
 	if err == nil {
 		err = werr
 	}
