@@ -30,8 +30,11 @@ type queueClient struct {
 	flushed atomic.Int64
 }
 
-func (c *queueClient) Queue(frame []byte) (bool, bool) { c.n.Add(int64(len(frame))); return true, true }
-func (c *queueClient) Flush()                          { c.flushed.Add(1) }
+func (c *queueClient) Queue(frame []byte, _ int64) (bool, bool) {
+	c.n.Add(int64(len(frame)))
+	return true, true
+}
+func (c *queueClient) Flush() { c.flushed.Add(1) }
 
 func benchRegistry(b *testing.B, n int) *Registry {
 	b.Helper()

@@ -11,5 +11,8 @@
 // Fan-out never holds a lock while calling Client.Send: recipients are copied
 // into a pooled slice under a read lock, the lock is released, then each
 // recipient gets the frame of its protocol. A Payload encodes its message at
-// most once per protocol, however many connections receive it.
+// most once per protocol, however many connections receive it. A payload with a
+// Background (REST broadcasts) is queued to every recipient before the fan-out
+// returns and written afterwards by one sweep at a time, so that the frames of
+// broadcasts that follow one another under load leave in one write per connection.
 package hub

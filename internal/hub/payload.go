@@ -17,6 +17,7 @@ var ErrNoFrame = errors.New("hub: payload has no frame for protocol")
 // recipient and must not be modified.
 type Payload struct {
 	msg protocol.Message // nil for payloads built from frames
+	bg  *Background      // nil: fan-outs write before they return
 
 	mu sync.Mutex
 	// The frames by protocol name: the first two in place (a message rarely goes

@@ -64,6 +64,7 @@ type Registry struct {
 	obs          Observer
 	recipientBuf sync.Pool    // *[]Client reused by fan-out snapshots
 	maxGroups    atomic.Int64 // groups a connection may join by id; 0 = unlimited
+	flushing     flushing     // background flushes (see Background)
 
 	mu   sync.RWMutex
 	hubs map[string]*hubState

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // idSet answers "is this id excluded" without allocating for short lists, which
@@ -62,8 +63,7 @@ func (r *Registry) SendAll(hub string, p *Payload, excluded []string) {
 		}
 	}
 	h.mu.RUnlock()
-	r.deliver(hub, *buf, p)
-	r.putBuf(buf)
+	r.deliver(hub, buf, p)
 }
 
 // SendUser sends p to every connection of user in hub; an offline user is no error.
@@ -78,8 +78,7 @@ func (r *Registry) SendUser(hub, user string, p *Payload) {
 		*buf = append(*buf, cn.c)
 	}
 	h.mu.RUnlock()
-	r.deliver(hub, *buf, p)
-	r.putBuf(buf)
+	r.deliver(hub, buf, p)
 }
 
 // SendConnection sends p to one connection. It reports false when there is no
@@ -118,8 +117,7 @@ func (r *Registry) SendGroup(hub, group string, p *Payload, excluded []string) {
 		}
 	}
 	h.mu.RUnlock()
-	r.deliver(hub, *buf, p)
-	r.putBuf(buf)
+	r.deliver(hub, buf, p)
 }
 
 // frameCacheSize covers every protocol this service speaks; more protocols still
@@ -134,10 +132,14 @@ type cachedFrame struct {
 }
 
 // deliver hands each recipient the frame of its protocol: queued to all of them
-// first, then written (see Queuer). It holds no lock: the recipients are a snapshot,
-// in the caller's pooled buffer, which it reuses for the connections to flush. The per-call frame cache keeps the loop free of
-// allocations and of contention on the Payload's mutex.
-func (r *Registry) deliver(hub string, recipients []Client, p *Payload) {
+// first, then written (see Queuer), before it returns or, for a payload with a
+// Background, by the registry's sweep goroutine (see flushing). It holds no lock: the recipients are a
+// snapshot, in the caller's pooled buffer, which it reuses for the connections to
+// flush and puts back. The per-call frame cache keeps the loop free of allocations
+// and of contention on the Payload's mutex.
+func (r *Registry) deliver(hub string, buf *[]Client, p *Payload) {
+	recipients := *buf
+	now := time.Now().UnixNano()
 	var cache [frameCacheSize]cachedFrame
 	n, k := 0, 0
 	for _, c := range recipients {
@@ -174,7 +176,7 @@ func (r *Registry) deliver(hub string, recipients []Client, p *Payload) {
 			continue
 		}
 		if q, ok := c.(Queuer); ok {
-			if _, flush := q.Queue(cf.frame); flush {
+			if _, flush := q.Queue(cf.frame, now); flush {
 				recipients[k] = c // k <= i: the slot was read already
 				k++
 			}
@@ -182,17 +184,26 @@ func (r *Registry) deliver(hub string, recipients []Client, p *Payload) {
 		}
 		c.Send(cf.frame)
 	}
+	if k > 0 && p.bg != nil && p.bg.start() {
+		clear(recipients[k:]) // putBuf clears what the sweep keeps
+		*buf = recipients[:k]
+		r.flushing.sweep(r, buf, p.bg)
+		return
+	}
 	flushAll(recipients[:k])
+	r.putBuf(buf)
 }
 
 // Queuer is a Client that can queue a frame and write it later. A fan-out queues the
 // frame to every recipient first and then writes to the connections whose writer was
-// idle, on its own goroutine (a few for a large fan-out) instead of starting a
-// goroutine per recipient; frames queued meanwhile by other sends join those writes.
+// idle, on its own goroutine (a few for a large fan-out; the registry's sweep for a
+// payload with a Background) instead of starting a goroutine per recipient; frames
+// queued meanwhile by other sends join those writes.
 type Queuer interface {
 	// Queue is Send without the write: when flush is true the frame is queued and
-	// the caller must call Flush, soon, to get it written.
-	Queue(frame []byte) (ok, flush bool)
+	// the caller must call Flush, soon, to get it written. now is the time (unix
+	// ns) as the fan-out read it once for all its recipients.
+	Queue(frame []byte, now int64) (ok, flush bool)
 	Flush()
 }
 

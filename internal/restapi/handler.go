@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/hub"
 )
 
 // Options configures the REST handler.
@@ -49,8 +50,10 @@ type Options struct {
 	// MaxConcurrentBroadcasts bounds the broadcasts and group sends carried out at
 	// once (0 = unlimited). One beyond waits up to BroadcastQueueWait for a slot and
 	// is then refused with 503 and Retry-After: under overload every request gets an
-	// answer within about that wait plus one fan-out, instead of all of them piling up
-	// until callers time out.
+	// answer within about that wait plus the queueing of one fan-out, instead of all
+	// of them piling up until callers time out. An admitted fan-out is answered once
+	// its frame is queued to every recipient; it keeps its slot until the writes are
+	// done (see hub.Background).
 	MaxConcurrentBroadcasts int
 	BroadcastQueueWait      time.Duration
 }
@@ -163,6 +166,23 @@ func (h *handler) endBroadcast() {
 	if h.broadcasts != nil {
 		<-h.broadcasts
 	}
+}
+
+// fanOut carries out a broadcast or group send with a slot: send queues p's frame
+// to every local recipient and returns, the writes go on in the background (see
+// hub.Background) and the slot is given back once they are done. The answer is thus
+// bounded by the admission wait and the queueing, not by thousands of writes, while
+// the slots still bound the fan-outs writing at once. Queueing before answering
+// keeps a caller's order: a send made after this answer queues behind p everywhere.
+func (h *handler) fanOut(r *http.Request, p *hub.Payload, send func() error) error {
+	if err := h.admitBroadcast(r); err != nil {
+		return err
+	}
+	bg := hub.NewBackground(h.endBroadcast)
+	p.FlushInBackground(bg)
+	err := send()
+	bg.Close()
+	return unavailable(err)
 }
 
 // statusWriter remembers the status written, for Options.Observe.

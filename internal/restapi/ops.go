@@ -22,11 +22,9 @@ func opSendAll(h *handler, w http.ResponseWriter, r *http.Request, req *request)
 	if err != nil {
 		return err
 	}
-	if err := h.admitBroadcast(r); err != nil {
-		return err
-	}
-	defer h.endBroadcast()
-	return unavailable(h.opts.Hubs.SendAll(r.Context(), req.hub, p, excludedIDs(req.values())))
+	return h.fanOut(r, p, func() error {
+		return h.opts.Hubs.SendAll(r.Context(), req.hub, p, excludedIDs(req.values()))
+	})
 }
 
 func opSendUser(h *handler, w http.ResponseWriter, r *http.Request, req *request) error {
@@ -51,11 +49,9 @@ func opSendGroup(h *handler, w http.ResponseWriter, r *http.Request, req *reques
 	if err != nil {
 		return err
 	}
-	if err := h.admitBroadcast(r); err != nil {
-		return err
-	}
-	defer h.endBroadcast()
-	return unavailable(h.opts.Hubs.SendGroup(r.Context(), req.hub, req.group, p, excludedIDs(req.values())))
+	return h.fanOut(r, p, func() error {
+		return h.opts.Hubs.SendGroup(r.Context(), req.hub, req.group, p, excludedIDs(req.values()))
+	})
 }
 
 func opConnectionExists(h *handler, _ http.ResponseWriter, r *http.Request, req *request) error {

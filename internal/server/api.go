@@ -52,11 +52,11 @@ func (g liveGate) AuthenticateREST(ctx context.Context, token, path string) erro
 }
 
 // concurrentBroadcasts turns the max-concurrent-broadcasts setting into the REST
-// handler's limit (0 = unlimited there). Eight fan-outs per CPU by default: fewer
-// would answer each request sooner, but the frames of broadcasts that overlap leave
-// in one write per connection, which is what keeps the CPU per delivery down under
-// overload (3.1-3.9 µs at 16 against 12-13 µs at 2 in an A/B at 10,000×100/s on 2
-// CPUs, docs/performance.md S1).
+// handler's limit (0 = unlimited there). A fan-out is answered once queued and keeps
+// its slot until its writes are done (hub.Background). Eight fan-outs per CPU by
+// default: the frames of broadcasts that overlap leave in one write per connection,
+// which is what keeps the CPU per delivery down under overload (3.1-3.9 µs at 16
+// against 12-13 µs at 2 in an A/B at 10,000×100/s on 2 CPUs, docs/performance.md S1).
 func concurrentBroadcasts(setting int) int {
 	switch {
 	case setting < 0:

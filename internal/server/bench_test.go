@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/transport"
+	"github.com/signalbox-io/signalbox/protocol"
 )
 
 // BenchmarkBroadcast measures one broadcast to many idle WebSocket clients (hand-
@@ -222,4 +225,47 @@ func BenchmarkConnect(b *testing.B) {
 		rw.nc.Close()
 	}
 	waitFor(t, 10*time.Second, "closes", func() bool { return ts.s.Registry().ConnectionCount("chat") == 0 })
+}
+
+// BenchmarkQueueBusyWriters measures what a broadcast costs per recipient when every
+// recipient's writer is busy with an earlier write (the saturated S1 rows: most
+// frames join a write in progress): the outbox push, the counters, the timestamps.
+// The outboxes are emptied every 64 broadcasts, as their writers would.
+func BenchmarkQueueBusyWriters(b *testing.B) {
+	s, err := New(fastConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 1000
+	conns := make([]*conn, 0, n)
+	for range n {
+		c, _, _ := s.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
+		if first, _, msg := s.attach(c, transport.WebSockets, ""); !first {
+			b.Fatal(msg)
+		}
+		c.proto = protocol.JSON()
+		c.metrics = s.metrics.ConnOpened("chat", "WebSockets", "json")
+		c.ws = &fakeWS{}
+		c.writerOn.Store(true) // a writer is busy
+		c.handshaken.Store(true)
+		s.registry.Add(c)
+		conns = append(conns, c)
+	}
+	arg, _ := protocol.ValueOf(strings.Repeat("x", 64))
+	inv := &protocol.Invocation{Target: "m", Arguments: []protocol.Value{arg}}
+	spare := make([][]byte, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s.registry.SendAll("chat", hub.NewPayload(inv), nil)
+		if i%64 == 63 {
+			b.StopTimer()
+			for j, c := range conns {
+				batch, _ := c.out.TakeFramed(spare[j])
+				spare[j] = batch[:0] // as a writer passes its last batch back
+			}
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/recipient")
 }

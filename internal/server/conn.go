@@ -153,7 +153,7 @@ func (c *conn) Protocol() protocol.Protocol { return c.proto }
 // Send queues a frame without blocking. A full queue closes the connection as a slow
 // consumer: one stalled client never holds up a broadcast.
 func (c *conn) Send(frame []byte) bool {
-	ok, flush := c.Queue(frame)
+	ok, flush := c.Queue(frame, time.Now().UnixNano())
 	if flush {
 		c.flush()
 	}
@@ -162,7 +162,7 @@ func (c *conn) Send(frame []byte) bool {
 
 // Queue implements hub.Queuer: Send, except that when flush is true the frame is
 // queued and the caller must call Flush to get it written.
-func (c *conn) Queue(frame []byte) (ok, flush bool) {
+func (c *conn) Queue(frame []byte, now int64) (ok, flush bool) {
 	if !c.handshaken.Load() {
 		// Registered but the handshake response is not queued yet: wait for it.
 		c.hsMu.Lock()
@@ -172,7 +172,7 @@ func (c *conn) Queue(frame []byte) (ok, flush bool) {
 	if sr := c.sr.Load(); sr != nil {
 		return c.sendTracked(sr, frame), false
 	}
-	if ok, flush = c.queue(frame); ok {
+	if ok, flush = c.queue(frame, now); ok {
 		return true, flush
 	}
 	if c.out.Sealed() {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 
 // enqueue queues frame and gets it written; false when the outbox refused it.
 func (c *conn) enqueue(frame []byte) bool {
-	ok, flush := c.queue(frame)
+	ok, flush := c.queue(frame, time.Now().UnixNano())
 	if flush {
 		c.flush()
 	}
@@ -23,13 +24,15 @@ func (c *conn) enqueue(frame []byte) bool {
 
 // queue queues frame without writing it; ok is false when the outbox refused it.
 // flush true means the caller took over the connection's idle writer and must call
-// flush (a fan-out queues to every recipient first and writes after).
-func (c *conn) queue(frame []byte) (ok, flush bool) {
+// flush (a fan-out queues to every recipient first and writes after). now is the
+// time in unix ns, read once per fan-out rather than once per recipient: the clock
+// read was the largest single cost of a queue push to a busy connection
+// (docs/performance.md, S1); the keep-alive and the write timeout need no better.
+func (c *conn) queue(frame []byte, now int64) (ok, flush bool) {
 	if !c.out.Push(frame) {
 		return false, false
 	}
 	c.metrics.Sent(len(frame))
-	now := time.Now().UnixNano()
 	c.lastSend.Store(now)
 	// A WebSocket write stuck for longer than the write timeout means the client stopped
 	// reading. Checked here for free on every send, and by the lifecycle timer when
@@ -121,6 +124,12 @@ func (c *conn) flush() {
 		}
 		if len(batch) > 0 {
 			rest, err := ws.TryWriteFramed(batch, c.binary.Load())
+			if errors.Is(err, transport.ErrWriteBusy) {
+				// Another frame is on the wire (a Pong that may wait for the client):
+				// the writer goroutine waits for it, not the fan-out.
+				go c.writeLoop(ws, nil, pendingWrite{batch: batch, taken: true})
+				return
+			}
 			if err != nil {
 				c.s.wg.Done()
 				c.abort("The transport failed: " + err.Error())
@@ -200,7 +209,7 @@ func (c *conn) releaseWriter(batch []byte) bool {
 	c.writerOn.Store(false)
 	// A frame pushed after Take but before the flag cleared found the writer
 	// running and did not start one: look again.
-	if c.out.Len() == 0 && !c.out.Sealed() {
+	if c.out.Idle() {
 		return false
 	}
 	return c.writerOn.CompareAndSwap(false, true)

@@ -392,6 +392,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = srv.Close()
 	}
 	s.log.Debug("drain: http server stopped")
+	// REST broadcasts are answered once queued; their writes may still run (see
+	// hub.Background). The connections are closed or terminated by now, so what is
+	// left ends quickly; waiting leaves no fan-out goroutine behind.
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), socketGrace)
+	if err := s.registry.WaitFlushes(flushCtx); err != nil {
+		errs = append(errs, fmt.Errorf("server: background fan-outs: %w", err))
+	}
+	cancelFlush()
 	// Every WebSocket is closed or in its closing handshake, which a client that does
 	// not answer ends after 5 s; the event loop reading them ends with the last one.
 	// Waiting for it leaves nothing of this server running once Shutdown returns.

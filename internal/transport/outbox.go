@@ -148,6 +148,14 @@ func (o *Outbox) Len() int {
 	return o.frames
 }
 
+// Idle reports whether nothing is waiting: no frame, not sealed (one lock where
+// Len and Sealed take two; a writer asks after every write).
+func (o *Outbox) Idle() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.frames == 0 && !o.sealed
+}
+
 // Sealed reports whether Seal was called.
 func (o *Outbox) Sealed() bool {
 	o.mu.Lock()

@@ -11,6 +11,9 @@ import (
 
 func TestOutboxCoalescesAndBounds(t *testing.T) {
 	o := NewOutbox(3, 10, nil)
+	if !o.Idle() {
+		t.Fatal("a new outbox is not idle")
+	}
 	if !o.Push([]byte("ab")) || !o.Push([]byte("cd")) {
 		t.Fatal("push refused")
 	}
@@ -26,7 +29,7 @@ func TestOutboxCoalescesAndBounds(t *testing.T) {
 		t.Fatal("frame budget not enforced")
 	}
 	batch, sealed := o.Take(nil)
-	if string(batch) != "abcdef" || sealed || o.Len() != 0 {
+	if string(batch) != "abcdef" || sealed || o.Len() != 0 || !o.Idle() {
 		t.Fatalf("batch %q sealed %v", batch, sealed)
 	}
 	// One frame over the byte budget still goes through an empty queue.
@@ -37,14 +40,14 @@ func TestOutboxCoalescesAndBounds(t *testing.T) {
 	if len(batch) != 50 {
 		t.Fatalf("batch %d bytes", len(batch))
 	}
-	if !o.Seal([]byte("bye")) || o.Seal([]byte("again")) {
+	if !o.Seal([]byte("bye")) || o.Seal([]byte("again")) || o.Idle() {
 		t.Fatal("seal")
 	}
 	if o.Push([]byte("late")) {
 		t.Fatal("push after seal")
 	}
 	batch, sealed = o.Take(nil)
-	if string(batch) != "bye" || !sealed || !o.Sealed() {
+	if string(batch) != "bye" || !sealed || !o.Sealed() || o.Idle() {
 		t.Fatalf("final batch %q sealed %v", batch, sealed)
 	}
 }

@@ -406,7 +406,10 @@ var rawWrites = sync.Pool{New: func() any {
 // it, rest is empty. Otherwise (a full socket, or no pollable socket: then nothing
 // was written) rest is the unwritten end of the message and the connection's write
 // lock stays held, so that no other frame can cut into the message: FinishWrite(rest)
-// must follow, from any goroutine.
+// must follow, from any goroutine. When another frame is being written (a Pong,
+// which may wait for a client that does not read), it writes nothing, keeps no
+// lock and returns ErrWriteBusy: the batch is then for WriteFramed, on a goroutine
+// that may wait. A fan-out's writes never wait for one connection.
 func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err error) {
 	op := byte(opText)
 	if binary {
@@ -414,7 +417,9 @@ func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err
 	}
 	start := putHeader(batch, Headroom, op, len(batch)-Headroom)
 	b := batch[start:]
-	ws.wmu.Lock()
+	if !ws.wmu.TryLock() {
+		return nil, ErrWriteBusy
+	}
 	if ws.closeSent {
 		ws.wmu.Unlock()
 		return nil, errors.New("websocket: write after close")
@@ -444,6 +449,9 @@ func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err
 	}
 	return b[n:], nil
 }
+
+// ErrWriteBusy is TryWriteFramed's answer when another frame is being written.
+var ErrWriteBusy = errors.New("websocket: a write is in progress")
 
 // FinishWrite writes the rest a TryWriteFramed left, waiting for the socket as
 // long as it takes (CloseWithStatus's deadline ends a write that never completes),

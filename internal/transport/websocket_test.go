@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -198,6 +199,77 @@ func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("a write did not complete")
+		}
+	}
+}
+
+// TryWriteFramed never waits for another write: while one holds the socket (here
+// the rest of a message to a client that does not read yet; in service a Pong),
+// it returns ErrWriteBusy at once, having written nothing and keeping no lock, and
+// the batch can go through WriteFramed later, whole and in order.
+func TestTryWriteFramedDoesNotWaitForAWriteInProgress(t *testing.T) {
+	var loop EventLoop
+	wsc := make(chan *WebSocket, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ws, err := loop.Accept(w, r, &events{data: make(chan string, 100), closed: make(chan error, 100)}); err == nil {
+			ws.Start()
+			wsc <- ws
+		}
+	}))
+	defer srv.Close()
+	nc := upgrade(t, srv.URL)
+	var ws *WebSocket
+	select {
+	case ws = <-wsc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no WebSocket")
+	}
+	defer ws.CloseNow()
+	message := func(s string) []byte { return append(make([]byte, Headroom), s...) }
+	big := strings.Repeat("x", 32<<10)
+	var rest []byte
+	sent := 0
+	for ; sent < 1000 && len(rest) == 0; sent++ {
+		var err error
+		if rest, err = ws.TryWriteFramed(message(big), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rest) == 0 {
+		t.Fatal("1,000 messages of 32 KiB never filled the socket")
+	}
+	tried := make(chan error, 1)
+	go func() {
+		r, err := ws.TryWriteFramed(message("later"), false)
+		if len(r) != 0 {
+			err = errors.New("TryWriteFramed left a rest while another write held the socket")
+		}
+		tried <- err
+	}()
+	select {
+	case err := <-tried:
+		if !errors.Is(err, ErrWriteBusy) {
+			t.Fatalf("got %v, want ErrWriteBusy", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("TryWriteFramed waited for the write in progress")
+	}
+	finished := make(chan error, 2)
+	go func() { finished <- ws.FinishWrite(rest) }()
+	go func() { finished <- ws.WriteFramed(message("later"), false) }()
+	br := bufio.NewReader(nc)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range sent {
+		if got := readFrame(t, br); got != big {
+			t.Fatalf("message %d of %d: %d bytes", i, sent, len(got))
+		}
+	}
+	if got := readFrame(t, br); got != "later" {
+		t.Fatalf("last message %q", got)
+	}
+	for range 2 {
+		if err := <-finished; err != nil {
+			t.Fatal(err)
 		}
 	}
 }

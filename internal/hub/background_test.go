@@ -1,0 +1,173 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/signalbox-io/signalbox/protocol"
+)
+
+// gatedClient queues like the server's connections and holds every Flush until
+// gate is closed, as a write to a socket that does not take it would.
+type gatedClient struct {
+	benchClient
+	mu      sync.Mutex
+	queued  []string
+	written []string
+	entered chan struct{} // signalled when a Flush starts (shared by the registry's clients)
+	gate    chan struct{}
+}
+
+func (c *gatedClient) Queue(frame []byte, _ int64) (bool, bool) {
+	c.mu.Lock()
+	c.queued = append(c.queued, string(frame))
+	c.mu.Unlock()
+	return true, true
+}
+
+func (c *gatedClient) Flush() {
+	select {
+	case c.entered <- struct{}{}:
+	default:
+	}
+	<-c.gate
+	c.mu.Lock()
+	c.written = append(c.written, c.queued...)
+	c.queued = nil
+	c.mu.Unlock()
+}
+
+func (c *gatedClient) frames() (queued, written int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queued), len(c.written)
+}
+
+func gatedRegistry(t *testing.T, n int, gate chan struct{}) (*Registry, []*gatedClient) {
+	t.Helper()
+	r := New(nil)
+	var cs []*gatedClient
+	entered := make(chan struct{}, 1)
+	for i := range n {
+		c := &gatedClient{benchClient: benchClient{id: fmt.Sprint("c", i), proto: protocol.JSON()},
+			entered: entered, gate: gate}
+		r.Add(c)
+		cs = append(cs, c)
+	}
+	return r, cs
+}
+
+// A fan-out of a payload with a Background returns once the frame is queued to every
+// recipient, before any write completes; done runs after Close and the last write,
+// once; WaitFlushes waits for the writes.
+func TestBackgroundFanOutReturnsOnceQueued(t *testing.T) {
+	gate := make(chan struct{})
+	r, cs := gatedRegistry(t, 3, gate)
+	var done atomic.Int32
+	bg := NewBackground(func() { done.Add(1) })
+	p := msg("a")
+	p.FlushInBackground(bg)
+	returned := make(chan struct{})
+	go func() {
+		r.SendAll("bench", p, nil)
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendAll waited for the writes")
+	}
+	for i, c := range cs {
+		if q, w := c.frames(); q != 1 || w != 0 {
+			t.Fatalf("client %d: %d queued, %d written when SendAll returned; want 1 queued, 0 written", i, q, w)
+		}
+	}
+	<-cs[0].entered // a flush is blocked in its write
+	bg.Close()
+	if done.Load() != 0 {
+		t.Fatal("done ran while a write was still blocked")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := r.WaitFlushes(ctx); err == nil {
+		t.Fatal("WaitFlushes returned while a write was blocked")
+	}
+	close(gate)
+	if err := r.WaitFlushes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if done.Load() != 1 {
+		t.Fatalf("done ran %d times, want 1", done.Load())
+	}
+	for i, c := range cs {
+		if q, w := c.frames(); q != 0 || w != 1 {
+			t.Fatalf("client %d: %d queued, %d written after the flush; want 0, 1", i, q, w)
+		}
+	}
+}
+
+// Without a Background a fan-out writes before it returns (cluster commands, the
+// registry's own callers); with one whose fan-outs flush nothing, done runs at Close.
+func TestFanOutWithoutBackgroundFlushesInline(t *testing.T) {
+	gate := make(chan struct{})
+	close(gate)
+	r, cs := gatedRegistry(t, 2, gate)
+	r.SendAll("bench", msg("a"), nil)
+	for i, c := range cs {
+		if q, w := c.frames(); q != 0 || w != 1 {
+			t.Fatalf("client %d: %d queued, %d written; want 0, 1", i, q, w)
+		}
+	}
+	var done atomic.Int32
+	bg := NewBackground(func() { done.Add(1) })
+	p := msg("b")
+	p.FlushInBackground(bg)
+	r.SendAll("nohub", p, nil)
+	bg.Close()
+	bg.Close()
+	if done.Load() != 1 {
+		t.Fatalf("done ran %d times, want 1", done.Load())
+	}
+	// A payload handed out after Close (not the REST API's use) is written inline.
+	r.SendAll("bench", p, nil)
+	for i, c := range cs {
+		if q, w := c.frames(); q != 0 || w != 2 {
+			t.Fatalf("client %d: %d queued, %d written; want 0, 2", i, q, w)
+		}
+	}
+	if done.Load() != 1 {
+		t.Fatalf("done ran %d times, want 1", done.Load())
+	}
+}
+
+// One payload delivered by two registries (two nodes on one in-memory broker) runs
+// done once, after both background flushes.
+func TestBackgroundSharedByTwoRegistries(t *testing.T) {
+	gate := make(chan struct{})
+	r1, _ := gatedRegistry(t, 2, gate)
+	r2, _ := gatedRegistry(t, 2, gate)
+	var done atomic.Int32
+	bg := NewBackground(func() { done.Add(1) })
+	p := msg("a")
+	p.FlushInBackground(bg)
+	r1.SendAll("bench", p, nil)
+	r2.SendGroup("bench", "none", p, nil) // no recipient: nothing in the background
+	r2.SendAll("bench", p, nil)
+	bg.Close()
+	if done.Load() != 0 {
+		t.Fatal("done ran before the writes")
+	}
+	close(gate)
+	for _, r := range []*Registry{r1, r2} {
+		if err := r.WaitFlushes(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if done.Load() != 1 {
+		t.Fatalf("done ran %d times, want 1", done.Load())
+	}
+}
