@@ -235,9 +235,19 @@ type Result struct {
 	ConnectP50Ms      float64 `json:"connect_p50_ms"`
 	ConnectP99Ms      float64 `json:"connect_p99_ms"`
 
-	FloorDeliveriesPerS   float64          `json:"floor_deliveries_per_s,omitempty"`
-	FloorCPUUsPerDelivery float64          `json:"floor_cpu_us_per_delivery,omitempty"`
-	ErrorDetail           map[string]int64 `json:"error_detail,omitempty"`
+	FloorDeliveriesPerS   float64 `json:"floor_deliveries_per_s,omitempty"`
+	FloorCPUUsPerDelivery float64 `json:"floor_cpu_us_per_delivery,omitempty"`
+	// The paced floor (open-loop broadcast only): the floor server's writes at the
+	// scenario's --rate, one loop writing each message to every connection, instead
+	// of as fast as they go. At a low rate every write finds an idle reader and pays
+	// for the whole loopback delivery; the saturated floor's writes mostly queue
+	// behind a full receive window, and the reader's side sends them (see
+	// docs/performance.md, S1).
+	FloorPacedDeliveriesPerS   float64          `json:"floor_paced_deliveries_per_s,omitempty"`
+	FloorPacedCPUUsPerDelivery float64          `json:"floor_paced_cpu_us_per_delivery,omitempty"`
+	FloorPacedP50Ms            float64          `json:"floor_paced_p50_ms,omitempty"`
+	FloorPacedP99Ms            float64          `json:"floor_paced_p99_ms,omitempty"`
+	ErrorDetail                map[string]int64 `json:"error_detail,omitempty"`
 
 	// With Options.TargetP99: the target, whether the reported step met it, and
 	// every step of the search.
@@ -344,6 +354,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		r.FloorDeliveriesPerS = fl.deliveriesPerS
 		r.FloorCPUUsPerDelivery = fl.cpuUsPerDelivery
+		r.FloorPacedDeliveriesPerS, r.FloorPacedCPUUsPerDelivery = fl.pacedDeliveriesPerS, fl.pacedCPUUsPerDelivery
+		if h := fl.pacedLatency; h != nil && h.Count() > 0 {
+			r.FloorPacedP50Ms, r.FloorPacedP99Ms = ms(h.Quantile(50)), ms(h.Quantile(99))
+		}
 		r.FloorRatio = r.DeliveriesPerS / fl.deliveriesPerS
 	}
 	return r, nil

@@ -27,8 +27,11 @@ const floorLifetime = 15 * time.Minute
 // coder/websocket server on a loopback port (printed as "listening ADDR" on stdout)
 // that accepts connections on /ws and, on POST /run?duration=D&protocol=P&payload=N,
 // writes the same SignalR invocation frame over and over to every connection, one
-// WebSocket write per frame and one goroutine per connection, for D. It returns
-// when stdin reaches EOF (the bench process ended), ctx ends, or after 15 minutes.
+// WebSocket write per frame and one goroutine per connection, for D. With &rate=R
+// (messages/s) it writes at that rate instead: R times a second, one loop writes a
+// frame stamped with the time of that round to every connection, one write each (the
+// paced floor). It returns when stdin reaches EOF (the bench process ended), ctx
+// ends, or after 15 minutes.
 func ServeFloor(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, floorLifetime)
 	defer cancel()
@@ -107,8 +110,14 @@ func (fs *floorServer) run(w http.ResponseWriter, r *http.Request) {
 	d, err1 := time.ParseDuration(q.Get("duration"))
 	payload, err2 := strconv.Atoi(q.Get("payload"))
 	proto, ok := protocol.Lookup(q.Get("protocol"))
-	if err := errors.Join(err1, err2); err != nil || !ok || d <= 0 || d > 10*time.Minute || payload < 0 || payload > 512<<10 {
-		http.Error(w, "bad duration, payload or protocol", http.StatusBadRequest)
+	var rate float64
+	var err3 error
+	if v := q.Get("rate"); v != "" {
+		rate, err3 = strconv.ParseFloat(v, 64)
+	}
+	if err := errors.Join(err1, err2, err3); err != nil || !ok || d <= 0 || d > 10*time.Minute || payload < 0 || payload > 512<<10 ||
+		rate < 0 || rate > 1e5 {
+		http.Error(w, "bad duration, payload, protocol or rate", http.StatusBadRequest)
 		return
 	}
 	frame, err := floorFrame(proto, payload)
@@ -129,8 +138,13 @@ func (fs *floorServer) run(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), d)
 	defer cancel()
 	var written atomic.Int64
+	writers := conns // one goroutine each, unless paced
+	if rate > 0 {
+		written.Store(writePaced(ctx, conns, typ, rate, func() ([]byte, error) { return floorFrame(proto, payload) }))
+		writers = nil
+	}
 	var wg sync.WaitGroup
-	for _, c := range conns {
+	for _, c := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -149,10 +163,44 @@ func (fs *floorServer) run(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]int64{"written": written.Load(), "conns": int64(len(conns))})
 }
 
+// writePaced is the paced floor: rate times a second, until ctx ends, it writes a
+// new frame (stamped now) to every connection from one loop, one write each, and
+// returns the writes that succeeded. A tick missed while a round was still writing
+// is dropped. The writes do not use ctx: coder/websocket closes a connection whose
+// write is cut by its context, and the saturated run after this one needs them all.
+func writePaced(ctx context.Context, conns []*websocket.Conn, typ websocket.MessageType, rate float64, frame func() ([]byte, error)) int64 {
+	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer t.Stop()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var n int64
+	for {
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+		}
+		f, err := frame()
+		if err != nil {
+			return n
+		}
+		for _, c := range conns {
+			if c.Write(wctx, typ, f) == nil {
+				n++
+			}
+		}
+	}
+}
+
 // floorResult is the raw floor measured in this run.
 type floorResult struct {
 	deliveriesPerS   float64
 	cpuUsPerDelivery float64
+	// The paced floor (Options.Rate > 0 only): the same writes at the scenario's
+	// rate, as the server gets them, instead of as fast as they go.
+	pacedDeliveriesPerS   float64
+	pacedCPUUsPerDelivery float64
+	pacedLatency          *Histogram
 }
 
 // runFloor starts the floor server, connects n readers that decode every message
@@ -176,6 +224,10 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 	o.Logger.Info("measuring the raw floor", slog.Int("connections", n), slog.Duration("for", o.FloorDuration))
 
 	counts := make([]counter, n)
+	// The readers record latencies while timed is set (the paced run: its frames carry
+	// the time they were written; the saturated run's are all stamped alike).
+	var rec Recorder
+	var timed atomic.Bool
 	rctx, stopReaders := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -205,7 +257,11 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 				go func() {
 					defer wg.Done()
 					defer ws.CloseNow()
-					floorRead(rctx, ws, proto, &counts[i])
+					floorRead(rctx, ws, proto, &counts[i], func(sent time.Time) {
+						if timed.Load() {
+							rec.Record(i, time.Since(sent))
+						}
+					})
 				}()
 			}
 		}()
@@ -226,43 +282,77 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 		return s
 	}
 
-	u := fmt.Sprintf("http://%s/run?duration=%s&protocol=%s&payload=%d", addr, o.FloorDuration, proto.Name(), o.Payload)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("bench: floor: %w", err)
+	// run has the floor server write for o.FloorDuration (at rate messages/s, or as
+	// fast as it goes when rate is 0) and returns deliveries/s and CPU per delivery.
+	run := func(rate float64) (perS, cpuUs float64, err error) {
+		u := fmt.Sprintf("http://%s/run?duration=%s&protocol=%s&payload=%d", addr, o.FloorDuration, proto.Name(), o.Payload)
+		if rate > 0 {
+			u += "&rate=" + strconv.FormatFloat(rate, 'f', -1, 64)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: floor: %w", err)
+		}
+		before, err := ReadProc(c.pid())
+		if err != nil {
+			return 0, 0, err
+		}
+		n0 := sum()
+		res, err := hc.Do(req)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: floor run: %w", err)
+		}
+		var written struct {
+			Written int64 `json:"written"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&written)
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		done := time.Now()
+		if rate > 0 {
+			// The last round may still be on its way to the readers (bounded: a round
+			// is one message per connection).
+			deadline := time.Now().Add(3 * time.Second)
+			for sum()-n0 < written.Written && time.Now().Before(deadline) && sleepCtx(ctx, 10*time.Millisecond) {
+			}
+		}
+		n1 := sum()
+		after, err := ReadProc(c.pid())
+		if err != nil {
+			return 0, 0, err
+		}
+		if res.StatusCode != http.StatusOK {
+			return 0, 0, fmt.Errorf("bench: floor run: HTTP %d", res.StatusCode)
+		}
+		got := n1 - n0
+		if got <= 0 {
+			return 0, 0, errors.New("bench: the floor delivered nothing")
+		}
+		return float64(got) / done.Sub(before.At).Seconds(),
+			float64((after.CPU - before.CPU).Nanoseconds()) / 1000 / float64(got), nil
 	}
-	before, err := ReadProc(c.pid())
-	if err != nil {
+	fr := &floorResult{}
+	if o.Rate > 0 {
+		// Paced first: the saturated run ends with every socket full and its writers
+		// cut by the deadline (coder/websocket then closes those connections).
+		o.Logger.Info("measuring the paced floor", slog.Float64("rate", o.Rate), slog.Duration("for", o.FloorDuration))
+		timed.Store(true)
+		fr.pacedDeliveriesPerS, fr.pacedCPUUsPerDelivery, err = run(o.Rate)
+		timed.Store(false)
+		if err != nil {
+			return nil, err
+		}
+		fr.pacedLatency = rec.Snapshot()
+	}
+	if fr.deliveriesPerS, fr.cpuUsPerDelivery, err = run(0); err != nil {
 		return nil, err
 	}
-	n0 := sum()
-	res, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("bench: floor run: %w", err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	n1 := sum()
-	after, err := ReadProc(c.pid())
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("bench: floor run: HTTP %d", res.StatusCode)
-	}
-	got := n1 - n0
-	if got <= 0 {
-		return nil, errors.New("bench: the floor delivered nothing")
-	}
-	return &floorResult{
-		deliveriesPerS:   float64(got) / after.At.Sub(before.At).Seconds(),
-		cpuUsPerDelivery: float64((after.CPU - before.CPU).Nanoseconds()) / 1000 / float64(got),
-	}, nil
+	return fr, nil
 }
 
 // floorRead decodes every message of ws and counts the invocations whose stamp
-// parses, the same work a bench client does per delivery.
-func floorRead(ctx context.Context, ws *websocket.Conn, proto protocol.Protocol, count *counter) {
+// parses, the same work a bench client does per delivery; seen gets each stamp.
+func floorRead(ctx context.Context, ws *websocket.Conn, proto protocol.Protocol, count *counter, seen func(sent time.Time)) {
 	dec := protocol.NewDecoder(proto, 1<<20)
 	var buf []byte
 	for {
@@ -294,8 +384,9 @@ func floorRead(ctx context.Context, ws *websocket.Conn, proto protocol.Protocol,
 				break
 			}
 			if inv, ok := m.(*protocol.Invocation); ok {
-				if _, _, err := stamp(inv.Arguments); err == nil {
+				if sent, _, err := stamp(inv.Arguments); err == nil {
 					count.Add(1)
+					seen(sent)
 				}
 			}
 		}

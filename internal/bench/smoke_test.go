@@ -104,6 +104,11 @@ func TestSmokeBroadcastOpenLoop(t *testing.T) {
 	if r.FloorDeliveriesPerS <= 0 || r.FloorRatio <= 0 || r.FloorRatio != r.DeliveriesPerS/r.FloorDeliveriesPerS {
 		t.Fatalf("floor %g/s, ratio %g", r.FloorDeliveriesPerS, r.FloorRatio)
 	}
+	// The paced floor writes at the scenario's rate: never more than 100 messages/s to
+	// each of the 20 clients (the saturated floor delivers far more).
+	if r.FloorPacedDeliveriesPerS <= 0 || r.FloorPacedDeliveriesPerS > 1.2*100*20 || r.FloorPacedP99Ms <= 0 || r.FloorPacedP50Ms > r.FloorPacedP99Ms {
+		t.Fatalf("paced floor %g/s, p50 %g ms, p99 %g ms", r.FloorPacedDeliveriesPerS, r.FloorPacedP50Ms, r.FloorPacedP99Ms)
+	}
 }
 
 func TestSmokeClosedLoop(t *testing.T) {
@@ -111,7 +116,7 @@ func TestSmokeClosedLoop(t *testing.T) {
 	o.Protocol = "messagepack"
 	o.NoFloor = true
 	r := runSmoke(t, o)
-	if r.Window != 8 || r.Sent < 1 || r.Deliveries != r.Sent*20 || r.FloorRatio != 0 {
+	if r.Window != 8 || r.Sent < 1 || r.Deliveries != r.Sent*20 || r.FloorRatio != 0 || r.FloorPacedDeliveriesPerS != 0 {
 		t.Fatalf("window %d: sent %d, delivered %d, floor ratio %g", r.Window, r.Sent, r.Deliveries, r.FloorRatio)
 	}
 	checkLatency(t, r)
