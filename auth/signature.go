@@ -39,18 +39,49 @@ func UpstreamSignature(keys []string, connectionID string) string {
 // each key. It returns false when no key is configured; callers that run without keys
 // (identity-based connections) must decide to skip validation themselves.
 func VerifyUpstreamSignature(header string, keys []string, connectionID string) bool {
+	return MatchUpstreamSignature(header, UpstreamSignatures(keys, connectionID))
+}
+
+// UpstreamSignatures returns what VerifyUpstreamSignature compares a header with: the
+// lower-case "sha256=<hex>" signature of connectionID under each non-empty key. A
+// receiver that sees many requests of one connection can keep them (one HMAC per key
+// and connection instead of per request) and check each header with
+// MatchUpstreamSignature.
+func UpstreamSignatures(keys []string, connectionID string) [][]byte {
 	var want [][]byte
 	for _, k := range keys {
 		if k != "" {
 			want = append(want, []byte(signaturePrefix+hex.EncodeToString(connectionMAC(k, connectionID))))
 		}
 	}
+	return want
+}
+
+// MatchUpstreamSignature reports whether header holds one of want (from
+// UpstreamSignatures): header is split on ',', each part trimmed, and compared
+// case-insensitively and in constant time with each of want. It returns false when want
+// is empty.
+func MatchUpstreamSignature(header string, want [][]byte) bool {
 	if len(want) == 0 {
 		return false
 	}
 	ok := false
+	var low [signatureLen]byte
 	for part := range strings.SplitSeq(header, ",") {
-		got := []byte(strings.ToLower(strings.TrimSpace(part)))
+		part = strings.TrimSpace(part)
+		var got []byte
+		if len(part) == signatureLen {
+			got = low[:]
+			for i := 0; i < len(part); i++ {
+				c := part[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				got[i] = c
+			}
+		} else {
+			got = []byte(strings.ToLower(part)) // cannot match; compared all the same
+		}
 		for _, w := range want {
 			// No early exit: the time taken does not depend on which entry matched.
 			if subtle.ConstantTimeCompare(got, w) == 1 {
@@ -60,6 +91,9 @@ func VerifyUpstreamSignature(header string, keys []string, connectionID string) 
 	}
 	return ok
 }
+
+// signatureLen is the length of one "sha256=<hex>" signature.
+const signatureLen = len(signaturePrefix) + 2*sha256.Size
 
 func connectionMAC(key, connectionID string) []byte {
 	m := hmac.New(sha256.New, []byte(key))

@@ -198,7 +198,7 @@ func stringMap(m map[string]json.RawMessage) (map[string]string, error) {
 func requestHeaders(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		if strings.HasPrefix(strings.ToLower(k), "content-") {
+		if len(k) >= len("content-") && strings.EqualFold(k[:len("content-")], "content-") {
 			continue
 		}
 		out[k] = strings.Join(v, ",")
@@ -208,7 +208,7 @@ func requestHeaders(h http.Header) map[string]string {
 
 // parseClientQuery reads X-ASRS-Client-Query ("?a=1&b=2"); duplicate keys are joined with ",".
 func parseClientQuery(h http.Header) map[string]string {
-	vals, ok := h[http.CanonicalHeaderKey(HeaderClientQuery)]
+	vals, ok := h[canonClientQuery]
 	if !ok || len(vals) == 0 {
 		return nil
 	}
@@ -223,7 +223,7 @@ func parseClientQuery(h http.Header) map[string]string {
 // parseClaims reads X-ASRS-User-Claims ("type1: v1, type2: v2"): pairs split on ",", each on
 // ": "; malformed pairs are dropped, values trimmed, the first value per type wins.
 func parseClaims(h http.Header) map[string]string {
-	vals, ok := h[http.CanonicalHeaderKey(HeaderUserClaims)]
+	vals, ok := h[canonUserClaims]
 	if !ok || len(vals) == 0 {
 		return nil
 	}

@@ -72,6 +72,40 @@ type Trigger struct {
 	log      *slog.Logger
 	mu       sync.RWMutex
 	handlers map[routeKey]*route
+	sigs     signatureCache
+}
+
+// signatureCache keeps the expected X-ASRS-Signature values of the connections the
+// trigger heard from recently: every request of a connection carries the same signature,
+// and computing it (one HMAC-SHA256 per key) was a third of the trigger's own work per
+// invocation. The header is still compared with them on every request, in constant time.
+// The keys never change for a Trigger. Bounded: emptied when full, so connection ids
+// that callers make up cost an HMAC each, as without the cache.
+type signatureCache struct {
+	mu sync.Mutex
+	m  map[string][][]byte
+}
+
+// maxCachedSignatures bounds the connections whose signatures are kept (about 200 bytes
+// each with one key).
+const maxCachedSignatures = 4096
+
+// of returns the signatures of connID under keys, computed at most once while cached.
+func (c *signatureCache) of(keys []string, connID string) [][]byte {
+	c.mu.Lock()
+	want, ok := c.m[connID]
+	c.mu.Unlock()
+	if ok {
+		return want
+	}
+	want = auth.UpstreamSignatures(keys, connID)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedSignatures {
+		c.m = make(map[string][][]byte)
+	}
+	c.m[connID] = want
+	c.mu.Unlock()
+	return want
 }
 
 type routeKey struct{ hub, category, event string }
@@ -193,13 +227,46 @@ func (t *Trigger) lookup(k routeKey) *route {
 	return t.handlers[k]
 }
 
-// firstHeader returns the first value of a header and whether it was present.
-func firstHeader(h http.Header, name string) (string, bool) {
-	v, ok := h[http.CanonicalHeaderKey(name)]
-	if !ok || len(v) == 0 {
-		return "", false
+// The canonical (textproto) spellings of the headers the trigger reads, under which
+// net/http stores them; computed once rather than per request.
+var (
+	canonContentType  = http.CanonicalHeaderKey("Content-Type")
+	canonConnectionID = http.CanonicalHeaderKey(HeaderConnectionID)
+	canonHub          = http.CanonicalHeaderKey(HeaderHub)
+	canonCategory     = http.CanonicalHeaderKey(HeaderCategory)
+	canonEvent        = http.CanonicalHeaderKey(HeaderEvent)
+	canonSignature    = http.CanonicalHeaderKey(HeaderSignature)
+	canonUserID       = http.CanonicalHeaderKey(HeaderUserID)
+	canonUserClaims   = http.CanonicalHeaderKey(HeaderUserClaims)
+	canonClientQuery  = http.CanonicalHeaderKey(HeaderClientQuery)
+)
+
+// firstHeader returns the first value of the header whose canonical name is canon
+// ("" when absent, as http.Header.Get).
+func firstHeader(h http.Header, canon string) string {
+	if v := h[canon]; len(v) > 0 {
+		return v[0]
 	}
-	return v[0], true
+	return ""
+}
+
+// requestProtocol is the protocol of a request's Content-Type, nil when unsupported.
+func requestProtocol(contentType string) protocol.Protocol {
+	// The usual values without parameters need no parsing.
+	switch {
+	case strings.EqualFold(contentType, "application/json"):
+		return protocol.JSON()
+	case strings.EqualFold(contentType, "application/x-msgpack"):
+		return protocol.MessagePack()
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch strings.ToLower(mt) {
+	case "application/json":
+		return protocol.JSON()
+	case "application/x-msgpack":
+		return protocol.MessagePack()
+	}
+	return nil
 }
 
 func (t *Trigger) codeOK(r *http.Request) bool {
@@ -224,48 +291,38 @@ func (t *Trigger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	var proto protocol.Protocol
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch strings.ToLower(mt) {
-	case "application/json":
-		proto = protocol.JSON()
-	case "application/x-msgpack":
-		proto = protocol.MessagePack()
-	default:
+	proto := requestProtocol(firstHeader(r.Header, canonContentType))
+	if proto == nil {
 		http.Error(w, "Unsupported Media Type", http.StatusUnsupportedMediaType)
 		return
 	}
-	var key routeKey
-	for _, h := range []struct {
-		name string
-		dst  *string
-	}{{HeaderHub, &key.hub}, {HeaderCategory, &key.category}, {HeaderEvent, &key.event}} {
-		v, _ := firstHeader(r.Header, h.name)
-		if v == "" {
+	hub, category, event := firstHeader(r.Header, canonHub), firstHeader(r.Header, canonCategory), firstHeader(r.Header, canonEvent)
+	for _, h := range []struct{ name, v string }{{HeaderHub, hub}, {HeaderCategory, category}, {HeaderEvent, event}} {
+		if h.v == "" {
 			// The extension answers 400 for an empty header and (by accident) 500 for an
 			// absent one; both are the caller's fault.
 			http.Error(w, h.name+" header is required", http.StatusBadRequest)
 			return
 		}
-		*h.dst = strings.ToLower(v)
 	}
+	key := routeKey{strings.ToLower(hub), strings.ToLower(category), strings.ToLower(event)}
 	rt := t.lookup(key)
 	if rt == nil {
 		t.log.Info("signalr trigger: no handler", "hub", key.hub, "category", key.category, "event", key.event)
 		http.Error(w, fmt.Sprintf("No function for hub %q, category %q, event %q", key.hub, key.category, key.event), http.StatusNotFound)
 		return
 	}
-	connID, _ := firstHeader(r.Header, HeaderConnectionID)
+	connID := firstHeader(r.Header, canonConnectionID)
 	if connID == "" {
 		http.Error(w, HeaderConnectionID+" header is required", http.StatusInternalServerError)
 		return
 	}
 	ic := &InvocationContext{
 		Category:     key.category,
-		Event:        r.Header.Get(HeaderEvent),
-		Hub:          r.Header.Get(HeaderHub),
+		Event:        event,
+		Hub:          hub,
 		ConnectionID: connID,
-		UserID:       r.Header.Get(HeaderUserID),
+		UserID:       firstHeader(r.Header, canonUserID),
 		Headers:      requestHeaders(r.Header),
 		Query:        parseClientQuery(r.Header),
 		Claims:       parseClaims(r.Header),
@@ -296,7 +353,7 @@ func (t *Trigger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ic.Error = errText
 		}
 	}
-	if !t.skip && !auth.VerifyUpstreamSignature(r.Header.Get(HeaderSignature), t.keys, connID) {
+	if !t.skip && !auth.MatchUpstreamSignature(firstHeader(r.Header, canonSignature), t.sigs.of(t.keys, connID)) {
 		http.Error(w, UnauthorizedSignatureText, http.StatusUnauthorized)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,47 @@ func TestTriggerSignatureKeys(t *testing.T) {
 				t.Fatalf("status = %d, want %d", w.Code, tc.want)
 			}
 		})
+	}
+}
+
+// The signatures a Trigger keeps per connection id (computed once) are still compared
+// with every request's header: a wrong one after a right one is refused, and so is a
+// right one of another connection id; the bounded cache refilling changes nothing.
+func TestTriggerCachedSignatures(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{AccessKeys: []string{testKey, testKey2}})
+	tr.HandleConnected("chat", func(context.Context, *InvocationContext) error { return nil })
+	call := func(conn, sig string) int {
+		u := upstreamRequest{hub: "chat", category: "connections", event: "connected", conn: conn, noSig: true,
+			headers: map[string]string{HeaderSignature: sig}}
+		return serve(t, tr, u.build()).Code
+	}
+	good := auth.UpstreamSignature([]string{testKey}, testConn)
+	for i, tc := range []struct {
+		conn, sig string
+		want      int
+	}{
+		{testConn, good, 200},
+		{testConn, auth.UpstreamSignature([]string{"other"}, testConn), 401},
+		{testConn, auth.UpstreamSignature([]string{testKey2}, testConn), 200},
+		{"conn-2", good, 401}, // conn-1's signature
+		{testConn, "", 401},
+		{testConn, good, 200},
+	} {
+		if got := call(tc.conn, tc.sig); got != tc.want {
+			t.Fatalf("request %d (%s): %d, want %d", i, tc.conn, got, tc.want)
+		}
+	}
+	for i := range maxCachedSignatures + 10 {
+		conn := "c" + strconv.Itoa(i)
+		if got := call(conn, auth.UpstreamSignature([]string{testKey2}, conn)); got != 200 {
+			t.Fatalf("connection %d: %d", i, got)
+		}
+	}
+	if got := call(testConn, auth.UpstreamSignature([]string{"other"}, testConn)); got != 401 {
+		t.Fatalf("wrong key after the cache refilled: %d", got)
+	}
+	if got := call(testConn, good); got != 200 {
+		t.Fatalf("right key after the cache refilled: %d", got)
 	}
 }
 

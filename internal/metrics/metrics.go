@@ -50,6 +50,8 @@ type Metrics struct {
 	// write (under mu): a REST request finds its counter without formatting and
 	// hashing labels or taking a lock.
 	restCounters atomic.Pointer[map[restKey]prometheus.Counter]
+	// upstreamByStatus: the same for upstreamCalls and upstreamLatency by status.
+	upstreamByStatus atomic.Pointer[map[string]upstreamChildren]
 }
 
 // New creates the metrics and registers them, with the Go runtime and process
@@ -216,10 +218,35 @@ type restKey struct {
 // UpstreamCall counts one HTTP call to the upstream; status is the HTTP status or
 // the failure (timeout, network, ...).
 func (m *Metrics) UpstreamCall(status string, elapsed time.Duration) {
-	if m != nil {
-		m.upstreamCalls.WithLabelValues(status).Inc()
-		m.upstreamLatency.WithLabelValues(status).Observe(elapsed.Seconds())
+	if m == nil {
+		return
 	}
+	// As RESTRequest: the children of each status are looked up once (WithLabelValues
+	// hashes the label and locks the vector on every call).
+	if known := m.upstreamByStatus.Load(); known != nil {
+		if c, ok := (*known)[status]; ok {
+			c.calls.Inc()
+			c.latency.Observe(elapsed.Seconds())
+			return
+		}
+	}
+	c := upstreamChildren{m.upstreamCalls.WithLabelValues(status), m.upstreamLatency.WithLabelValues(status)}
+	c.calls.Inc()
+	c.latency.Observe(elapsed.Seconds())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[string]upstreamChildren{status: c}
+	if known := m.upstreamByStatus.Load(); known != nil {
+		maps.Copy(next, *known)
+	}
+	m.upstreamByStatus.Store(&next)
+}
+
+// upstreamChildren are the series of one status of upstream calls. Statuses are HTTP's
+// and a few failure names, so the map stays small.
+type upstreamChildren struct {
+	calls   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // AuthFailure counts a rejected token.

@@ -35,6 +35,9 @@ func TestCounters(t *testing.T) {
 	m.BackplanePublishError()
 	m.SlowConsumerClosed()
 	m.UpstreamCall("timeout", 3*time.Second)
+	for range 3 { // the first call of a status sets its series up, the others reuse them
+		m.UpstreamCall("200", 2*time.Millisecond)
+	}
 	m.RESTRequest("sendAll", 202)
 	m.AuthFailure("rest", "expired")
 	text := scrapeText(t, m)
@@ -50,6 +53,8 @@ func TestCounters(t *testing.T) {
 		`signalbox_upstream_calls_total{status="timeout"} 1`,
 		`signalbox_upstream_call_duration_seconds_bucket{status="timeout",le="5"} 1`,
 		`signalbox_upstream_call_duration_seconds_bucket{status="timeout",le="2.5"} 0`,
+		`signalbox_upstream_calls_total{status="200"} 3`,
+		`signalbox_upstream_call_duration_seconds_count{status="200"} 3`,
 		`signalbox_rest_requests_total{operation="sendAll",status="202"} 1`,
 		`signalbox_auth_failures_total{endpoint="rest",reason="expired"} 1`,
 		`signalbox_go_goroutines `,

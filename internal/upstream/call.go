@@ -151,6 +151,9 @@ func (r result) label() string {
 	case failInvalid:
 		return "invalid"
 	}
+	if r.status == http.StatusOK {
+		return "200" // most calls: no formatting (Itoa allocates from 100 up)
+	}
 	return strconv.Itoa(r.status)
 }
 
