@@ -109,7 +109,11 @@ func (f *flushing) sweep(r *Registry, buf *[]Client, bg *Background) {
 	}
 }
 
-// run writes the waiting sweeps, oldest first, until none is left.
+// run writes the waiting sweeps until none is left. The sweeps that waited together
+// are written in one pass: their connections are disjoint (a connection's writer is
+// held by one fan-out at a time), and one pass spreads them all over the flush
+// goroutines, where the short lists of the broadcasts that follow a long sweep would
+// each have been written by one goroutine.
 func (f *flushing) run(r *Registry) {
 	var batch []pendingSweep
 	for {
@@ -121,9 +125,14 @@ func (f *flushing) run(r *Registry) {
 		}
 		batch, f.waiting = f.waiting, batch[:0]
 		f.mu.Unlock()
-		for i, s := range batch {
-			flushAll(*s.buf)
+		all := batch[0].buf
+		for _, s := range batch[1:] {
+			*all = append(*all, *s.buf...)
 			r.putBuf(s.buf)
+		}
+		flushAll(*all)
+		r.putBuf(all)
+		for i, s := range batch {
 			s.bg.finish()
 			f.done()
 			batch[i] = pendingSweep{}

@@ -171,3 +171,41 @@ func TestBackgroundSharedByTwoRegistries(t *testing.T) {
 		t.Fatalf("done ran %d times, want 1", done.Load())
 	}
 }
+
+// Sweeps that wait behind a running one are written together afterwards; each
+// publisher's done runs once, after its frames were written.
+func TestWaitingSweepsAreWrittenTogether(t *testing.T) {
+	gate := make(chan struct{})
+	r, cs := gatedRegistry(t, 3, gate)
+	var done [3]atomic.Int32
+	bgs := make([]*Background, 3)
+	for i := range bgs {
+		bgs[i] = NewBackground(func() { done[i].Add(1) })
+		p := msg(fmt.Sprint("m", i))
+		p.FlushInBackground(bgs[i])
+		r.SendAll("bench", p, nil)
+		bgs[i].Close()
+		if i == 0 {
+			<-cs[0].entered // the first sweep is blocked in a write; the others wait
+		}
+	}
+	for i := range done {
+		if done[i].Load() != 0 {
+			t.Fatalf("done %d ran before the writes", i)
+		}
+	}
+	close(gate)
+	if err := r.WaitFlushes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range done {
+		if done[i].Load() != 1 {
+			t.Fatalf("done %d ran %d times, want 1", i, done[i].Load())
+		}
+	}
+	for i, c := range cs {
+		if q, w := c.frames(); q != 0 || w != 3 {
+			t.Fatalf("client %d: %d queued, %d written; want 0, 3", i, q, w)
+		}
+	}
+}
