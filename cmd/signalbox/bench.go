@@ -13,7 +13,7 @@ import (
 
 func (a *app) benchCommand() *cobra.Command {
 	var o bench.Options
-	var asJSON, quiet, floorServer, short bool
+	var asJSON, quiet, floorServer, connectWorker, short bool
 	var scenarios string
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
@@ -48,15 +48,26 @@ stdout.`,
 	fs.StringVar(&o.ServerURL, "server-url", "", "run against this server instead of a child process")
 	fs.StringVar(&o.AccessKey, "access-key", "", "access key of --server-url")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "process id of --server-url, to measure its CPU and RSS")
+	fs.IntVar(&o.ClientsPerProcess, "clients-per-process", bench.DefaultClientsPerProcess, "connect scenario: more clients than this are spread over worker processes of the bench (each process has its own open-file limit)")
 	fs.BoolVar(&o.NoFloor, "no-floor", false, "skip the raw floor measurement")
 	fs.BoolVar(&short, "short", false, "with --scenario all: 5 s per row instead of 20 s")
 	fs.BoolVar(&quiet, "quiet", false, "no progress messages on stderr")
 	fs.BoolVar(&floorServer, "floor-server", false, "internal: run the raw floor server")
 	_ = fs.MarkHidden("floor-server")
+	fs.BoolVar(&connectWorker, "connect-worker", false, "internal: run a share of the connect scenario's clients")
+	_ = fs.MarkHidden("connect-worker")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if floorServer {
 			if err := bench.ServeFloor(ctx, a.stdin, a.stdout); err != nil {
+				return failed("bench: %w", err)
+			}
+			return nil
+		}
+		if connectWorker {
+			// Its log goes to the bench, which shows the last of it when the worker fails.
+			log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			if err := bench.ServeConnectWorker(ctx, a.stdin, a.stdout, log); err != nil {
 				return failed("bench: %w", err)
 			}
 			return nil

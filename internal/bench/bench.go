@@ -28,9 +28,15 @@ const (
 // Scenarios lists every scenario.
 var Scenarios = []string{Broadcast, Upstream, REST, Idle, Connect, Cluster}
 
-// MaxClients keeps one process below its 20,000 open files (the bench process holds
-// one socket per client, the server one per connection).
+// MaxClients keeps one process below its 20,000 open files (the server holds one
+// socket per connection; so does the bench process per client, except in the connect
+// scenario, whose clients are spread over worker processes of ClientsPerProcess each).
 const MaxClients = 19000
+
+// DefaultClientsPerProcess is the default of Options.ClientsPerProcess: a process of
+// 9,000 WebSockets keeps its negotiate connections and a reconnect storm's sockets
+// (old ones not yet closed, new ones dialing) well inside 20,000 open files.
+const DefaultClientsPerProcess = 9000
 
 // Options configures a run. Zero fields take the defaults named on each.
 type Options struct {
@@ -69,6 +75,11 @@ type Options struct {
 	NoFloor            bool          // skip the raw floor measurement
 	FloorDuration      time.Duration // default min(Duration, 5 s)
 	ConnectConcurrency int           // parallel dialers; default 64
+	// ClientsPerProcess bounds the clients of one load-generator process in the
+	// connect scenario (default DefaultClientsPerProcess): with more clients than
+	// this, they are spread evenly over worker processes (`bench --connect-worker`),
+	// each of which holds one socket per client within its own open-file limit.
+	ClientsPerProcess int
 	// RedisURL is the Redis of the cluster scenario (default
 	// redis://127.0.0.1:6379/0; each run uses keys of its own prefix) and Nodes its
 	// number of nodes (default 3).
@@ -182,6 +193,12 @@ func (o *Options) Validate() error {
 	if o.ConnectConcurrency <= 0 {
 		o.ConnectConcurrency = 64
 	}
+	if o.ClientsPerProcess == 0 {
+		o.ClientsPerProcess = DefaultClientsPerProcess
+	}
+	if o.ClientsPerProcess < 1 || o.ClientsPerProcess > MaxClients {
+		errs = append(errs, fmt.Errorf("clients per process must be from 1 to %d, not %d", MaxClients, o.ClientsPerProcess))
+	}
 	if o.Hub == "" {
 		o.Hub = "bench"
 	}
@@ -229,11 +246,16 @@ type Result struct {
 	MaxMs        float64 `json:"max_ms"`
 
 	ServerCPUPercent  float64 `json:"server_cpu_percent"`  // of one core, over the window
-	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself, same window
+	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself (and its connect workers), same window
 	ServerRSSBytes    int64   `json:"server_rss_bytes"`    // at the end
 	ConnectPerS       float64 `json:"connect_per_s"`
 	ConnectP50Ms      float64 `json:"connect_p50_ms"`
 	ConnectP99Ms      float64 `json:"connect_p99_ms"`
+
+	// The connect scenario: the load generator's CPU per connect (the bench and its
+	// workers) and the number of load-generator processes (1, or the workers).
+	LoadgenCPUUsPerDelivery float64 `json:"loadgen_cpu_us_per_delivery,omitempty"`
+	LoadgenProcesses        int     `json:"loadgen_processes,omitempty"`
 
 	FloorDeliveriesPerS   float64 `json:"floor_deliveries_per_s,omitempty"`
 	FloorCPUUsPerDelivery float64 `json:"floor_cpu_us_per_delivery,omitempty"`
@@ -259,6 +281,13 @@ type Result struct {
 	// reconnected together; seconds until the last one was back.
 	StormSettleS      float64 `json:"storm_settle_s,omitempty"`
 	StormConnectP99Ms float64 `json:"storm_connect_p99_ms,omitempty"`
+	// StormDrainS is the part of StormSettleS until the server had closed the dropped
+	// connections, when the reconnect wave started (0: the server's open files are not
+	// readable, and the wave started at once).
+	StormDrainS float64 `json:"storm_drain_s,omitempty"`
+	// StormDialers is how many clients of the storm dialed at once: every one, up to
+	// 2,048, and fewer where the server's open files would not hold them.
+	StormDialers int `json:"storm_dialers,omitempty"`
 
 	// A row of the suite (Suite, `--scenario all`): its name, its goal and
 	// whether this run met it.
@@ -315,6 +344,7 @@ type env struct {
 	hc        *http.Client
 	mgmt      *management.Client
 	tokens    *clientTokens
+	firstUser int // a connect worker's first client: its users are u<firstUser+i>
 }
 
 // sample reads the server process; the zero ProcSample when it cannot.

@@ -21,6 +21,7 @@ import (
 type child struct {
 	cmd    *exec.Cmd
 	cancel context.CancelFunc
+	stdin  io.WriteCloser // the child's standard input, open while it runs
 	stderr *tail
 	done   chan struct{}
 	err    error  // Wait's result, set before done is closed
@@ -74,11 +75,13 @@ func startChild(argv, env []string, stdout io.Writer) (*child, error) {
 	cmd.Stderr = c.stderr
 	cmd.Stdout = stdout
 	// The pipe's write end stays open while we run: a child that watches its stdin
-	// (the floor server) ends with us.
-	if _, err := cmd.StdinPipe(); err != nil {
+	// (the floor server, a connect worker) ends with us.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	c.stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopGrace

@@ -30,6 +30,9 @@ type fleet struct {
 	lastErr  error
 }
 
+// user is the name of client i of the env: "u<i>", counted from e.firstUser.
+func (e *env) user(i int) string { return "u" + strconv.Itoa(e.firstUser+i) }
+
 // connectAll connects n WebSocket clients, user "u<i>" each, with
 // o.ConnectConcurrency dialers. setup runs for each connection before it counts
 // as connected (register handlers there).
@@ -62,7 +65,7 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 func connectRaw(ctx context.Context, e *env, n int, rv *receiver) (*fleet, error) {
 	f := &fleet{raw: make([]*rawClient, n)}
 	err := f.dialAll(ctx, e, n, func(ctx context.Context, i int, hubURL, tok string) error {
-		c, err := dialRaw(ctx, hubURL, tok, "u"+strconv.Itoa(i))
+		c, err := dialRaw(ctx, hubURL, tok, e.user(i))
 		if err != nil {
 			return err
 		}
@@ -100,7 +103,7 @@ func (f *fleet) dialAll(ctx context.Context, e *env, n int, dial func(ctx contex
 	tokens := make([]string, n)
 	for i := range n {
 		ep := endpoints[i%len(endpoints)]
-		tok, err := e.tokens.get(e.key, auth.ClientAudience(ep, e.o.Hub), "u"+strconv.Itoa(i))
+		tok, err := e.tokens.get(e.key, auth.ClientAudience(ep, e.o.Hub), e.user(i))
 		if err != nil {
 			return err
 		}
@@ -116,7 +119,7 @@ func (f *fleet) dialAll(ctx context.Context, e *env, n int, dial func(ctx contex
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				f.users[i] = "u" + strconv.Itoa(i)
+				f.users[i] = e.user(i)
 				// Spread over the nodes of a cluster, one in turn.
 				ep := endpoints[i%len(endpoints)]
 				t0 := time.Now()
@@ -264,12 +267,15 @@ func (f *fleet) close() {
 	wg.Wait()
 }
 
-func (f *fleet) fill(r *Result) {
-	r.addError("connect_failed", f.failed)
-	if f.elapsed > 0 {
-		r.ConnectPerS = float64(f.connected()) / f.elapsed.Seconds()
+func (f *fleet) fill(r *Result) { f.phase().fill(r, f.elapsed) }
+
+// phase returns the connect figures of f.
+func (f *fleet) phase() *connectPhase {
+	p := &connectPhase{connected: f.connected(), failed: f.failed, connect: f.connect}
+	if f.lastErr != nil {
+		p.lastErr = f.lastErr.Error()
 	}
-	r.ConnectP50Ms, r.ConnectP99Ms = ms(f.connect.Quantile(50)), ms(f.connect.Quantile(99))
+	return p
 }
 
 // int64Arg reads an integer argument in either protocol without going through

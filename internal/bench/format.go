@@ -70,6 +70,8 @@ func WriteTable(w io.Writer, results []*Result) error {
 	row("server CPU µs / delivery", func(r *Result) string { return num(r.ServerCPUUsPerDelivery, 2) })
 	row("server CPU % of a core", func(r *Result) string { return num(r.ServerCPUPercent, 1) })
 	row("bench CPU % of a core", func(r *Result) string { return num(r.LoadgenCPUPercent, 1) })
+	row("bench CPU µs / connect", func(r *Result) string { return num(r.LoadgenCPUUsPerDelivery, 2) })
+	row("bench processes", func(r *Result) string { return num(float64(r.LoadgenProcesses), 0) })
 	row("server RSS B / conn", func(r *Result) string { return num(r.ServerRSSBytesPerConn, 0) })
 	row("server RSS MiB", func(r *Result) string { return num(float64(r.ServerRSSBytes)/(1<<20), 1) })
 	row("connects /s", func(r *Result) string { return num(r.ConnectPerS, 0) })
@@ -94,6 +96,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 		return fmt.Sprintf("%d (%s)", r.Errors, strings.Join(parts, " "))
 	})
 	row("storm settled s", func(r *Result) string { return num(r.StormSettleS, 2) })
+	row("storm drained s", func(r *Result) string { return num(r.StormDrainS, 2) })
 	if err := tw.Flush(); err != nil {
 		return err
 	}

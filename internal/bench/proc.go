@@ -79,3 +79,50 @@ func parseStatusRSS(status []byte) (int64, error) {
 	}
 	return 0, errors.New("bench: /proc status: no VmRSS")
 }
+
+// OpenFiles counts the open files of process pid (Linux only: /proc/PID/fd).
+func OpenFiles(pid int) (int, error) {
+	d, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return 0, fmt.Errorf("bench: reading open files: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0, fmt.Errorf("bench: reading open files: %w", err)
+	}
+	return len(names), nil
+}
+
+// FileLimit returns the soft limit on open files of process pid (Linux only:
+// /proc/PID/limits), or 0 when it is unlimited.
+func FileLimit(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/limits")
+	if err != nil {
+		return 0, fmt.Errorf("bench: reading process limits: %w", err)
+	}
+	return parseFileLimit(b)
+}
+
+// parseFileLimit reads the soft "Max open files" of a /proc/PID/limits text.
+func parseFileLimit(limits []byte) (int, error) {
+	for line := range bytes.SplitSeq(limits, []byte("\n")) {
+		v, ok := bytes.CutPrefix(line, []byte("Max open files"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(v)
+		if len(f) < 1 {
+			break
+		}
+		if string(f[0]) == "unlimited" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(string(f[0]))
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc limits: %w", err)
+		}
+		return n, nil
+	}
+	return 0, errors.New("bench: /proc limits: no Max open files")
+}

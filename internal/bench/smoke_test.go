@@ -174,6 +174,39 @@ func TestSmokeUpstreamRateAndConnect(t *testing.T) {
 	}
 }
 
+// The connect scenario with more clients than one process may hold spreads them over
+// worker processes; the figures are the same as from one process.
+func TestSmokeConnectWorkers(t *testing.T) {
+	o := smokeOptions(t, bench.Connect)
+	o.Clients, o.ClientsPerProcess = 21, 10 // 3 workers: 7 clients each
+	r := runSmoke(t, o)
+	if r.LoadgenProcesses != 3 || r.Deliveries != 21 || r.ConnectPerS <= 0 || r.ConnectP99Ms < r.ConnectP50Ms {
+		t.Fatalf("workers %d, %d connected at %g/s, p50 %g p99 %g ms", r.LoadgenProcesses, r.Deliveries, r.ConnectPerS, r.ConnectP50Ms, r.ConnectP99Ms)
+	}
+	if r.StormSettleS <= 0 || r.StormConnectP99Ms <= 0 || r.StormDrainS <= 0 || r.StormDrainS > r.StormSettleS {
+		t.Fatalf("storm settled in %g s (drained in %g s), p99 %g ms", r.StormSettleS, r.StormDrainS, r.StormConnectP99Ms)
+	}
+
+	o.ClientsPerProcess = 21 // one process: the same figures, from this one
+	r = runSmoke(t, o)
+	if r.LoadgenProcesses != 1 || r.Deliveries != 21 || r.StormSettleS <= 0 {
+		t.Fatalf("one process: %d processes, %d connected, storm %g s", r.LoadgenProcesses, r.Deliveries, r.StormSettleS)
+	}
+}
+
+// A worker that fails says why, and the bench reports it.
+func TestConnectWorkerFailure(t *testing.T) {
+	o := smokeOptions(t, bench.Connect)
+	o.Clients, o.ClientsPerProcess = 4, 2
+	o.ServerURL, o.AccessKey = "http://127.0.0.1:1", "key" // nothing listens there
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := bench.Run(ctx, o)
+	if err == nil || !strings.Contains(err.Error(), "connect worker connect") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 // Every row of the suite has a name and a goal.
 func TestSuiteRows(t *testing.T) {
 	rows := bench.Suite()
@@ -204,6 +237,8 @@ func TestOptionsValidate(t *testing.T) {
 		{ServerURL: "http://x"},
 		{ServerURL: "ftp://x", AccessKey: "k"},
 		{Scenario: bench.Upstream, ServerURL: "http://x", AccessKey: "k"},
+		{ClientsPerProcess: -1},
+		{ClientsPerProcess: bench.MaxClients + 1},
 	}
 	for _, o := range bad {
 		if err := o.Validate(); err == nil {
@@ -214,7 +249,7 @@ func TestOptionsValidate(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if o.Scenario != bench.Broadcast || o.Clients != 1000 || o.Duration != 10*time.Second || o.Protocol != "json" || o.Rate != 0 || o.Window != 8 || o.Callers != 32 {
+	if o.Scenario != bench.Broadcast || o.Clients != 1000 || o.Duration != 10*time.Second || o.Protocol != "json" || o.Rate != 0 || o.Window != 8 || o.Callers != 32 || o.ClientsPerProcess != bench.DefaultClientsPerProcess {
 		t.Fatalf("defaults: %+v", o)
 	}
 }

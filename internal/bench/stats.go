@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -159,6 +161,51 @@ func (l *lastError) Store(err error) { l.p.Store(&err) }
 func (l *lastError) Load() error {
 	if p := l.p.Load(); p != nil {
 		return *p
+	}
+	return nil
+}
+
+// histogramJSON is a Histogram on the wire between the bench and its connect
+// workers: the buckets that hold records, as (bucket, count) pairs.
+type histogramJSON struct {
+	Buckets [][2]uint64   `json:"buckets"`
+	N       uint64        `json:"n"`
+	Sum     time.Duration `json:"sum"`
+	Max     time.Duration `json:"max"`
+}
+
+// MarshalJSON implements json.Marshaler.
+func (h *Histogram) MarshalJSON() ([]byte, error) {
+	w := histogramJSON{Buckets: [][2]uint64{}, N: h.n, Sum: h.sum, Max: h.max}
+	for i, c := range h.counts {
+		if c != 0 {
+			w.Buckets = append(w.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (h *Histogram) UnmarshalJSON(b []byte) error {
+	var w histogramJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*h = Histogram{n: w.N, sum: w.Sum, max: w.Max}
+	var n uint64
+	for _, bc := range w.Buckets {
+		if bc[0] >= maxBuckets {
+			return fmt.Errorf("bench: histogram bucket %d out of range", bc[0])
+		}
+		i := int(bc[0])
+		if i >= len(h.counts) {
+			h.counts = slices.Grow(h.counts, i+1-len(h.counts))[:i+1]
+		}
+		h.counts[i] += bc[1]
+		n += bc[1]
+	}
+	if n != h.n {
+		return fmt.Errorf("bench: histogram of %d records holds %d", h.n, n)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +110,45 @@ func TestHistogramEdges(t *testing.T) {
 	}
 	if got := h.Quantile(100); got != 1500*time.Nanosecond {
 		t.Fatalf("p100 = %v, want the maximum 1.5µs", got)
+	}
+}
+
+// A connect worker's histogram reaches the bench whole: every quantile, the count,
+// mean and maximum as recorded.
+func TestHistogramJSON(t *testing.T) {
+	var h Histogram
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		h.Record(time.Duration(rng.ExpFloat64() * float64(20*time.Millisecond)))
+	}
+	h.Record(40 * time.Second)
+	b, err := json.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Histogram
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Count() != h.Count() || got.Mean() != h.Mean() || got.Max() != h.Max() {
+		t.Fatalf("count %d mean %v max %v, want %d %v %v", got.Count(), got.Mean(), got.Max(), h.Count(), h.Mean(), h.Max())
+	}
+	for _, p := range []float64{1, 50, 90, 99, 99.9, 100} {
+		if got.Quantile(p) != h.Quantile(p) {
+			t.Fatalf("p%g = %v, want %v", p, got.Quantile(p), h.Quantile(p))
+		}
+	}
+	var empty Histogram
+	if b, err = json.Marshal(&empty); err != nil || json.Unmarshal(b, &got) != nil || got.Count() != 0 || got.Quantile(50) != 0 {
+		t.Fatalf("empty: %s, %v, count %d", b, err, got.Count())
+	}
+	for _, bad := range []string{
+		`{"buckets":[[99999999,1]],"n":1}`, // no such bucket
+		`{"buckets":[[3,2]],"n":1}`,        // counts that do not add up
+	} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
 	}
 }
 
@@ -220,5 +260,36 @@ func TestLastErrorOfDifferentTypes(t *testing.T) {
 	l.Store(fmt.Errorf("wrapped: %w", io.EOF))
 	if err := l.Load(); !errors.Is(err, io.EOF) {
 		t.Errorf("last error %v", err)
+	}
+}
+
+func TestParseFileLimit(t *testing.T) {
+	limits := "Limit                     Soft Limit           Hard Limit           Units     \n" +
+		"Max processes             95738                95738                processes \n" +
+		"Max open files            20000                20000                files     \n"
+	if n, err := parseFileLimit([]byte(limits)); n != 20000 || err != nil {
+		t.Fatalf("%d, %v", n, err)
+	}
+	if n, err := parseFileLimit([]byte("Max open files            unlimited            unlimited            files\n")); n != 0 || err != nil {
+		t.Fatalf("unlimited: %d, %v", n, err)
+	}
+	if _, err := parseFileLimit([]byte("Max processes 1 1 processes\n")); err == nil {
+		t.Fatal("no line: no error")
+	}
+}
+
+// The storm's dialers leave the server's open files room: 19,000 clients against a
+// limit of 20,000 get 724 dialers instead of 2,048.
+func TestStormDialers(t *testing.T) {
+	for _, c := range []struct{ n, files, limit, want int }{
+		{10000, 20, 20000, 2048},
+		{19000, 20, 20000, 724},
+		{19000, 20, 0, 2048},
+		{19900, 20, 20000, 64},
+		{500, 20, 20000, 500},
+	} {
+		if got := stormDialersFor(c.n, c.files, c.limit); got != c.want {
+			t.Errorf("stormDialersFor(%d, %d, %d) = %d, want %d", c.n, c.files, c.limit, got, c.want)
+		}
 	}
 }
