@@ -130,7 +130,7 @@ func (a *app) serve(ctx context.Context, cfg server.Config, demo bool, reload fu
 	if cfg.NodeID == "" {
 		cfg.NodeID = "node-" + randomID(6)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := server.Listen(ctx, cfg.Listen)
 	if err != nil {
 		return failed("%w", err)
 	}

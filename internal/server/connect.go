@@ -209,7 +209,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		textError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 		return
 	}
-	q := r.URL.Query()
+	q := r.URL.RawQuery
 	hubs := queryValues(q, "hub")
 	if len(hubs) > 1 {
 		textError(w, http.StatusBadRequest, "The 'hub' query parameter must be given only once.")

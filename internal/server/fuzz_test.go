@@ -1,6 +1,9 @@
 package server
 
 import (
+	"net/url"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/signalbox-io/signalbox/auth"
@@ -51,6 +54,40 @@ func FuzzReceive(f *testing.F) {
 		srv.wg.Wait() // the long-polling cleanup goroutine
 		if srv.Registry().ConnectionCount("chat") != 0 {
 			t.Fatal("connection left in the registry")
+		}
+	})
+}
+
+// FuzzQueryValues compares queryValues, which scans the raw query, with what
+// url.ParseQuery gives for the same key in any letter case: the same values (the
+// order across spellings was a map's before, so the values are compared sorted).
+func FuzzQueryValues(f *testing.F) {
+	for _, s := range []string{
+		"hub=chat&id=abc&access_token=eyJ.x.y",
+		"HUB=Chat&Hub=other&negotiateVersion=1",
+		"hub=a%20b&id=%zz&id=ok",
+		"id=1;2&id=3&&=&hub",
+		"h%75b=x&%68UB=y&+hub=z",
+		"useStatefulReconnect=TRUE&usestatefulreconnect=false",
+		"\u212Aey=1&key=2",
+	} {
+		f.Add(s, "hub")
+		f.Add(s, "id")
+	}
+	f.Add("\u212Aey=1&key=2", "key")
+	f.Fuzz(func(t *testing.T, raw, name string) {
+		got := queryValues(raw, name)
+		q, _ := url.ParseQuery(raw)
+		var want []string
+		for k, vs := range q {
+			if strings.EqualFold(k, name) {
+				want = append(want, vs...)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("queryValues(%q, %q) = %q, url.ParseQuery gives %q", raw, name, got, want)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/transport"
 )
 
 // maxNegotiateVersion is the highest negotiate protocol version the server speaks.
@@ -35,6 +36,8 @@ var availableTransports = []transportInfo{
 	{"LongPolling", []string{"Text", "Binary"}},
 }
 
+// negotiateResponse is the shape of a negotiate response (appendNegotiateResponse
+// writes it).
 type negotiateResponse struct {
 	NegotiateVersion    int             `json:"negotiateVersion"`
 	ConnectionID        string          `json:"connectionId"`
@@ -45,27 +48,56 @@ type negotiateResponse struct {
 	UseStatefulReconnect bool `json:"useStatefulReconnect,omitempty"`
 }
 
-// queryValues returns every value of the query key name, matched case-insensitively
-// as ASP.NET Core does.
-func queryValues(q url.Values, name string) []string {
+// maxQueryParams is net/url's default limit on query parameters: a longer query
+// parses as empty.
+const maxQueryParams = 10000
+
+// queryValues returns every value of the query key name in raw (a URL's RawQuery),
+// matched case-insensitively as ASP.NET Core does, in the order of the query. It
+// reads the query as url.ParseQuery does (a part with ';' or a bad escape is
+// skipped) but builds no url.Values: a connect's query holds the whole access token,
+// and negotiate and connect parsed every query into a map, up to twice, for a key or
+// three (S5 of docs/performance.md).
+func queryValues(raw, name string) []string {
+	if strings.Count(raw, "&") >= maxQueryParams {
+		// Rare enough to leave to net/url, whose limit (a GODEBUG setting) then applies.
+		q, _ := url.ParseQuery(raw)
+		var out []string
+		for k, vs := range q {
+			if strings.EqualFold(k, name) {
+				out = append(out, vs...)
+			}
+		}
+		return out
+	}
 	var out []string
-	for k, vs := range q {
-		if !strings.EqualFold(k, name) {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" || strings.Contains(part, ";") {
 			continue
 		}
-		if out == nil {
-			out = vs[:len(vs):len(vs)] // the usual case, one spelling: no copy
-		} else {
-			out = append(out, vs...) // cap is len: a copy, q is not changed
+		k, v, _ := strings.Cut(part, "=")
+		// Unescaping never lengthens a key: a shorter one cannot match.
+		if len(k) < len(name) {
+			continue
 		}
+		if uk, err := url.QueryUnescape(k); err != nil || !strings.EqualFold(uk, name) {
+			continue
+		}
+		uv, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		out = append(out, uv)
 	}
 	return out
 }
 
 // hubFromQuery returns the lower-cased hub of the request, or an HTTP status and
 // message when it is missing, repeated or invalid.
-func (s *Server) hubFromQuery(q url.Values) (string, int, string) {
-	hubs := queryValues(q, "hub")
+func (s *Server) hubFromQuery(rawQuery string) (string, int, string) {
+	hubs := queryValues(rawQuery, "hub")
 	switch {
 	case len(hubs) == 1 && hubs[0] == TraceHub && s.tracing():
 		return TraceHub, 0, ""
@@ -144,7 +176,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	if !s.allowNegotiate(w, r) {
 		return
 	}
-	q := r.URL.Query()
+	q := r.URL.RawQuery
 	hubName, status, msg := s.hubFromQuery(q)
 	if status != 0 {
 		textError(w, status, msg)
@@ -183,17 +215,61 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 		textError(w, status, msg)
 		return
 	}
-	resp := negotiateResponse{
-		NegotiateVersion:    version,
-		ConnectionID:        c.id,
-		AvailableTransports: c.settings().offered(),
-	}
+	token := ""
 	if version >= 1 {
-		resp.ConnectionToken = c.token
+		token = c.token
 	}
-	if s.statefulReconnectFor(r, c) {
+	sr := s.statefulReconnectFor(r, c)
+	if sr {
 		c.srAsked.Store(true)
-		resp.UseStatefulReconnect = true
 	}
-	_ = json.NewEncoder(w).Encode(resp)
+	_, _ = w.Write(appendNegotiateResponse(make([]byte, 0, 256), version, c.id, token, c.settings().transports, sr))
+}
+
+// offeredJSON is the availableTransports array of a negotiate response for each set of
+// transports a token may allow (tokenSettings.transports, 0 = all), encoded once.
+var offeredJSON = func() (out [8][]byte) {
+	for i := range out {
+		b, err := json.Marshal(tokenSettings{transports: transport.Kind(i)}.offered())
+		if err != nil {
+			panic(err)
+		}
+		out[i] = b
+	}
+	return out
+}()
+
+// appendNegotiateResponse appends the negotiate response of a connection, the bytes
+// json.Encoder writes for negotiateResponse (a test compares them), without encoding
+// the transports, which are the same for every connection, by reflection each time.
+// token "" is left out, as is useStatefulReconnect when false.
+func appendNegotiateResponse(b []byte, version int, id, token string, transports transport.Kind, sr bool) []byte {
+	b = append(b, `{"negotiateVersion":`...)
+	b = strconv.AppendInt(b, int64(version), 10)
+	b = append(b, `,"connectionId":`...)
+	b = appendJSONString(b, id)
+	if token != "" {
+		b = append(b, `,"connectionToken":`...)
+		b = appendJSONString(b, token)
+	}
+	b = append(b, `,"availableTransports":`...)
+	b = append(b, offeredJSON[transports&7]...)
+	if sr {
+		b = append(b, `,"useStatefulReconnect":true`...)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as encoding/json writes a string: as it is when it holds
+// nothing that encoding/json escapes (connection ids and tokens are base64url).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

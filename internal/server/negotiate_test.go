@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -184,5 +185,32 @@ func TestNegotiatedConnectionExpires(t *testing.T) {
 	resp := ts.do("GET", "/client/?hub=chat&id="+n.ConnectionToken, ts.token("chat", ""), nil, nil)
 	if resp.StatusCode != 404 {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// The negotiate response is written by hand: the same bytes as json.Encoder gives for
+// negotiateResponse, for every version, set of transports and stateful-reconnect
+// answer, and for ids that need escaping (which the server's never do).
+func TestNegotiateResponseBytes(t *testing.T) {
+	ids := []string{newID(), newID() + ".node-abc", "", `<a&b>"\` + "\x01é\xff"}
+	for version := range 2 {
+		for _, id := range ids {
+			for _, token := range ids {
+				for kinds := range 8 {
+					for _, sr := range []bool{false, true} {
+						want := negotiateResponse{NegotiateVersion: version, ConnectionID: id, ConnectionToken: token,
+							AvailableTransports: tokenSettings{transports: transport.Kind(kinds)}.offered(), UseStatefulReconnect: sr}
+						var buf strings.Builder
+						if err := json.NewEncoder(&buf).Encode(want); err != nil {
+							t.Fatal(err)
+						}
+						got := appendNegotiateResponse(nil, version, id, token, transport.Kind(kinds), sr)
+						if string(got) != buf.String() {
+							t.Fatalf("got  %s\nwant %s", got, buf.String())
+						}
+					}
+				}
+			}
+		}
 	}
 }

@@ -70,7 +70,7 @@ func (c *conn) inputGen() uint64 {
 // statefulReconnectFor reports whether a negotiate request asks for stateful
 // reconnect and the server offers it for c.
 func (s *Server) statefulReconnectFor(r *http.Request, c *conn) bool {
-	vs := queryValues(r.URL.Query(), "useStatefulReconnect")
+	vs := queryValues(r.URL.RawQuery, "useStatefulReconnect")
 	if len(vs) == 0 || !equalFoldTrue(vs[0]) || s.cfg.ReconnectWindow <= 0 {
 		return false
 	}
