@@ -103,19 +103,25 @@ const (
 	drainWait  = time.Minute
 )
 
-// openFiles counts the server's open files; 0 when it cannot (no process id, a
-// cluster).
-func (e *env) openFiles() int {
+// serverCount is read (OpenFiles, FileLimit) of the server process; 0 when it cannot
+// be read (no process id, a cluster).
+func (e *env) serverCount(read func(pid int) (int, error)) int {
 	if e.pid == 0 || len(e.pids) > 0 {
 		return 0
 	}
-	n, err := OpenFiles(e.pid)
+	n, err := read(e.pid)
 	if err != nil {
-		e.o.Logger.Warn("cannot count the server's open files", slog.Any("error", err))
+		e.o.Logger.Warn("cannot read the server's open files or their limit", slog.Any("error", err))
 		return 0
 	}
 	return n
 }
+
+// openFiles counts the server's open files; 0 when it cannot.
+func (e *env) openFiles() int { return e.serverCount(OpenFiles) }
+
+// fileLimit is the server's limit on open files; 0 when unknown or unlimited.
+func (e *env) fileLimit() int { return e.serverCount(FileLimit) }
 
 // awaitFiles waits (at most drainWait) until the server holds at most n open files.
 // The storm's clients drop before they reconnect, but the server closes their sockets
@@ -140,19 +146,6 @@ func (e *env) awaitFiles(ctx context.Context, n int) int {
 		case <-tick.C:
 		}
 	}
-}
-
-// fileLimit is the server's limit on open files; 0 when unknown or unlimited.
-func (e *env) fileLimit() int {
-	if e.pid == 0 || len(e.pids) > 0 {
-		return 0
-	}
-	n, err := FileLimit(e.pid)
-	if err != nil {
-		e.o.Logger.Warn("cannot read the server's limit on open files", slog.Any("error", err))
-		return 0
-	}
-	return n
 }
 
 // connectLoad is the load generator of the connect scenario: this process, or
