@@ -92,7 +92,7 @@ func runConnect(ctx context.Context, e *env) (*Result, error) {
 	r.StormSettleS = time.Since(start).Seconds()
 	r.StormConnectP99Ms = ms(p2.connect.Quantile(99))
 	r.addError("storm_connect_failed", p2.failed)
-	o.Logger.Info("storm settled", slog.Float64("seconds", r.StormSettleS), slog.Int("clients", p2.connected))
+	o.Logger.Info("storm settled", slog.Duration("took", time.Duration(r.StormSettleS*float64(time.Second))), slog.Int("clients", p2.connected))
 	return r, nil
 }
 
@@ -141,7 +141,7 @@ func (e *env) awaitFiles(ctx context.Context, n int) int {
 		}
 		select {
 		case <-ctx.Done():
-			e.o.Logger.Warn("the server still holds dropped connections; reconnecting anyway", slog.Int("openFiles", k), slog.Int("want", n))
+			e.o.Logger.Warn("the server still holds dropped connections; reconnecting anyway", slog.Int("openFiles", k), slog.Int("limit", n))
 			return k
 		case <-tick.C:
 		}

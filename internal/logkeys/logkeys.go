@@ -18,4 +18,5 @@ var Keys = []string{
 	"issuer", "resource", "objectId", "clientId", "systemAssignedObjectId", "systemAssignedClientId",
 	"endpointType", "endpoints", "negotiate", "trigger", "response",
 	"channel", "commands", "outage", "prefix", "queuedFrames", "changed", "needsRestart", "nodes", "redis",
+	"openFiles", "rate", "workers",
 }
