@@ -170,6 +170,15 @@ func checkAgainstReference(t *testing.T, tok, hub, path string) {
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(p, want) {
 			t.Fatalf("%s token %q again (cached):\n got %+v, %v\nwant %+v, %v", k, tok, p, err, want, wantErr)
 		}
+		if k == rest {
+			// CheckREST is the REST handler's check without the Principal: same verdict,
+			// same error, first with nothing cached and then from v's cache.
+			for _, cv := range []*Validator{newValidator(), v} {
+				if err := cv.CheckREST(tok, path); fmt.Sprint(err) != fmt.Sprint(wantErr) {
+					t.Fatalf("CheckREST %q: got %v, want %v", tok, err, wantErr)
+				}
+			}
+		}
 	}
 }
 
