@@ -2,8 +2,9 @@ package auth
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
+
+	"github.com/signalbox-io/signalbox/internal/rawquery"
 )
 
 // TokenFromRequest returns the access token of r: the credentials of an
@@ -26,45 +27,15 @@ func TokenFromRequest(r *http.Request) string {
 	return queryToken(r.URL.RawQuery)
 }
 
-// maxQueryParams is net/url's default limit on query parameters: a longer query
-// parses as empty.
-const maxQueryParams = 10000
-
 // queryToken returns the last non-empty access_token value of a raw query, as ASP.NET
-// Core takes it, read the way url.ParseQuery reads it (a part with ';' or a bad escape
-// is skipped) but without building url.Values: a WebSocket connect's query holds the
-// whole token, and it was parsed into a map for every look at it.
+// Core takes it.
 func queryToken(raw string) string {
-	if strings.Count(raw, "&") >= maxQueryParams {
-		// Rare enough to leave to net/url, whose limit (a GODEBUG setting) then applies.
-		u := url.URL{RawQuery: raw}
-		vs := u.Query()["access_token"]
-		for i := len(vs) - 1; i >= 0; i-- {
-			if t := strings.TrimSpace(vs[i]); t != "" {
-				return t
-			}
-		}
-		return ""
-	}
 	last := ""
-	for raw != "" {
-		var part string
-		part, raw, _ = strings.Cut(raw, "&")
-		if part == "" || strings.Contains(part, ";") {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		if k, err := url.QueryUnescape(k); err != nil || k != "access_token" {
-			continue
-		}
-		v, err := url.QueryUnescape(v)
-		if err != nil {
-			continue
-		}
+	rawquery.Each(raw, "access_token", false, func(v string) {
 		if t := strings.TrimSpace(v); t != "" {
 			last = t
 		}
-	}
+	})
 	return last
 }
 

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/rawquery"
 	"github.com/signalbox-io/signalbox/internal/transport"
 )
 
@@ -48,49 +48,11 @@ type negotiateResponse struct {
 	UseStatefulReconnect bool `json:"useStatefulReconnect,omitempty"`
 }
 
-// maxQueryParams is net/url's default limit on query parameters: a longer query
-// parses as empty.
-const maxQueryParams = 10000
-
-// queryValues returns every value of the query key name in raw (a URL's RawQuery),
-// matched case-insensitively as ASP.NET Core does, in the order of the query. It
-// reads the query as url.ParseQuery does (a part with ';' or a bad escape is
-// skipped) but builds no url.Values: a connect's query holds the whole access token,
-// and negotiate and connect parsed every query into a map, up to twice, for a key or
-// three (S5 of docs/performance.md).
+// queryValues returns the values of the query key name, matched case-insensitively as
+// ASP.NET Core matches query keys.
 func queryValues(raw, name string) []string {
-	if strings.Count(raw, "&") >= maxQueryParams {
-		// Rare enough to leave to net/url, whose limit (a GODEBUG setting) then applies.
-		q, _ := url.ParseQuery(raw)
-		var out []string
-		for k, vs := range q {
-			if strings.EqualFold(k, name) {
-				out = append(out, vs...)
-			}
-		}
-		return out
-	}
 	var out []string
-	for raw != "" {
-		var part string
-		part, raw, _ = strings.Cut(raw, "&")
-		if part == "" || strings.Contains(part, ";") {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		// Unescaping never lengthens a key: a shorter one cannot match.
-		if len(k) < len(name) {
-			continue
-		}
-		if uk, err := url.QueryUnescape(k); err != nil || !strings.EqualFold(uk, name) {
-			continue
-		}
-		uv, err := url.QueryUnescape(v)
-		if err != nil {
-			continue
-		}
-		out = append(out, uv)
-	}
+	rawquery.Each(raw, name, true, func(v string) { out = append(out, v) })
 	return out
 }
 
