@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/restapi"
 	"github.com/signalbox-io/signalbox/internal/transport"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -196,12 +195,7 @@ func TestFlushLeavesABusySocketToTheWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ := s.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
-	if first, _, msg := s.attach(c, transport.WebSockets, ""); !first {
-		t.Fatal(msg)
-	}
-	c.proto = protocol.JSON()
-	c.handshaken.Store(true)
+	c := handshakenWebSocketConn(t, s)
 	bw := &busyWS{}
 	c.ws = bw
 	c.Send([]byte("one\x1e"))

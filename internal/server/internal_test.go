@@ -25,6 +25,19 @@ func TestUpstreamQueryDropsSecrets(t *testing.T) {
 	}
 }
 
+// handshakenWebSocketConn is a JSON WebSocket connection of s past its handshake,
+// with no socket yet: the test sets c.ws.
+func handshakenWebSocketConn(t *testing.T, s *Server) *conn {
+	t.Helper()
+	c, _, _ := s.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
+	if first, _, msg := s.attach(c, transport.WebSockets, ""); !first {
+		t.Fatal(msg)
+	}
+	c.proto = protocol.JSON()
+	c.handshaken.Store(true)
+	return c
+}
+
 // TestWriterCoalesces checks that frames queued while the writer was busy leave in
 // one write.
 func TestWriterCoalesces(t *testing.T) {
@@ -32,12 +45,7 @@ func TestWriterCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ := s.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
-	if first, _, msg := s.attach(c, transport.WebSockets, ""); !first {
-		t.Fatal(msg)
-	}
-	c.proto = protocol.JSON()
-	c.handshaken.Store(true)
+	c := handshakenWebSocketConn(t, s)
 	fw := &fakeWS{}
 	c.ws = fw
 	c.writerOn.Store(true) // as if a writer were busy with an earlier write

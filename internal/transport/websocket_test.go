@@ -132,11 +132,10 @@ func TestWebSocketSeesEOFBehindLastFrame(t *testing.T) {
 	}
 }
 
-// TryWriteFramed writes to a socket with room at once; to a full one (a client that
-// does not read) it writes what fits and leaves the rest, holding the write lock so
-// that no other frame cuts into the message, and FinishWrite completes it once the
-// client reads: every message arrives whole and in order.
-func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
+// acceptedPair is a started server-side WebSocket and the raw client connection of
+// it, both closed when the test ends.
+func acceptedPair(t *testing.T) (*WebSocket, net.Conn) {
+	t.Helper()
 	var loop EventLoop
 	wsc := make(chan *WebSocket, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -145,15 +144,24 @@ func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
 			wsc <- ws
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	nc := upgrade(t, srv.URL)
-	var ws *WebSocket
 	select {
-	case ws = <-wsc:
+	case ws := <-wsc:
+		t.Cleanup(func() { ws.CloseNow() })
+		return ws, nc
 	case <-time.After(5 * time.Second):
 		t.Fatal("no WebSocket")
+		return nil, nil
 	}
-	defer ws.CloseNow()
+}
+
+// TryWriteFramed writes to a socket with room at once; to a full one (a client that
+// does not read) it writes what fits and leaves the rest, holding the write lock so
+// that no other frame cuts into the message, and FinishWrite completes it once the
+// client reads: every message arrives whole and in order.
+func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
+	ws, nc := acceptedPair(t)
 
 	message := func(i int) []byte {
 		b := make([]byte, Headroom, Headroom+32<<10)
@@ -208,23 +216,7 @@ func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
 // it returns ErrWriteBusy at once, having written nothing and keeping no lock, and
 // the batch can go through WriteFramed later, whole and in order.
 func TestTryWriteFramedDoesNotWaitForAWriteInProgress(t *testing.T) {
-	var loop EventLoop
-	wsc := make(chan *WebSocket, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ws, err := loop.Accept(w, r, &events{data: make(chan string, 100), closed: make(chan error, 100)}); err == nil {
-			ws.Start()
-			wsc <- ws
-		}
-	}))
-	defer srv.Close()
-	nc := upgrade(t, srv.URL)
-	var ws *WebSocket
-	select {
-	case ws = <-wsc:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no WebSocket")
-	}
-	defer ws.CloseNow()
+	ws, nc := acceptedPair(t)
 	message := func(s string) []byte { return append(make([]byte, Headroom), s...) }
 	big := strings.Repeat("x", 32<<10)
 	var rest []byte
