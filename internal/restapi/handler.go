@@ -12,6 +12,7 @@ import (
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/internal/hub"
+	"github.com/signalbox-io/signalbox/internal/rawquery"
 )
 
 // Options configures the REST handler.
@@ -414,12 +415,10 @@ func (h *handler) buildRequest(r *http.Request, rawHub string, rt *route, params
 		return nil, invalid("hub name is not a valid path segment")
 	}
 	req := &request{legacy: legacy, rawQuery: r.URL.RawQuery}
+	// Read without parsing the whole query: most requests' query (api-version only)
+	// never needs its map.
 	var apps []string
-	// Without a '%' no key but "application" itself can name it: most requests'
-	// query (api-version only) is not parsed at all.
-	if strings.Contains(req.rawQuery, "application") || strings.Contains(req.rawQuery, "%") {
-		apps = req.values()["application"]
-	}
+	rawquery.Each(req.rawQuery, "application", false, func(v string) { apps = append(apps, v) })
 	effective, err := effectiveHub(hubName, apps)
 	if err != nil {
 		return nil, err
