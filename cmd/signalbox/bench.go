@@ -13,7 +13,7 @@ import (
 
 func (a *app) benchCommand() *cobra.Command {
 	var o bench.Options
-	var asJSON, quiet, floorServer, connectWorker, short bool
+	var asJSON, quiet, floorServer, connectWorker, publishWorker, short bool
 	var scenarios string
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
@@ -56,6 +56,8 @@ stdout.`,
 	_ = fs.MarkHidden("floor-server")
 	fs.BoolVar(&connectWorker, "connect-worker", false, "internal: run a share of the connect scenario's clients")
 	_ = fs.MarkHidden("connect-worker")
+	fs.BoolVar(&publishWorker, "publish-worker", false, "internal: run the open-loop broadcast's publisher")
+	_ = fs.MarkHidden("publish-worker")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if floorServer {
@@ -64,10 +66,14 @@ stdout.`,
 			}
 			return nil
 		}
-		if connectWorker {
+		if connectWorker || publishWorker {
 			// Its log goes to the bench, which shows the last of it when the worker fails.
 			log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			if err := bench.ServeConnectWorker(ctx, a.stdin, a.stdout, log); err != nil {
+			serve := bench.ServeConnectWorker
+			if publishWorker {
+				serve = bench.ServePublishWorker
+			}
+			if err := serve(ctx, a.stdin, a.stdout, log); err != nil {
 				return failed("bench: %w", err)
 			}
 			return nil

@@ -246,14 +246,18 @@ type Result struct {
 	MaxMs        float64 `json:"max_ms"`
 
 	ServerCPUPercent  float64 `json:"server_cpu_percent"`  // of one core, over the window
-	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself (and its connect workers), same window
-	ServerRSSBytes    int64   `json:"server_rss_bytes"`    // at the end
-	ConnectPerS       float64 `json:"connect_per_s"`
-	ConnectP50Ms      float64 `json:"connect_p50_ms"`
-	ConnectP99Ms      float64 `json:"connect_p99_ms"`
+	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself (and its connect or publish workers), same window
+	// PublisherCPUPercent is the open-loop broadcast's publish worker (included in
+	// LoadgenCPUPercent).
+	PublisherCPUPercent float64 `json:"publisher_cpu_percent,omitempty"`
+	ServerRSSBytes      int64   `json:"server_rss_bytes"` // at the end
+	ConnectPerS         float64 `json:"connect_per_s"`
+	ConnectP50Ms        float64 `json:"connect_p50_ms"`
+	ConnectP99Ms        float64 `json:"connect_p99_ms"`
 
 	// The connect scenario: the load generator's CPU per connect (the bench and its
-	// workers) and the number of load-generator processes (1, or the workers).
+	// workers); the number of load-generator processes (1, or the workers; 2 for the
+	// open-loop broadcast, whose publisher is a worker).
 	LoadgenCPUUsPerDelivery float64 `json:"loadgen_cpu_us_per_delivery,omitempty"`
 	LoadgenProcesses        int     `json:"loadgen_processes,omitempty"`
 
@@ -426,13 +430,9 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 		}()
 		e.endpoint, e.key, e.pid = sp.endpoint, sp.key, sp.child.pid()
 	}
-	ep, err := connection.NewEndpoint("", connection.Primary, "Endpoint="+e.endpoint+";AccessKey="+e.key+";Version=1.0;", nil)
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	e.mgmt, err = management.NewClient([]connection.Endpoint{ep}, &management.ClientOptions{HTTPClient: e.hc, Timeout: 10 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	var err error
+	if e.mgmt, err = newManagementClient(e.endpoint, e.key, e.hc); err != nil {
+		return nil, err
 	}
 	defer e.mgmt.Close()
 
@@ -447,6 +447,19 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 		return runConnect(ctx, e)
 	}
 	return runIdle(ctx, e)
+}
+
+// newManagementClient is the REST client of the server at endpoint, through hc.
+func newManagementClient(endpoint, key string, hc *http.Client) (*management.Client, error) {
+	ep, err := connection.NewEndpoint("", connection.Primary, "Endpoint="+endpoint+";AccessKey="+key+";Version=1.0;", nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	c, err := management.NewClient([]connection.Endpoint{ep}, &management.ClientOptions{HTTPClient: hc, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return c, nil
 }
 
 // newHTTPClient keeps up to idle keep-alive connections, enough for the dialers,

@@ -74,8 +74,27 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 			}
 		}
 	}
+	// The open-loop broadcast publishes from a worker process (pubworker.go), so that
+	// the answer times and skips it reads are not those of a publisher starved by the
+	// receivers in this process.
+	var pw *publishWorker
+	if o.Scenario == Broadcast && o.Rate > 0 {
+		if pw, err = startPublishWorker(ctx, e); err != nil {
+			return nil, err
+		}
+		defer pw.stop()
+	}
+	var runErr error
 	run := func(d time.Duration, window int) {
 		switch {
+		case pw != nil:
+			cmd := cmdWarmup
+			if p.counted.Load() {
+				cmd = cmdMeasure
+			}
+			if err := pw.run(ctx, cmd, d, p); err != nil && runErr == nil {
+				runErr = err
+			}
 		case o.Rate > 0:
 			p.runRate(ctx, d, o.Rate)
 		case o.Scenario == Broadcast:
@@ -94,7 +113,10 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 	}
 	// measure runs one window of load and returns its figures.
 	measure := func(d time.Duration, window int) *Result {
-		before, self0 := e.sample(), selfSample()
+		before, self0, pub0 := e.sample(), selfSample(), ProcSample{}
+		if pw != nil {
+			pub0 = pw.sample()
+		}
 		p.reset()
 		ph := rv.begin(p.next)
 		bad0 := rv.bad.Load()
@@ -108,7 +130,10 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 		for ph.delivered.Load() < expected && time.Now().Before(deadline) && ctx.Err() == nil {
 			sleepCtx(ctx, 10*time.Millisecond)
 		}
-		after, self1 := e.sample(), selfSample()
+		after, self1, pub1 := e.sample(), selfSample(), ProcSample{}
+		if pw != nil {
+			pub1 = pw.sample()
+		}
 		r := &Result{Scenario: o.Scenario, Clients: o.Clients, RatePerS: o.Rate, DurationS: d.Seconds()}
 		if o.Rate == 0 {
 			r.Window = window
@@ -131,7 +156,11 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 			o.Logger.Warn("publish failures", slog.Int64("failed", p.failed.Load()), slog.Any("lastError", err))
 		}
 		fillServer(r, base, connected, before, after, f.connected())
-		fillLoadgen(r, self0, self1)
+		fillLoadgen(r, self0.plus(pub0), self1.plus(pub1))
+		if pw != nil {
+			r.LoadgenProcesses = 2
+			r.PublisherCPUPercent = cpuPercent(pub0, pub1)
+		}
 		return r
 	}
 
@@ -148,6 +177,9 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if runErr != nil {
+		return nil, runErr
 	}
 	f.fill(r)
 	r.addError("disconnected", f.disconnected(o.Logger))
@@ -217,12 +249,30 @@ func selfSample() ProcSample {
 // fillLoadgen reports the load generator's own CPU use over the window: on a
 // shared box it competes with the server.
 func fillLoadgen(r *Result, before, after ProcSample) {
+	r.LoadgenCPUPercent = cpuPercent(before, after)
+}
+
+// cpuPercent is the CPU a process used from before to after, in per cent of one
+// core; 0 when either sample is missing.
+func cpuPercent(before, after ProcSample) float64 {
 	if before.At.IsZero() || after.At.IsZero() {
-		return
+		return 0
 	}
 	if wall := after.At.Sub(before.At); wall > 0 {
-		r.LoadgenCPUPercent = 100 * (after.CPU - before.CPU).Seconds() / wall.Seconds()
+		return 100 * (after.CPU - before.CPU).Seconds() / wall.Seconds()
 	}
+	return 0
+}
+
+// plus adds the CPU and RSS of another process sampled at about the same time; a
+// missing sample (zero) adds nothing.
+func (s ProcSample) plus(o ProcSample) ProcSample {
+	if o.At.IsZero() || s.At.IsZero() {
+		return s
+	}
+	s.CPU += o.CPU
+	s.RSS += o.RSS
+	return s
 }
 
 // sleepCtx sleeps for d or until ctx ends; it reports whether d passed.

@@ -101,6 +101,10 @@ func TestSmokeBroadcastOpenLoop(t *testing.T) {
 		t.Fatalf("sent %d, delivered %d at %g/s", r.Sent, r.Deliveries, r.RatePerS)
 	}
 	checkLatency(t, r)
+	// The publisher is a worker process of its own, which read the answer times.
+	if r.LoadgenProcesses != 2 || r.PublishMaxMs <= 0 {
+		t.Fatalf("%d load-generator processes, slowest answer %g ms", r.LoadgenProcesses, r.PublishMaxMs)
+	}
 	if r.FloorDeliveriesPerS <= 0 || r.FloorRatio <= 0 || r.FloorRatio != r.DeliveriesPerS/r.FloorDeliveriesPerS {
 		t.Fatalf("floor %g/s, ratio %g", r.FloorDeliveriesPerS, r.FloorRatio)
 	}

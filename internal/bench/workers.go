@@ -24,7 +24,8 @@ import (
 // workerConfig line to the worker's stdin, then one command per line ("connect",
 // "drop", "reconnect N" with N dialers); the worker answers "ready" once its clients' tokens are
 // signed, then each command with a workerReport line on its stdout. The end of its
-// stdin ends the worker.
+// stdin ends the worker. The open-loop broadcast's publisher runs in a worker of the
+// same protocol (`bench --publish-worker`, pubworker.go).
 
 // Worker commands.
 const (
@@ -55,12 +56,82 @@ type workerReport struct {
 	Connect   *Histogram `json:"connect,omitempty"`
 	LastError string     `json:"last_error,omitempty"`
 	Error     string     `json:"error,omitempty"` // the command failed; the worker ends
+	// Publish is a publish worker's answer to "warmup" or "measure" (pubworker.go).
+	Publish *publishCounts `json:"publish,omitempty"`
 }
 
 // ServeConnectWorker runs `signalbox bench --connect-worker` (the protocol above).
 // It returns when stdin reaches EOF (after closing its clients), when ctx ends, or
 // after 15 minutes.
 func ServeConnectWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, logger *slog.Logger) error {
+	return serveWorker(ctx, stdin, stdout, "connect", func(ctx context.Context, line []byte) (workerHandler, func(), error) {
+		var cfg workerConfig
+		if err := json.Unmarshal(line, &cfg); err != nil {
+			return nil, nil, fmt.Errorf("bench: connect worker configuration: %w", err)
+		}
+		o := Options{Scenario: Connect, Clients: cfg.Count, Hub: cfg.Hub, Protocol: cfg.Protocol, Transport: cfg.Transport,
+			ConnectConcurrency: cfg.Dialers, ServerCmd: []string{os.Args[0]}, Logger: logger}
+		if err := o.Validate(); err != nil {
+			return nil, nil, err
+		}
+		proto, _ := protocol.Lookup(o.Protocol)
+		e := &env{o: &o, proto: proto, endpoint: cfg.Endpoint, key: cfg.Key, firstUser: cfg.First,
+			hc: newHTTPClient(cfg.Dialers + cfg.Count), tokens: &clientTokens{}}
+		// Signed before "ready": the bench's clock starts with "connect".
+		aud := auth.ClientAudience(e.endpoint, o.Hub)
+		for i := range cfg.Count {
+			if _, err := e.tokens.get(e.key, aud, e.user(i)); err != nil {
+				e.hc.CloseIdleConnections()
+				return nil, nil, err
+			}
+		}
+		ld := &localLoad{e: e}
+		cleanup := func() {
+			ld.close()
+			e.hc.CloseIdleConnections()
+		}
+		return func(ctx context.Context, cmd, arg string) (workerReport, error) {
+			rep := workerReport{Phase: cmd}
+			var p *connectPhase
+			var err error
+			switch cmd {
+			case cmdConnect, cmdReconnect:
+				if ld.f != nil {
+					return rep, errors.New("bench: connect worker: the clients are connected already")
+				}
+				if cmd == cmdConnect {
+					p, err = ld.connect(ctx)
+				} else {
+					dialers, aerr := strconv.Atoi(arg)
+					if aerr != nil || dialers < 1 {
+						return rep, fmt.Errorf("bench: connect worker: dialers %q", arg)
+					}
+					p, err = ld.reconnect(ctx, dialers)
+				}
+			case cmdDrop:
+				err = ld.drop(ctx)
+			default:
+				err = fmt.Errorf("bench: connect worker: unknown command %q", cmd)
+			}
+			if p != nil {
+				rep.Connected, rep.Failed, rep.Connect, rep.LastError = p.connected, p.failed, p.connect, p.lastErr
+			}
+			return rep, err
+		}, cleanup, nil
+	})
+}
+
+// workerHandler runs one command of a worker ("reconnect 64": cmd "reconnect", arg
+// "64") and returns its report; an error ends the worker.
+type workerHandler func(ctx context.Context, cmd, arg string) (workerReport, error)
+
+// serveWorker is the worker's side of the protocol above, for every kind of worker:
+// start gets the configuration line and returns the command handler and what to do at
+// the end; then "ready" is reported and every command answered. A failure is reported
+// (with the phase it failed in) and ends the worker. It returns when stdin reaches EOF,
+// when ctx ends, or after 15 minutes.
+func serveWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, kind string,
+	start func(ctx context.Context, cfg []byte) (workerHandler, func(), error)) error {
 	ctx, cancel := context.WithTimeout(ctx, floorLifetime)
 	defer cancel()
 	cmds := make(chan string, 4)
@@ -80,36 +151,20 @@ func ServeConnectWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, 
 		_ = enc.Encode(workerReport{Phase: phase, Error: err.Error()})
 		return err
 	}
-	var cfg workerConfig
+	var line string
 	select {
-	case l := <-cmds:
-		if err := json.Unmarshal([]byte(l), &cfg); err != nil {
-			return fail(phaseReady, fmt.Errorf("bench: connect worker configuration: %w", err))
-		}
+	case line = <-cmds:
 	case <-ctx.Done():
 		return nil
 	}
-	o := Options{Scenario: Connect, Clients: cfg.Count, Hub: cfg.Hub, Protocol: cfg.Protocol, Transport: cfg.Transport,
-		ConnectConcurrency: cfg.Dialers, ServerCmd: []string{os.Args[0]}, Logger: logger}
-	if err := o.Validate(); err != nil {
+	handle, cleanup, err := start(ctx, []byte(line))
+	if err != nil {
 		return fail(phaseReady, err)
 	}
-	proto, _ := protocol.Lookup(o.Protocol)
-	e := &env{o: &o, proto: proto, endpoint: cfg.Endpoint, key: cfg.Key, firstUser: cfg.First,
-		hc: newHTTPClient(cfg.Dialers + cfg.Count), tokens: &clientTokens{}}
-	defer e.hc.CloseIdleConnections()
-	// Signed before "ready": the bench's clock starts with "connect".
-	aud := auth.ClientAudience(e.endpoint, o.Hub)
-	for i := range cfg.Count {
-		if _, err := e.tokens.get(e.key, aud, e.user(i)); err != nil {
-			return fail(phaseReady, err)
-		}
-	}
+	defer cleanup()
 	if err := enc.Encode(workerReport{Phase: phaseReady}); err != nil {
-		return fmt.Errorf("bench: connect worker: %w", err)
+		return fmt.Errorf("bench: %s worker: %w", kind, err)
 	}
-	ld := &localLoad{e: e}
-	defer ld.close()
 	for {
 		var cmd string
 		select {
@@ -117,47 +172,24 @@ func ServeConnectWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, 
 		case <-ctx.Done():
 			return nil
 		}
-		// "reconnect N": N dialers.
 		cmd, arg, _ := strings.Cut(cmd, " ")
-		rep := workerReport{Phase: cmd}
-		var p *connectPhase
-		var err error
-		switch cmd {
-		case cmdConnect, cmdReconnect:
-			if ld.f != nil {
-				return fail(cmd, errors.New("bench: connect worker: the clients are connected already"))
-			}
-			if cmd == cmdConnect {
-				p, err = ld.connect(ctx)
-			} else {
-				dialers, aerr := strconv.Atoi(arg)
-				if aerr != nil || dialers < 1 {
-					return fail(cmd, fmt.Errorf("bench: connect worker: dialers %q", arg))
-				}
-				p, err = ld.reconnect(ctx, dialers)
-			}
-		case cmdDrop:
-			err = ld.drop(ctx)
-		default:
-			err = fmt.Errorf("bench: connect worker: unknown command %q", cmd)
-		}
+		rep, err := handle(ctx, cmd, arg)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // the bench ended
 			}
 			return fail(cmd, err)
 		}
-		if p != nil {
-			rep.Connected, rep.Failed, rep.Connect, rep.LastError = p.connected, p.failed, p.connect, p.lastErr
-		}
 		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("bench: connect worker: %w", err)
+			return fmt.Errorf("bench: %s worker: %w", kind, err)
 		}
 	}
 }
 
-// connectWorker is one worker process, seen from the bench.
+// connectWorker is one worker process, seen from the bench: a connect worker or a
+// publish worker (pubworker.go).
 type connectWorker struct {
+	kind    string // "connect" or "publish", for messages
 	c       *child
 	reports chan workerReport // closed once the worker's stdout ended
 }
@@ -166,14 +198,19 @@ type connectWorker struct {
 const workerReports = 8
 
 func startConnectWorker(o *Options, cfg workerConfig) (*connectWorker, error) {
+	return startWorker(o, "connect", cfg)
+}
+
+// startWorker starts `bench --<kind>-worker` and writes cfg to it as its first line.
+func startWorker(o *Options, kind string, cfg any) (*connectWorker, error) {
 	pr, pw := io.Pipe()
-	argv := append(append([]string(nil), o.ServerCmd...), "bench", "--connect-worker")
+	argv := append(append([]string(nil), o.ServerCmd...), "bench", "--"+kind+"-worker")
 	c, err := startChild(argv, nil, pw)
 	if err != nil {
 		pw.Close()
 		return nil, err
 	}
-	w := &connectWorker{c: c, reports: make(chan workerReport, workerReports)}
+	w := &connectWorker{kind: kind, c: c, reports: make(chan workerReport, workerReports)}
 	go func() {
 		<-c.done // Wait has copied all of stdout
 		pw.Close()
@@ -205,7 +242,7 @@ func startConnectWorker(o *Options, cfg workerConfig) (*connectWorker, error) {
 	}
 	if err != nil {
 		w.stop()
-		return nil, fmt.Errorf("bench: starting a connect worker: %w", err)
+		return nil, fmt.Errorf("bench: starting a %s worker: %w", kind, err)
 	}
 	return w, nil
 }
@@ -217,15 +254,15 @@ func (w *connectWorker) await(ctx context.Context, phase string) (workerReport, 
 		switch {
 		case !ok:
 			<-w.c.done
-			return rep, fmt.Errorf("bench: a connect worker exited: %v: %s", w.c.err, w.c.stderr)
+			return rep, fmt.Errorf("bench: a %s worker exited: %v: %s", w.kind, w.c.err, w.c.stderr)
 		case rep.Error != "":
-			return rep, fmt.Errorf("bench: connect worker %s: %s", phase, rep.Error)
+			return rep, fmt.Errorf("bench: %s worker %s: %s", w.kind, phase, rep.Error)
 		case rep.Phase != phase:
-			return rep, fmt.Errorf("bench: connect worker: %q answered, want %q", rep.Phase, phase)
+			return rep, fmt.Errorf("bench: %s worker: %q answered, want %q", w.kind, rep.Phase, phase)
 		}
 		return rep, nil
 	case <-ctx.Done():
-		return workerReport{}, fmt.Errorf("bench: waiting for the connect workers (%s): %w", phase, ctx.Err())
+		return workerReport{}, fmt.Errorf("bench: waiting for the %s workers (%s): %w", w.kind, phase, ctx.Err())
 	}
 }
 
