@@ -32,10 +32,10 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 	rv := newReceiver()
 	var f *fleet
 	var err error
-	if o.Scenario == REST && e.rawOK() {
-		// The receivers of the REST scenario read their sockets themselves (see
-		// rawClient): through client.Conn they cost the load generator, on the same
-		// 2 cores, more than the server spends on a delivery.
+	if e.rawOK() {
+		// The receivers read their sockets themselves (see rawClient): through
+		// client.Conn they cost the load generator, on the same 2 cores, more than the
+		// server spends on a delivery.
 		f, err = connectRaw(ctx, e, o.Clients, rv)
 	} else {
 		f, err = connectAll(ctx, e, o.Clients, func(i int, c *client.Conn) { c.On(target, rv.handler(i)) })

@@ -73,6 +73,43 @@ func (rv *receiver) record(i int, sent time.Time, seq int64) {
 	ph.last.Store(now.UnixNano())
 }
 
+// recordBatch is record for the messages of one read of client i, all received at
+// now (sent and seq pair up): one lock of the latency recorder and one count for all.
+func (rv *receiver) recordBatch(i int, now time.Time, sent, seq []int64) {
+	if rv.track != nil {
+		for _, q := range seq {
+			rv.track.delivered(q)
+		}
+	}
+	from := rv.measureFrom.Load()
+	var d [64]time.Duration
+	k := 0
+	at := now.UnixNano()
+	for j, q := range seq {
+		if q < from {
+			continue
+		}
+		if k == len(d) {
+			rv.recordMeasured(i, at, d[:k])
+			k = 0
+		}
+		d[k] = time.Duration(at - sent[j])
+		k++
+	}
+	rv.recordMeasured(i, at, d[:k])
+}
+
+// recordMeasured adds latencies of client i received at (unix ns) to the phase.
+func (rv *receiver) recordMeasured(i int, at int64, d []time.Duration) {
+	if len(d) == 0 {
+		return
+	}
+	ph := rv.cur.Load()
+	ph.rec.RecordAll(i, d)
+	ph.delivered.Add(int64(len(d)))
+	ph.last.Store(at)
+}
+
 // tracker tells the closed-loop publisher when every client received a message.
 type tracker struct {
 	need  int64

@@ -217,10 +217,21 @@ func (c *rawClient) readMessage(buf []byte) (op byte, msg []byte, err error) {
 	}
 }
 
-// readLoop reads messages until the connection ends and gives every bench message
-// to rv as client i's.
+// rawReadBuffer is a raw client's read buffer: a read takes whatever the socket holds
+// up to this, which under load is many frames (the server writes every frame queued
+// to a connection in one write).
+const rawReadBuffer = 4096
+
+// keepRawBuffer is the largest read buffer a raw client keeps after a large message.
+const keepRawBuffer = 64 << 10
+
+// readLoop reads the socket in chunks until the connection ends and gives every
+// bench message to rv as client i's. It takes the frames straight from its read
+// buffer, and hands rv the stamps of a chunk together, with the one clock reading of
+// the read that brought them: per delivery it costs a header, a scan for the record
+// separator and two integers (the overload row's 10,000 receivers had cost the load
+// generator more than the server spends per delivery; docs/performance.md, S1).
 func (c *rawClient) readLoop(rv *receiver, i int) {
-	var buf []byte
 	var err error
 	defer func() {
 		if c.closing.Load() {
@@ -229,81 +240,218 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 		c.err = err
 		close(c.done)
 	}()
+	buf := make([]byte, max(rawReadBuffer, c.br.Buffered()))
+	w, _ := c.br.Read(buf) // what the handshake's reader holds already
+	c.br = nil
+	r := 0
+	var msg []byte      // a fragmented message so far
+	msgOp := byte(0xff) // its opcode; 0xff: none
+	st := rawStamps{rv: rv, i: i}
+	now := time.Now()
 	for {
-		var op byte
-		op, buf, err = c.readMessage(buf)
-		if err != nil {
-			return
-		}
-		switch op {
-		case opClose:
-			err = fmt.Errorf("bench: the server closed the WebSocket: %q", buf)
-			return
-		case opText:
-		default:
-			err = errFrame
-			return
-		}
-		for rec := buf; len(rec) > 0; {
-			end := bytes.IndexByte(rec, 0x1e)
-			if end < 0 {
-				rv.bad.Add(1) // an unterminated record
-				break
-			}
-			if cerr := rv.rawRecord(i, rec[:end]); cerr != nil {
-				err = cerr
+		for {
+			h, ok, ferr := frameHeader(buf[r:w])
+			if ferr != nil {
+				err = ferr
 				return
 			}
-			rec = rec[end+1:]
+			if !ok || uint64(w-r-h.len) < h.payload {
+				if r > 0 { // room for the rest of the frame, and for the next ones
+					w = copy(buf, buf[r:w])
+					r = 0
+				}
+				if ok && uint64(h.len)+h.payload > uint64(len(buf)) {
+					nb := make([]byte, h.len+int(h.payload))
+					copy(nb, buf[:w])
+					buf = nb
+				}
+				break
+			}
+			payload := buf[r+h.len : r+h.len+int(h.payload)]
+			r += h.len + int(h.payload)
+			switch {
+			case h.op >= opClose: // control frame, between fragments or not
+				if !h.fin || len(payload) > 125 {
+					err = errFrame
+					return
+				}
+				switch h.op {
+				case opPing:
+					if err = c.write(opPong, payload); err != nil {
+						return
+					}
+				case opClose:
+					err = fmt.Errorf("bench: the server closed the WebSocket: %q", payload)
+					return
+				}
+			case h.op == opText && msgOp == 0xff && h.fin:
+				if err = st.records(payload, now); err != nil {
+					return
+				}
+			case h.op != opContinuation && msgOp == 0xff:
+				msgOp, msg = h.op, append(msg[:0], payload...)
+			case h.op == opContinuation && msgOp != 0xff:
+				msg = append(msg, payload...)
+				if !h.fin {
+					break
+				}
+				if msgOp != opText {
+					err = errFrame
+					return
+				}
+				if err = st.records(msg, now); err != nil {
+					return
+				}
+				msgOp = 0xff
+				if cap(msg) > keepRawBuffer {
+					msg = nil
+				}
+			default:
+				err = errFrame
+				return
+			}
 		}
-		if cap(buf) > keepRawBuffer {
-			buf = nil
+		st.flush(now)
+		if r == w {
+			r, w = 0, 0
+			if len(buf) > keepRawBuffer {
+				buf = make([]byte, rawReadBuffer)
+			}
+		}
+		var n int
+		n, err = c.nc.Read(buf[w:])
+		now = time.Now()
+		w += n
+		if err != nil {
+			return
 		}
 	}
 }
 
-// keepRawBuffer is the largest read buffer a raw client keeps between messages.
-const keepRawBuffer = 64 << 10
+// wsHeader is a WebSocket frame's header.
+type wsHeader struct {
+	fin     bool
+	op      byte
+	len     int    // of the header
+	payload uint64 // bytes after it
+}
+
+// frameHeader reads the header of the frame at the start of b; ok is false when b
+// does not hold all of it.
+func frameHeader(b []byte) (h wsHeader, ok bool, err error) {
+	if len(b) < 2 {
+		return h, false, nil
+	}
+	if b[1]&0x80 != 0 { // a server never masks
+		return h, false, errFrame
+	}
+	h.fin, h.op, h.len = b[0]&0x80 != 0, b[0]&0x0f, 2
+	switch n := b[1] & 0x7f; n {
+	case 126:
+		if len(b) < 4 {
+			return h, false, nil
+		}
+		h.payload, h.len = uint64(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return h, false, nil
+		}
+		h.payload, h.len = binary.BigEndian.Uint64(b[2:]), 10
+	default:
+		h.payload = uint64(n)
+	}
+	if h.payload > 1<<26 {
+		return h, false, errFrame
+	}
+	return h, true, nil
+}
+
+// rawStamps collects the stamps of the bench messages of one chunk of a raw client's
+// reads, for one call to receiver.recordBatch.
+type rawStamps struct {
+	rv        *receiver
+	i         int
+	n         int
+	sent, seq [64]int64
+}
+
+// records handles the JSON hub messages of one text message; now is when its last
+// bytes were read.
+func (s *rawStamps) records(msg []byte, now time.Time) error {
+	for rec := msg; len(rec) > 0; {
+		end := bytes.IndexByte(rec, 0x1e)
+		if end < 0 {
+			s.rv.bad.Add(1) // an unterminated record
+			return nil
+		}
+		sent, seq, ok, err := rawStamp(rec[:end])
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			if s.n == len(s.seq) {
+				s.flush(now)
+			}
+			s.sent[s.n], s.seq[s.n] = sent, seq
+			s.n++
+		case sent < 0:
+			s.rv.bad.Add(1)
+		}
+		rec = rec[end+1:]
+	}
+	return nil
+}
+
+// flush records what was collected.
+func (s *rawStamps) flush(now time.Time) {
+	if s.n > 0 {
+		s.rv.recordBatch(s.i, now, s.sent[:s.n], s.seq[:s.n])
+		s.n = 0
+	}
+}
 
 var (
+	// benchPrefix is how the server writes every bench message: read without a search.
+	benchPrefix  = []byte(`{"type":1,"target":"` + target + `","arguments":[`)
 	argumentsKey = []byte(`"arguments":[`)
 	typeKey      = []byte(`"type":`)
 )
 
-// rawRecord handles one JSON hub message: an invocation is recorded, a Ping ignored,
-// a Close ends the connection (the error returned).
-func (rv *receiver) rawRecord(i int, rec []byte) error {
-	t := bytes.Index(rec, typeKey)
-	if t < 0 {
-		rv.bad.Add(1)
-		return nil
+// rawStamp reads one JSON hub message: ok with the stamp of an invocation;
+// an error for a Close (the connection ends); neither for a Ping or another message a
+// receiver ignores, with sent -1 when it is an invocation the bench cannot read.
+func rawStamp(rec []byte) (sent, seq int64, ok bool, err error) {
+	var rest []byte
+	if bytes.HasPrefix(rec, benchPrefix) {
+		rest = rec[len(benchPrefix):]
+	} else {
+		t := bytes.Index(rec, typeKey)
+		if t < 0 {
+			return -1, 0, false, nil
+		}
+		typ, _ := leadingInt(rec[t+len(typeKey):])
+		switch typ {
+		case 1:
+		case 7:
+			return 0, 0, false, fmt.Errorf("bench: the server closed the connection: %s", rec)
+		default:
+			return 0, 0, false, nil // pings and anything else a receiver ignores
+		}
+		a := bytes.Index(rec, argumentsKey)
+		if a < 0 {
+			return -1, 0, false, nil
+		}
+		rest = rec[a+len(argumentsKey):]
 	}
-	typ, _ := leadingInt(rec[t+len(typeKey):])
-	switch typ {
-	case 1:
-	case 7:
-		return fmt.Errorf("bench: the server closed the connection: %s", rec)
-	default:
-		return nil // pings and anything else a receiver ignores
-	}
-	a := bytes.Index(rec, argumentsKey)
-	if a < 0 {
-		rv.bad.Add(1)
-		return nil
-	}
-	rest := rec[a+len(argumentsKey):]
 	ns, n := leadingInt(rest)
 	if n == 0 || n >= len(rest) || rest[n] != ',' {
-		rv.bad.Add(1)
-		return nil
+		return -1, 0, false, nil
 	}
 	seq, m := leadingInt(rest[n+1:])
-	if m == 0 {
-		rv.bad.Add(1)
-		return nil
+	if m == 0 || seq < 0 {
+		return -1, 0, false, nil
 	}
-	rv.record(i, time.Unix(0, ns), seq)
-	return nil
+	return ns, seq, true, nil
 }
 
 // leadingInt parses the decimal integer at the start of b (an optional '-'); n is

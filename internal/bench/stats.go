@@ -137,6 +137,16 @@ func (r *Recorder) Record(shard int, d time.Duration) {
 	s.mu.Unlock()
 }
 
+// RecordAll adds every d to shard under one lock.
+func (r *Recorder) RecordAll(shard int, ds []time.Duration) {
+	s := &r.shards[uint(shard)%uint(len(r.shards))]
+	s.mu.Lock()
+	for _, d := range ds {
+		s.h.Record(d)
+	}
+	s.mu.Unlock()
+}
+
 // Snapshot returns the merged histogram.
 func (r *Recorder) Snapshot() *Histogram {
 	var h Histogram
