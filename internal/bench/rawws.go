@@ -218,19 +218,21 @@ func (c *rawClient) readMessage(buf []byte) (op byte, msg []byte, err error) {
 }
 
 // rawReadBuffer is a raw client's read buffer: a read takes whatever the socket holds
-// up to this, which under load is many frames (the server writes every frame queued
-// to a connection in one write).
+// up to this, which under load is many records (the server writes every frame queued
+// to a connection in one WebSocket frame). Frames larger than this are read through it
+// record by record; only a record cut by the end of a frame (a fragmented message) or
+// longer than the buffer is copied aside.
 const rawReadBuffer = 4096
 
-// keepRawBuffer is the largest read buffer a raw client keeps after a large message.
+// keepRawBuffer is the most a raw client keeps of the buffer of such records.
 const keepRawBuffer = 64 << 10
 
 // readLoop reads the socket in chunks until the connection ends and gives every
-// bench message to rv as client i's. It takes the frames straight from its read
-// buffer, and hands rv the stamps of a chunk together, with the one clock reading of
-// the read that brought them: per delivery it costs a header, a scan for the record
-// separator and two integers (the overload row's 10,000 receivers had cost the load
-// generator more than the server spends per delivery; docs/performance.md, S1).
+// bench message to rv as client i's. It takes the records straight from its read
+// buffer, and hands rv the stamps of a read together, with the one clock reading of
+// the read that brought them: per delivery it costs a scan for the record separator
+// and two integers (the overload row's 10,000 receivers had cost the load generator
+// more than the server spends per delivery; docs/performance.md, S1).
 func (c *rawClient) readLoop(rv *receiver, i int) {
 	var err error
 	defer func() {
@@ -244,79 +246,88 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 	w, _ := c.br.Read(buf) // what the handshake's reader holds already
 	c.br = nil
 	r := 0
-	var msg []byte      // a fragmented message so far
-	msgOp := byte(0xff) // its opcode; 0xff: none
 	st := rawStamps{rv: rv, i: i}
+	var (
+		inData bool   // buf[r:] is in a data frame's payload, left bytes of it to come
+		left   uint64 // (the frame's bytes in buf[r:w] included)
+		fin    bool   // that frame ends its message
+		inMsg  bool   // a message started and has not ended
+	)
 	now := time.Now()
 	for {
 		for {
-			h, ok, ferr := frameHeader(buf[r:w])
-			if ferr != nil {
-				err = ferr
-				return
-			}
-			if !ok || uint64(w-r-h.len) < h.payload {
-				if r > 0 { // room for the rest of the frame, and for the next ones
-					w = copy(buf, buf[r:w])
-					r = 0
-				}
-				if ok && uint64(h.len)+h.payload > uint64(len(buf)) {
-					nb := make([]byte, h.len+int(h.payload))
-					copy(nb, buf[:w])
-					buf = nb
-				}
-				break
-			}
-			payload := buf[r+h.len : r+h.len+int(h.payload)]
-			r += h.len + int(h.payload)
-			switch {
-			case h.op >= opClose: // control frame, between fragments or not
-				if !h.fin || len(payload) > 125 {
-					err = errFrame
+			if !inData {
+				h, ok, ferr := frameHeader(buf[r:w])
+				if ferr != nil {
+					err = ferr
 					return
 				}
-				switch h.op {
-				case opPing:
-					if err = c.write(opPong, payload); err != nil {
-						return
-					}
-				case opClose:
-					err = fmt.Errorf("bench: the server closed the WebSocket: %q", payload)
-					return
-				}
-			case h.op == opText && msgOp == 0xff && h.fin:
-				if err = st.records(payload, now); err != nil {
-					return
-				}
-			case h.op != opContinuation && msgOp == 0xff:
-				msgOp, msg = h.op, append(msg[:0], payload...)
-			case h.op == opContinuation && msgOp != 0xff:
-				msg = append(msg, payload...)
-				if !h.fin {
+				if !ok {
 					break
 				}
-				if msgOp != opText {
-					err = errFrame
+				if h.op >= opClose { // control frame, between fragments or not
+					if !h.fin || h.payload > 125 {
+						err = errFrame
+						return
+					}
+					if uint64(w-r-h.len) < h.payload {
+						break
+					}
+					payload := buf[r+h.len : r+h.len+int(h.payload)]
+					r += h.len + int(h.payload)
+					switch h.op {
+					case opPing:
+						if err = c.write(opPong, payload); err != nil {
+							return
+						}
+					case opClose:
+						err = fmt.Errorf("bench: the server closed the WebSocket: %q", payload)
+						return
+					}
+					continue
+				}
+				if (h.op == opText) == inMsg || (h.op != opText && h.op != opContinuation) {
+					err = errFrame // not text, or a message inside a message
 					return
 				}
-				if err = st.records(msg, now); err != nil {
-					return
-				}
-				msgOp = 0xff
-				if cap(msg) > keepRawBuffer {
-					msg = nil
-				}
-			default:
-				err = errFrame
+				r += h.len
+				inData, left, fin, inMsg = true, h.payload, h.fin, true
+			}
+			chunk := buf[r : r+int(min(left, uint64(w-r)))]
+			used, serr := st.scan(chunk, now)
+			if serr != nil {
+				err = serr
 				return
+			}
+			if tail := chunk[used:]; uint64(len(chunk)) == left && len(tail) > 0 {
+				// The frame ends inside a record: the record goes on in the next
+				// fragment, or ends unterminated with the message.
+				st.carry = append(st.carry, tail...)
+				used = len(chunk)
+			}
+			r += used
+			left -= uint64(used)
+			if left > 0 {
+				break // the rest of the frame is still to be read
+			}
+			inData = false
+			if fin {
+				inMsg = false
+				if len(st.carry) > 0 {
+					st.rv.bad.Add(1) // an unterminated record
+					st.dropCarry()
+				}
 			}
 		}
 		st.flush(now)
-		if r == w {
-			r, w = 0, 0
-			if len(buf) > keepRawBuffer {
-				buf = make([]byte, rawReadBuffer)
-			}
+		w = copy(buf, buf[r:w]) // room for the rest of what is cut
+		r = 0
+		if w == len(buf) {
+			// A record longer than the buffer (no header or control frame is): aside
+			// with it, and read on.
+			st.carry = append(st.carry, buf...)
+			left -= uint64(w)
+			w = 0
 		}
 		var n int
 		n, err = c.nc.Read(buf[w:])
@@ -366,28 +377,38 @@ func frameHeader(b []byte) (h wsHeader, ok bool, err error) {
 	return h, true, nil
 }
 
-// rawStamps collects the stamps of the bench messages of one chunk of a raw client's
-// reads, for one call to receiver.recordBatch.
+// rawStamps collects the stamps of the bench messages of one read of a raw client,
+// for one call to receiver.recordBatch.
 type rawStamps struct {
 	rv        *receiver
 	i         int
 	n         int
 	sent, seq [64]int64
+	carry     []byte // the start of a record that the buffer or its frame cut
 }
 
-// records handles the JSON hub messages of one text message; now is when its last
-// bytes were read.
-func (s *rawStamps) records(msg []byte, now time.Time) error {
-	for rec := msg; len(rec) > 0; {
-		end := bytes.IndexByte(rec, 0x1e)
+// scan handles every whole JSON hub message in b, the payload of a text message as
+// far as it was read (carry holds what went before); used is how much of b they
+// took, up to and with the last record separator. now is when b was read.
+func (s *rawStamps) scan(b []byte, now time.Time) (used int, err error) {
+	for {
+		end := bytes.IndexByte(b[used:], 0x1e)
 		if end < 0 {
-			s.rv.bad.Add(1) // an unterminated record
-			return nil
+			return used, nil
 		}
-		sent, seq, ok, err := rawStamp(rec[:end])
+		rec := b[used : used+end]
+		if len(s.carry) > 0 {
+			s.carry = append(s.carry, rec...)
+			rec = s.carry
+		}
+		used += end + 1
+		sent, seq, ok, err := rawStamp(rec)
+		if len(s.carry) > 0 {
+			s.dropCarry()
+		}
 		switch {
 		case err != nil:
-			return err
+			return used, err
 		case ok:
 			if s.n == len(s.seq) {
 				s.flush(now)
@@ -397,9 +418,15 @@ func (s *rawStamps) records(msg []byte, now time.Time) error {
 		case sent < 0:
 			s.rv.bad.Add(1)
 		}
-		rec = rec[end+1:]
 	}
-	return nil
+}
+
+// dropCarry empties carry, and lets a large one go.
+func (s *rawStamps) dropCarry() {
+	s.carry = s.carry[:0]
+	if cap(s.carry) > keepRawBuffer {
+		s.carry = nil
+	}
 }
 
 // flush records what was collected.

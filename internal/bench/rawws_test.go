@@ -40,7 +40,8 @@ func benchRecord(sent time.Time, seq int, payload string) string {
 // The raw client's chunked reader: frames split over reads, several records in one
 // frame, a frame whose header arrived with the handshake, control frames between
 // fragments, a message larger than the read buffer, a record written by another
-// encoder (fields in another order), one it cannot read, and the server's close.
+// encoder (fields in another order), one it cannot read, one without its separator,
+// and the server's close.
 func TestRawReadLoop(t *testing.T) {
 	srv, cli := net.Pipe()
 	defer srv.Close()
@@ -62,6 +63,7 @@ func TestRawReadLoop(t *testing.T) {
 	stream = append(stream, serverFrame(true, opText, []byte(benchRecord(sent, 6, strings.Repeat("x", 3*rawReadBuffer))))...)
 	stream = append(stream, serverFrame(true, opText, []byte(`{"target":"bench","type":1,"arguments":[`+strconv.FormatInt(sent.UnixNano(), 10)+`,7,"f"]}`+"\x1e"+`{"type":6}`+"\x1e"))...)
 	stream = append(stream, serverFrame(true, opText, []byte(`{"type":1,"target":"bench","arguments":["no stamp"]}`+"\x1e"))...)
+	stream = append(stream, serverFrame(true, opText, []byte(`{"type":1,"target":"bench","arguments":[1,8,"unterminated"]}`))...)
 	stream = append(stream, serverFrame(true, opClose, []byte{0x03, 0xe8})...)
 
 	// What the client writes (the pong) is read meanwhile: the pipe does not buffer.
@@ -102,8 +104,8 @@ func TestRawReadLoop(t *testing.T) {
 	if got := ph.delivered.Load(); got != 7 {
 		t.Fatalf("%d deliveries recorded, want 7", got)
 	}
-	if got := rv.bad.Load(); got != 1 {
-		t.Fatalf("%d bad messages, want 1", got)
+	if got := rv.bad.Load(); got != 2 {
+		t.Fatalf("%d bad messages, want 2", got)
 	}
 	h := ph.rec.Snapshot()
 	if h.Count() != 7 || h.Quantile(50) < 50*time.Millisecond {
