@@ -52,10 +52,12 @@ type hostConns struct {
 type fastConn struct {
 	addr      string
 	nc        net.Conn
-	rc        syscall.RawConn // for the liveness peek; nil when the conn has none
+	rc        syscall.RawConn // for the liveness peek and writeAndAwait; nil when the conn has none
 	br        *bufio.Reader
 	buf       []byte // the request being written
+	body      []byte // the body being written after buf; nil when buf holds it
 	idleSince time.Time
+	raw       rawSteps
 }
 
 var (
@@ -165,6 +167,7 @@ func (c *fastClient) dial(addr string, deadline time.Time) (*fastConn, error) {
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			fc.rc = rc
+			fc.raw.bind(fc)
 		}
 	}
 	c.mu.Lock()
@@ -313,14 +316,13 @@ func (fc *fastConn) post(head []byte, body []byte) (*http.Response, error) {
 	fc.buf = append(fc.buf[:0], head...)
 	fc.buf = strconv.AppendInt(fc.buf, int64(len(body)), 10)
 	fc.buf = append(fc.buf, "\r\n\r\n"...)
-	var err error
 	if len(body) <= 32<<10 {
 		fc.buf = append(fc.buf, body...)
-		_, err = fc.nc.Write(fc.buf)
 	} else {
-		bufs := net.Buffers{fc.buf, body}
-		_, err = bufs.WriteTo(fc.nc)
+		fc.body = body
 	}
+	err := fc.writeAndAwait()
+	fc.body = nil
 	if cap(fc.buf) > 64<<10 {
 		fc.buf = nil // a large body's buffer is not kept with the idle connection
 	}
@@ -345,6 +347,17 @@ func (fc *fastConn) post(head []byte, body []byte) (*http.Response, error) {
 		}
 		return resp, nil
 	}
+}
+
+// write sends the request post prepared.
+func (fc *fastConn) write() error {
+	if fc.body == nil {
+		_, err := fc.nc.Write(fc.buf)
+		return err
+	}
+	bufs := net.Buffers{fc.buf, fc.body}
+	_, err := bufs.WriteTo(fc.nc)
+	return err
 }
 
 // finish makes fc ready for the next request if resp's body was read to its end and

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -149,6 +151,96 @@ func TestFastClientConnectionEnds(t *testing.T) {
 	}
 }
 
+// writeAndAwait waits for the answer after writing the request without reading first.
+// An answer that is in the socket before the wait begins, its readiness perhaps
+// already taken in by the poller, must end the wait at once: a lost readiness would
+// leave the call waiting until its deadline (here an i/o timeout error).
+func TestWriteAndAwaitAnswerAlreadyThere(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	answered := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+			answered <- struct{}{}
+		}
+	}()
+	c := newFastClient(t.Context(), 0, time.Minute)
+	defer c.close()
+	fc, err := c.dial(ln.Addr().String(), time.Now().Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.discard(fc)
+	// The request is written through a conn whose Write returns only once the answer
+	// is in our socket (on loopback it is, once the server's write has returned).
+	slow := &answeredConn{Conn: fc.nc, answered: answered}
+	fc.nc = slow
+	pauses := map[string]func(){
+		"none":  func() {},
+		"yield": runtime.Gosched,
+		// Not awaiting a signal: the goroutine parks, so the scheduler polls the network
+		// and takes in the answer's readiness before the wait begins.
+		"sleep": func() { time.Sleep(5 * time.Millisecond) },
+	}
+	for name, pause := range pauses {
+		fc.buf = append(fc.buf[:0], "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"...)
+		slow.pause = pause
+		if err := fc.writeAndAwait(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp, err := http.ReadResponse(fc.br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != "ok" {
+			t.Fatalf("%s: body %q", name, body)
+		}
+	}
+}
+
+// A body too large to be copied behind the request head is written after it (the
+// write takes longer than the socket's buffer: it waits for the server to read while
+// writeAndAwait holds the read side) and the answer is read whole.
+func TestFastClientLargeBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(echoCompletion))
+	defer srv.Close()
+	u := newUpstream(t, Options{Rules: ParseRules([]string{srv.URL}), MaxResponseSize: 4 << 20})
+	if u.fast == nil {
+		t.Fatal("the own client has no fast path")
+	}
+	r := newReplies(protocol.JSON())
+	s := u.Open(ConnInfo{ID: "c", Hub: "chat", Protocol: protocol.JSON()}, r.fn)
+	big := strings.Repeat("b", 600<<10) // under the test decoder's 1 MiB
+	arg, _ := protocol.ValueOf(big)
+	for i := range 2 { // the second call reuses the connection
+		id := strconv.Itoa(i)
+		s.Invoke(&protocol.Invocation{InvocationID: id, Target: "echo", Arguments: []protocol.Value{arg}})
+		c := r.next(t)
+		var got string
+		if c.Error != "" || c.InvocationID != id || c.Result.Decode(&got) != nil || got != big {
+			t.Fatalf("call %d: error %q, id %q, result of %d bytes", i, c.Error, c.InvocationID, len(got))
+		}
+	}
+}
+
 // Options.Timeout bounds a call, through the fast client too.
 func TestCallTimeout(t *testing.T) {
 	f, _, release := stallingFake(t)
@@ -166,4 +258,21 @@ func TestCallTimeout(t *testing.T) {
 	if st := u.Stats(); st.FailedTimeout != 1 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// answeredConn's Write returns after the peer's answer to what it wrote has arrived,
+// and after pause.
+type answeredConn struct {
+	net.Conn
+	answered <-chan struct{}
+	pause    func()
+}
+
+func (c *answeredConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err == nil {
+		<-c.answered
+		c.pause()
+	}
+	return n, err
 }
