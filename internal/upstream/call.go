@@ -78,8 +78,9 @@ func (u *Upstream) doFast(s *Session, it *item, readBody bool) result {
 	}
 	resp, err := fc.post(s.headerFor(it.rt).head, it.body)
 	if err != nil {
-		u.fast.discard(fc)
-		return result{kind: u.fastErrKind(err), err: err}
+		kind := u.fastErrKind(err)
+		u.fast.failed(fc, kind == failNetwork)
+		return result{kind: kind, err: err}
 	}
 	r := u.readResponse(resp, readBody, u.fastErrKind)
 	u.fast.finish(fc, resp)

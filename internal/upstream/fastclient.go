@@ -27,10 +27,12 @@ import (
 // URLs with user info and a caller's Options.HTTPClient keep using net/http.
 //
 // Like net/http, a POST is never sent twice: a connection the server closed while idle
-// is noticed before it is reused (a non-blocking peek), not by retrying.
+// is noticed before it is reused (a non-blocking peek; see freshConn for when it is
+// skipped), not by retrying.
 type fastClient struct {
 	maxConns    int // per host; 0 = no limit
 	idleTimeout time.Duration
+	freshFor    time.Duration   // freshConn; a field so that tests can set it
 	base        context.Context // ends dials when Close gives up
 
 	mu      sync.Mutex
@@ -38,7 +40,9 @@ type fastClient struct {
 	inUse   map[*fastConn]struct{} // aborted by Close
 	aborted bool
 	closed  bool
-	reaper  chan struct{} // closed to stop the idle reaper; nil until one runs
+	// peekUntil: until then every reuse is peeked, fresh or not (see freshConn).
+	peekUntil time.Time
+	reaper    chan struct{} // closed to stop the idle reaper; nil until one runs
 }
 
 // hostConns are the connections to one host:port.
@@ -54,9 +58,11 @@ type fastConn struct {
 	nc        net.Conn
 	rc        syscall.RawConn // for the liveness peek and writeAndAwait; nil when the conn has none
 	br        *bufio.Reader
-	buf       []byte // the request being written
-	body      []byte // the body being written after buf; nil when buf holds it
+	buf       []byte    // the request being written
+	body      []byte    // the body being written after buf; nil when buf holds it
+	sentAt    time.Time // when the last request began to be written
 	idleSince time.Time
+	unpeeked  bool // reused without the peek (fresh)
 	raw       rawSteps
 }
 
@@ -70,6 +76,7 @@ func newFastClient(base context.Context, maxConns int, idleTimeout time.Duration
 	return &fastClient{
 		maxConns:    maxConns,
 		idleTimeout: idleTimeout,
+		freshFor:    freshConn,
 		base:        base,
 		hosts:       make(map[string]*hostConns),
 		inUse:       make(map[*fastConn]struct{}),
@@ -95,10 +102,41 @@ func dialAddr(target *url.URL) string {
 	return net.JoinHostPort(target.Hostname(), port)
 }
 
+// freshConn is how recently a connection must have carried a request for its reuse to
+// skip the liveness peek. The peek is a system call per call (one of the 8-11 the
+// server makes per call in the upstream benchmark) and is there to notice a connection
+// the server closed while it sat idle. A server closes an idle keep-alive connection
+// when its idle timeout expires, when it shuts down, or when it crashes:
+//   - Idle timeout: the server's idle time began when it answered, after the request
+//     was sent, so it is shorter than the time since the request was sent: under
+//     freshConn, far below the keep-alive timeouts servers use (Kestrel, which hosts
+//     Azure Functions, 130 s; nginx 75 s; Node.js 5 s; Go's net/http none unless set).
+//   - Shutdown or crash: a call reusing a connection the server has just closed fails
+//     ("upstream unreachable") where the peek would have had it dial a new one. Where
+//     nothing listens any more, the new connection is refused and the call fails all
+//     the same. Where another server takes over the address at once (a restart behind
+//     a load balancer), it costs at most one call per idle connection that carried a
+//     request within freshConn, before the peeks below start. (The peek itself cannot
+//     save a call whose connection closes between the peek and the write.)
+//   - A server that closes sooner (one that closes after an answer without announcing
+//     "Connection: close", or a proxy with a keep-alive timeout of a few
+//     milliseconds) fails one call: after a call on an unpeeked connection fails,
+//     every reuse is peeked for peekPeriod, and for another peekPeriod whenever such
+//     a peek finds a fresh connection closed. A server that keeps closing early keeps
+//     being peeked; after a restart the peeks stop again.
+//
+// A response with "Connection: close" never returns its connection to the pool.
+const freshConn = 20 * time.Millisecond
+
+// peekPeriod is how long every reuse is peeked after a sign that the upstream closes
+// connections within freshConn.
+const peekPeriod = time.Minute
+
 // get returns a connection to addr: an idle one that is still open, else a new one
 // (waiting for a free slot when maxConns are open, until deadline).
 func (c *fastClient) get(addr string, deadline time.Time) (*fastConn, error) {
 	for {
+		now := time.Now()
 		c.mu.Lock()
 		if c.aborted || c.closed {
 			c.mu.Unlock()
@@ -116,9 +154,14 @@ func (c *fastClient) get(addr string, deadline time.Time) (*fastConn, error) {
 			c.inUse[fc] = struct{}{}
 			// Under c.mu, so that abort's past deadline is never overwritten by this one.
 			err := fc.nc.SetDeadline(deadline)
+			fresh := now.Sub(fc.sentAt) < c.freshFor
+			fc.unpeeked = fresh && now.After(c.peekUntil)
 			c.mu.Unlock()
-			if err == nil && fc.alive() {
+			if err == nil && (fc.unpeeked || fc.alive()) {
 				return fc, nil
+			}
+			if fresh {
+				c.peekFor(now) // the server closed a connection within freshConn
 			}
 			c.discard(fc)
 			continue
@@ -218,6 +261,24 @@ func (c *fastClient) discard(fc *fastConn) {
 	c.mu.Lock()
 	delete(c.inUse, fc)
 	c.closedOneLocked(c.hosts[fc.addr], fc.addr)
+	c.mu.Unlock()
+}
+
+// failed closes a connection whose call failed before its answer began. When that
+// connection was reused without the peek and the failure was the network's (not a
+// timeout), reuses are peeked for a while: it may have been a close within freshConn,
+// which the peek would have noticed.
+func (c *fastClient) failed(fc *fastConn, network bool) {
+	if fc.unpeeked && network {
+		c.peekFor(time.Now())
+	}
+	c.discard(fc)
+}
+
+// peekFor has every reuse peeked for peekPeriod from now.
+func (c *fastClient) peekFor(now time.Time) {
+	c.mu.Lock()
+	c.peekUntil = now.Add(peekPeriod)
 	c.mu.Unlock()
 }
 
@@ -321,6 +382,7 @@ func (fc *fastConn) post(head []byte, body []byte) (*http.Response, error) {
 	} else {
 		fc.body = body
 	}
+	fc.sentAt = time.Now()
 	err := fc.writeAndAwait()
 	fc.body = nil
 	if cap(fc.buf) > 64<<10 {

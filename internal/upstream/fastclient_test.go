@@ -92,17 +92,100 @@ func TestFastClientPool(t *testing.T) {
 	}
 }
 
-// A connection the upstream closed while it sat idle is not used for the next call (a
-// POST is not sent twice, so using it would fail the call): the call dials a new one.
-// Responses framed by Connection: close and by chunks are read as well.
+// A connection the upstream closed while it sat idle, longer ago than freshConn, is not
+// used for the next call (a POST is not sent twice, so using it would fail the call):
+// the call dials a new one. Responses framed by Connection: close and by chunks are
+// read as well.
 func TestFastClientConnectionEnds(t *testing.T) {
+	addr, accepted, closed := closingServer(t, func(n int64, c net.Conn, frame []byte) {
+		switch n % 3 {
+		case 1: // keep-alive promised, then the connection closes
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(frame))+"\r\n\r\n"+string(frame))
+		case 2: // chunked, then closed
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				strconv.FormatInt(int64(len(frame)), 16)+"\r\n"+string(frame)+"\r\n0\r\n\r\n")
+		default: // no length: the body ends with the connection
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"+string(frame))
+		}
+	})
+	u := newUpstream(t, Options{Rules: ParseRules([]string{"http://" + addr})})
+	r := newReplies(protocol.JSON())
+	s := u.Open(ConnInfo{ID: "c", Hub: "chat", Protocol: protocol.JSON()}, r.fn)
+	for i := 1; i <= 6; i++ {
+		id := strconv.Itoa(i)
+		if c := invokeAndWait(t, s, r, id); c.Error != "" || c.InvocationID != id {
+			t.Fatalf("call %d: %+v", i, c)
+		}
+		// The server has closed the connection (on loopback its FIN is in our socket
+		// once close returns); a sleep here made the test fail under load.
+		<-closed
+		// Long ago, as far as the client can tell: its last request was sent more than
+		// freshConn before the next call, which therefore peeks.
+		ageIdleConns(u.fast, time.Hour)
+	}
+	if n := accepted.Load(); n != 6 {
+		t.Errorf("%d connections for 6 calls, each closed by the server after its answer", n)
+	}
+	if st := u.Stats(); st.Failures != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// A connection reused within freshConn is not peeked, so a server that closes it
+// right after an answer without saying so fails that call. It fails one call only: the
+// client then peeks every reuse, and keeps doing so while the peeks find fresh
+// connections closed.
+func TestFastClientFreshCloseFailsOneCall(t *testing.T) {
+	addr, accepted, closed := closingServer(t, func(_ int64, c net.Conn, frame []byte) {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(frame))+"\r\n\r\n"+string(frame))
+	})
+	u := newUpstream(t, Options{Rules: ParseRules([]string{"http://" + addr})})
+	u.fast.freshFor = time.Hour // every reuse is fresh, however slow the machine
+	r := newReplies(protocol.JSON())
+	s := u.Open(ConnInfo{ID: "c", Hub: "chat", Protocol: protocol.JSON()}, r.fn)
+	var firstPeriod time.Time
+	for i := 1; i <= 6; i++ {
+		id := strconv.Itoa(i)
+		c := invokeAndWait(t, s, r, id)
+		switch {
+		case i == 2 && c.Error != ErrTextUnreachable:
+			t.Fatalf("call 2 reused a connection the server had closed without a peek: want %q, got %+v", ErrTextUnreachable, c)
+		case i != 2 && (c.Error != "" || c.InvocationID != id):
+			t.Fatalf("call %d: %+v", i, c)
+		}
+		if i != 2 {
+			<-closed // call 2's connection was the one call 1 left: closed once
+		}
+		u.fast.mu.Lock()
+		until := u.fast.peekUntil
+		u.fast.mu.Unlock()
+		if i == 2 {
+			firstPeriod = until
+			if !until.After(time.Now()) {
+				t.Fatal("no peek period after a call on an unpeeked connection failed")
+			}
+		}
+		if i >= 4 && !until.After(firstPeriod) {
+			t.Errorf("after call %d: peeks that found fresh connections closed did not extend the period", i)
+		}
+	}
+	if n := accepted.Load(); n != 5 {
+		t.Errorf("%d connections for 6 calls, one failed on a closed connection; want 5", n)
+	}
+}
+
+// closingServer answers each connection's first request with respond and closes the
+// connection. It returns its address, the connections accepted so far and a channel
+// that receives once per connection it has closed.
+func closingServer(t *testing.T, respond func(n int64, c net.Conn, frame []byte)) (string, *atomic.Int64, <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { _ = ln.Close() })
 	var accepted atomic.Int64
-	closed := make(chan struct{}, 6) // one per connection the server has closed
+	closed := make(chan struct{}, 64)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -122,32 +205,21 @@ func TestFastClientConnectionEnds(t *testing.T) {
 				body, _ := io.ReadAll(req.Body)
 				m, _ := protocol.JSON().ParseUnframed(body)
 				frame, _ := protocol.JSON().AppendFrame(nil, &protocol.Completion{InvocationID: m.(*protocol.Invocation).InvocationID})
-				switch n % 3 {
-				case 1: // keep-alive promised, then the connection closes
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(frame))+"\r\n\r\n"+string(frame))
-				case 2: // chunked, then closed
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
-						strconv.FormatInt(int64(len(frame)), 16)+"\r\n"+string(frame)+"\r\n0\r\n\r\n")
-				default: // no length: the body ends with the connection
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"+string(frame))
-				}
+				respond(n, c, frame)
 			}()
 		}
 	}()
-	u := newUpstream(t, Options{Rules: ParseRules([]string{"http://" + ln.Addr().String()})})
-	r := newReplies(protocol.JSON())
-	s := u.Open(ConnInfo{ID: "c", Hub: "chat", Protocol: protocol.JSON()}, r.fn)
-	for i := 1; i <= 6; i++ {
-		id := strconv.Itoa(i)
-		if c := invokeAndWait(t, s, r, id); c.Error != "" || c.InvocationID != id {
-			t.Fatalf("call %d: %+v", i, c)
+	return ln.Addr().String(), &accepted, closed
+}
+
+// ageIdleConns makes the idle connections' last requests d older.
+func ageIdleConns(c *fastClient, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.hosts {
+		for _, fc := range h.idle {
+			fc.sentAt = fc.sentAt.Add(-d)
 		}
-		// The server has closed the connection (on loopback its FIN is in our socket
-		// once close returns); a sleep here made the test fail under load.
-		<-closed
-	}
-	if n := accepted.Load(); n != 6 {
-		t.Errorf("%d connections for 6 calls, each closed by the server after its answer", n)
 	}
 }
 
