@@ -230,13 +230,20 @@ func BenchmarkConnect(b *testing.B) {
 // BenchmarkQueueBusyWriters measures what a broadcast costs per recipient when every
 // recipient's writer is busy with an earlier write (the saturated S1 rows: most
 // frames join a write in progress): the outbox push, the counters, the timestamps.
-// The outboxes are emptied every 64 broadcasts, as their writers would.
+// The outboxes are emptied every 64 broadcasts, as their writers would. With 10,000
+// recipients (the overload row's) their connections and outboxes no longer fit in
+// the caches: each recipient's cost is then mostly the cache lines it touches.
 func BenchmarkQueueBusyWriters(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run("conns="+strconv.Itoa(n), func(b *testing.B) { benchmarkQueueBusyWriters(b, n) })
+	}
+}
+
+func benchmarkQueueBusyWriters(b *testing.B, n int) {
 	s, err := New(fastConfig(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n = 1000
 	conns := make([]*conn, 0, n)
 	for range n {
 		c, _, _ := s.newConn("chat", &auth.Principal{}, "", "127.0.0.1", 1)
