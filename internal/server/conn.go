@@ -46,8 +46,22 @@ type conn struct {
 	// uses; what only an upstream, long polling, stateful reconnect or token service
 	// claims need hangs off a pointer that stays nil without them (docs/performance.md,
 	// S4). Fields are ordered so that the small ones pack.
-	s       *Server
-	out     *transport.Outbox
+	s   *Server
+	out *transport.Outbox
+	// What a fan-out reads and writes of every recipient (Queue, then Flush), together
+	// at the front: with 10,000 recipients each is a cache miss, and these took three
+	// or four lines of the struct (docs/performance.md, S1).
+	proto      protocol.Protocol            // set once before handshaken is stored
+	metrics    *metrics.Conn                // set once before handshaken is stored
+	sr         atomic.Pointer[statefulConn] // stateful reconnect (reconnect.go): set by a version 2 WebSocket handshake
+	writeSince atomic.Int64                 // unix ns when the current WebSocket write began; 0 = none
+	lastSend   atomic.Int64
+	handshaken atomic.Bool
+	isWS       atomic.Bool // the transport is a WebSocket (pushed by an on-demand writer)
+	writerOn   atomic.Bool // a WebSocket writer goroutine is running
+	binary     atomic.Bool // frames are written as binary WebSocket messages
+	spare      []byte      // the writer's reusable buffer; owned by whoever set writerOn
+
 	id      string // public connection id (REST API, upstream)
 	token   string // the secret id= value; equals id for negotiate v0
 	hubName string // lower-cased
@@ -79,17 +93,10 @@ type conn struct {
 	timerOn   bool // the lifecycle timer (s.sweep) serves the connection: a transport attached
 
 	stopFlag   atomic.Bool // terminate was called: the transport must end now; set under mu
-	isWS       atomic.Bool // the transport is a WebSocket (pushed by an on-demand writer)
-	writerOn   atomic.Bool // a WebSocket writer goroutine is running
 	postBusy   atomic.Bool
 	slowMarked atomic.Bool // counted as a slow consumer
-	binary     atomic.Bool // frames are written as binary WebSocket messages
-	handshaken atomic.Bool
-	srAsked    atomic.Bool  // negotiated with useStatefulReconnect
-	writeSince atomic.Int64 // unix ns when the current WebSocket write began; 0 = none
+	srAsked    atomic.Bool // negotiated with useStatefulReconnect
 	lastRecv   atomic.Int64
-	lastSend   atomic.Int64
-	spare      []byte // the writer's reusable buffer; owned by whoever set writerOn
 
 	inMu     sync.Mutex // serializes inbound processing
 	inClosed bool
@@ -100,14 +107,9 @@ type conn struct {
 	hsBuf     []byte
 	dec       *protocol.Decoder
 
-	proto   protocol.Protocol // set once before handshaken is stored
-	metrics *metrics.Conn     // set once before handshaken is stored
 	// hsMu is held while the connection joins the registry and queues its handshake
 	// response, so that a message sent to it in that window queues behind the response.
 	hsMu sync.Mutex
-
-	// Stateful reconnect (reconnect.go): set by a version 2 WebSocket handshake.
-	sr atomic.Pointer[statefulConn]
 }
 
 // connUpstream is what a connection keeps for the upstream only.
