@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/client"
 	"github.com/signalbox-io/signalbox/internal/server"
+	"github.com/signalbox-io/signalbox/internal/servertest"
 	"github.com/signalbox-io/signalbox/protocol"
 )
 
@@ -41,27 +41,8 @@ func runCLI(ctx context.Context, stdin string, env map[string]string, args ...st
 func service(t *testing.T) string {
 	t.Helper()
 	cfg := server.Default()
-	cfg.Listen = "127.0.0.1:0"
 	cfg.AccessKeys = server.StringList{testKey}
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Error(err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return servertest.Start(t, cfg)
 }
 
 // listener is a connected client of hub chat as user.

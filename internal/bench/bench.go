@@ -349,6 +349,9 @@ type env struct {
 	mgmt      *management.Client
 	tokens    *clientTokens
 	firstUser int // a connect worker's first client: its users are u<firstUser+i>
+	// The connect scenario's raw clients (newLocalLoad), shared by the env's copies
+	// (the storm's) so that the dialers' negotiate connections outlive a phase.
+	rawc *rawConnector
 }
 
 // sample reads the server process; the zero ProcSample when it cannot.

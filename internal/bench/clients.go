@@ -61,11 +61,12 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 }
 
 // connectRaw connects n raw WebSocket clients (see rawClient; the caller checked
-// e.rawOK), user "u<i>" each, whose bench messages go to rv.
-func connectRaw(ctx context.Context, e *env, n int, rv *receiver) (*fleet, error) {
+// e.rawOK) with dial, user "u<i>" each, whose bench messages go to rv (nil: none
+// expected).
+func connectRaw(ctx context.Context, e *env, n int, rv *receiver, dial rawDial) (*fleet, error) {
 	f := &fleet{raw: make([]*rawClient, n)}
 	err := f.dialAll(ctx, e, n, func(ctx context.Context, i int, hubURL, tok string) error {
-		c, err := dialRaw(ctx, hubURL, tok, e.user(i))
+		c, err := dial(ctx, hubURL, tok, e.user(i))
 		if err != nil {
 			return err
 		}
@@ -81,6 +82,9 @@ func connectRaw(ctx context.Context, e *env, n int, rv *receiver) (*fleet, error
 	go pingRaw(pctx, f.raw)
 	return f, nil
 }
+
+// rawDial connects one raw client: dialRaw, or rawConnector.connect.
+type rawDial func(ctx context.Context, hubURL, token, user string) (*rawClient, error)
 
 // dialAll connects n clients with dial, o.ConnectConcurrency at a time, and times
 // them. dial stores the connection in f before it returns nil.

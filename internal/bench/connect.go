@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/signalbox-io/signalbox/auth"
 )
 
 // stormDialers bounds the dialers of a reconnect storm: every client at once, up to
@@ -44,7 +46,11 @@ func runConnect(ctx context.Context, e *env) (*Result, error) {
 		}
 		ld = w
 	} else {
-		ld = &localLoad{e: e}
+		l, err := newLocalLoad(e)
+		if err != nil {
+			return nil, err
+		}
+		ld = l
 	}
 	defer ld.close()
 	r := &Result{Scenario: o.Scenario, Clients: o.Clients, LoadgenProcesses: ld.processes()}
@@ -182,6 +188,28 @@ type localLoad struct {
 	f *fleet
 }
 
+// newLocalLoad connects from this process: with raw clients (rawConnector) when the
+// protocol and transport allow (JSON on WebSockets over http://), through client.Dial
+// otherwise.
+func newLocalLoad(e *env) (*localLoad, error) {
+	if e.rawOK() {
+		endpoints := e.endpoints
+		if len(endpoints) == 0 {
+			endpoints = []string{e.endpoint}
+		}
+		urls := make([]string, len(endpoints))
+		for i, ep := range endpoints {
+			urls[i] = auth.ClientURL(ep, e.o.Hub)
+		}
+		rc, err := newRawConnector(urls)
+		if err != nil {
+			return nil, err
+		}
+		e.rawc = rc
+	}
+	return &localLoad{e: e}, nil
+}
+
 func (l *localLoad) connect(ctx context.Context) (*connectPhase, error) {
 	return l.dial(ctx, l.e)
 }
@@ -195,7 +223,13 @@ func (l *localLoad) reconnect(ctx context.Context, dialers int) (*connectPhase, 
 }
 
 func (l *localLoad) dial(ctx context.Context, e *env) (*connectPhase, error) {
-	f, err := connectAll(ctx, e, e.o.Clients, nil)
+	var f *fleet
+	var err error
+	if e.rawc != nil {
+		f, err = connectRaw(ctx, e, e.o.Clients, nil, e.rawc.connect)
+	} else {
+		f, err = connectAll(ctx, e, e.o.Clients, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -204,14 +238,22 @@ func (l *localLoad) dial(ctx context.Context, e *env) (*connectPhase, error) {
 }
 
 func (l *localLoad) drop(context.Context) error {
-	l.close()
+	l.closeFleet()
 	return nil
 }
 
-func (l *localLoad) close() {
+func (l *localLoad) closeFleet() {
 	if l.f != nil {
 		l.f.close()
 		l.f = nil
+	}
+}
+
+// close closes the clients and the dialers' negotiate connections.
+func (l *localLoad) close() {
+	l.closeFleet()
+	if l.e.rawc != nil {
+		l.e.rawc.close()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -64,8 +65,11 @@ func dialRaw(ctx context.Context, hubURL, token, user string) (*rawClient, error
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
-	c := &rawClient{nc: nc, br: bufio.NewReaderSize(nc, 4096), user: user, done: make(chan struct{})}
-	if err := c.handshake(u, token); err != nil {
+	c := newRawClient(nc, user, 4096)
+	var key [wsKeyLen]byte
+	newWebSocketKey(&key)
+	req := appendUpgradeRequest(nil, []byte(u.RequestURI()), u.Host, key[:], "Authorization: Bearer "+token+"\r\n")
+	if err := c.open(req, key[:]); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -73,14 +77,45 @@ func dialRaw(ctx context.Context, hubURL, token, user string) (*rawClient, error
 	return c, nil
 }
 
-func (c *rawClient) handshake(u *url.URL, token string) error {
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n" +
-		"Authorization: Bearer " + token + "\r\n\r\n"
-	if _, err := io.WriteString(c.nc, req); err != nil {
-		return err
+// newRawClient wraps a connected socket; bufSize is its read buffer.
+func newRawClient(nc net.Conn, user string, bufSize int) *rawClient {
+	return &rawClient{nc: nc, br: bufio.NewReaderSize(nc, bufSize), user: user, done: make(chan struct{})}
+}
+
+// wsKeyLen is the length of a Sec-WebSocket-Key: 16 random bytes in base64.
+const wsKeyLen = 24
+
+// newWebSocketKey fills key with a new Sec-WebSocket-Key.
+func newWebSocketKey(key *[wsKeyLen]byte) {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	base64.StdEncoding.Encode(key[:], raw[:])
+}
+
+// appendUpgradeRequest appends the WebSocket upgrade request of target (a request
+// URI) on host with key; header is more header lines, each ending in CRLF.
+func appendUpgradeRequest(b, target []byte, host string, key []byte, header string) []byte {
+	b = append(b, "GET "...)
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "...)
+	b = append(b, key...)
+	b = append(b, "\r\nSec-WebSocket-Version: 13\r\n"...)
+	b = append(b, header...)
+	return append(b, "\r\n"...)
+}
+
+// jsonHandshake is the JSON hub protocol's handshake request.
+var jsonHandshake = protocol.AppendHandshakeRequest(nil, protocol.HandshakeRequest{Protocol: "json", Version: 1})
+
+// open sends the upgrade request req (made with key), checks the server's 101 answer
+// as a WebSocket client must (status, Upgrade, Connection, Sec-WebSocket-Accept),
+// then sends the JSON hub handshake and waits for its answer, which must be a
+// handshake response without error.
+func (c *rawClient) open(req, key []byte) error {
+	if _, err := c.nc.Write(req); err != nil {
+		return fmt.Errorf("bench: connect: %w", err)
 	}
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
@@ -89,27 +124,107 @@ func (c *rawClient) handshake(u *url.URL, token string) error {
 	if !bytes.HasPrefix(line, []byte("HTTP/1.1 101 ")) {
 		return fmt.Errorf("bench: connect: %s", bytes.TrimSpace(line))
 	}
-	for {
-		line, err = c.br.ReadSlice('\n')
-		if err != nil {
-			return fmt.Errorf("bench: connect: %w", err)
+	var upgrade, connection, accept bool
+	if err := readHeader(c.br, func(name, value []byte) error {
+		switch {
+		case bytes.EqualFold(name, []byte("Upgrade")):
+			upgrade = bytes.EqualFold(value, []byte("websocket"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			connection = headerHasToken(value, "upgrade")
+		case bytes.EqualFold(name, []byte("Sec-WebSocket-Accept")):
+			accept = validAccept(value, key)
 		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			break
-		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("bench: connect: %w", err)
 	}
-	if err := c.write(opText, protocol.AppendHandshakeRequest(nil, protocol.HandshakeRequest{Protocol: "json", Version: 1})); err != nil {
-		return err
+	if !upgrade || !connection || !accept {
+		return errors.New("bench: connect: 101 without a valid WebSocket upgrade (Upgrade, Connection, Sec-WebSocket-Accept)")
 	}
-	var buf []byte
-	op, buf, err := c.readMessage(buf)
-	if err != nil {
+	if err := c.write(opText, jsonHandshake); err != nil {
 		return fmt.Errorf("bench: handshake: %w", err)
 	}
-	if op != opText || !bytes.Equal(buf, []byte("{}\x1e")) {
-		return fmt.Errorf("bench: handshake refused: %q", buf)
+	var acc []byte // a response spread over several messages
+	for {
+		var buf [64]byte
+		op, m, err := c.readMessage(buf[:0])
+		if err != nil {
+			return fmt.Errorf("bench: handshake: %w", err)
+		}
+		if op != opText {
+			return fmt.Errorf("bench: handshake: frame %#x instead of the handshake response: %q", op, m)
+		}
+		if acc != nil {
+			acc = append(acc, m...)
+			m = acc
+		}
+		errText, _, err := protocol.ParseHandshakeResponse(m)
+		switch {
+		case errors.Is(err, protocol.ErrIncomplete) && len(m) < maxHandshake:
+			if acc == nil {
+				acc = append([]byte(nil), m...)
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("bench: handshake: %w", err)
+		case errText != "":
+			return fmt.Errorf("bench: handshake rejected: %s", errText)
+		}
+		return nil
 	}
-	return nil
+}
+
+// maxHandshake bounds a handshake response spread over several messages.
+const maxHandshake = 4096
+
+// readHeader reads an HTTP header up to its empty line and calls fn with each field's
+// name and trimmed value (valid until the next read); fn's error ends it.
+func readHeader(br *bufio.Reader, fn func(name, value []byte) error) error {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return nil
+		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		if err := fn(name, bytes.TrimSpace(value)); err != nil {
+			return err
+		}
+	}
+}
+
+// headerHasToken reports whether a comma-separated header value holds token
+// (case-insensitively), as "Connection: keep-alive, Upgrade" holds "upgrade".
+func headerHasToken(value []byte, token string) bool {
+	for len(value) > 0 {
+		var t []byte
+		t, value, _ = bytes.Cut(value, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(t), []byte(token)) {
+			return true
+		}
+	}
+	return false
+}
+
+// validAccept reports whether accept is the Sec-WebSocket-Accept of key.
+func validAccept(accept, key []byte) bool {
+	want := acceptKey(key)
+	return bytes.Equal(accept, want[:])
+}
+
+// acceptKey is the Sec-WebSocket-Accept of key (RFC 6455 section 4.2.2: base64 of
+// the SHA-1 of the key and the protocol's GUID).
+func acceptKey(key []byte) [28]byte {
+	h := sha1.New()
+	h.Write(key)
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	var sum [sha1.Size]byte
+	var out [28]byte
+	base64.StdEncoding.Encode(out[:], h.Sum(sum[:0]))
+	return out
 }
 
 // WebSocket opcodes.
@@ -224,12 +339,17 @@ func (c *rawClient) readMessage(buf []byte) (op byte, msg []byte, err error) {
 // longer than the buffer is copied aside.
 const rawReadBuffer = 4096
 
+// rawIdleBuffer is the read buffer of a raw client without a receiver: enough for a
+// control frame (longer messages are read through it as the others are).
+const rawIdleBuffer = 256
+
 // keepRawBuffer is the most a raw client keeps of the buffer of such records.
 const keepRawBuffer = 64 << 10
 
 // readLoop reads the socket in chunks until the connection ends and gives every
-// bench message to rv as client i's. It takes the records straight from its read
-// buffer, and hands rv the stamps of a read together, with the one clock reading of
+// bench message to rv as client i's; with rv nil (the connect scenario's clients,
+// which receive only pings) it watches for the server's Close, with a small buffer.
+// It takes the records straight from its read buffer, and hands rv the stamps of a read together, with the one clock reading of
 // the read that brought them: per delivery it costs a scan for the record separator
 // and two integers (the overload row's 10,000 receivers had cost the load generator
 // more than the server spends per delivery; docs/performance.md, S1).
@@ -242,8 +362,17 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 		c.err = err
 		close(c.done)
 	}()
-	buf := make([]byte, max(rawReadBuffer, c.br.Buffered()))
-	w, _ := c.br.Read(buf) // what the handshake's reader holds already
+	size := rawReadBuffer
+	if rv == nil {
+		size = rawIdleBuffer
+	}
+	buf := make([]byte, max(size, c.br.Buffered()))
+	w := 0
+	if c.br.Buffered() > 0 {
+		// What the handshake's reader holds already (only that: a read into a buffer
+		// smaller than the reader's would fill the reader and lose the rest).
+		w, _ = c.br.Read(buf)
+	}
 	c.br = nil
 	r := 0
 	st := rawStamps{rv: rv, i: i}
@@ -314,7 +443,7 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 			if fin {
 				inMsg = false
 				if len(st.carry) > 0 {
-					st.rv.bad.Add(1) // an unterminated record
+					st.bad() // an unterminated record
 					st.dropCarry()
 				}
 			}
@@ -416,7 +545,7 @@ func (s *rawStamps) scan(b []byte, now time.Time) (used int, err error) {
 			s.sent[s.n], s.seq[s.n] = sent, seq
 			s.n++
 		case sent < 0:
-			s.rv.bad.Add(1)
+			s.bad()
 		}
 	}
 }
@@ -429,8 +558,18 @@ func (s *rawStamps) dropCarry() {
 	}
 }
 
-// flush records what was collected.
+// bad counts a message the bench cannot read.
+func (s *rawStamps) bad() {
+	if s.rv != nil {
+		s.rv.bad.Add(1)
+	}
+}
+
+// flush records what was collected (drops it without a receiver).
 func (s *rawStamps) flush(now time.Time) {
+	if s.n > 0 && s.rv == nil {
+		s.n = 0
+	}
 	if s.n > 0 {
 		s.rv.recordBatch(s.i, now, s.sent[:s.n], s.seq[:s.n])
 		s.n = 0

@@ -77,18 +77,21 @@ func ServeConnectWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, 
 		proto, _ := protocol.Lookup(o.Protocol)
 		e := &env{o: &o, proto: proto, endpoint: cfg.Endpoint, key: cfg.Key, firstUser: cfg.First,
 			hc: newHTTPClient(cfg.Dialers + cfg.Count), tokens: &clientTokens{}}
+		ld, err := newLocalLoad(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanup := func() {
+			ld.close()
+			e.hc.CloseIdleConnections()
+		}
 		// Signed before "ready": the bench's clock starts with "connect".
 		aud := auth.ClientAudience(e.endpoint, o.Hub)
 		for i := range cfg.Count {
 			if _, err := e.tokens.get(e.key, aud, e.user(i)); err != nil {
-				e.hc.CloseIdleConnections()
+				cleanup()
 				return nil, nil, err
 			}
-		}
-		ld := &localLoad{e: e}
-		cleanup := func() {
-			ld.close()
-			e.hc.CloseIdleConnections()
 		}
 		return func(ctx context.Context, cmd, arg string) (workerReport, error) {
 			rep := workerReport{Phase: cmd}
