@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -85,9 +86,16 @@ func (s *stubServer) serveConn(c net.Conn) {
 	}()
 	br := bufio.NewReaderSize(c, 4096)
 	w := &stubResponse{header: make(http.Header)}
+	remote := c.RemoteAddr().String()
+	out := newAwaitWriter(c)
+	var deadline time.Time
 	for {
-		if s.idleTimeout > 0 {
-			_ = c.SetReadDeadline(time.Now().Add(s.idleTimeout))
+		// The idle deadline moves once per quarter of idleTimeout rather than per
+		// request (a timer reset per call in the load generator's process), so a
+		// connection is closed after 3/4 to all of idleTimeout without a request.
+		if now := time.Now(); s.idleTimeout > 0 && deadline.Sub(now) < s.idleTimeout*3/4 {
+			deadline = now.Add(s.idleTimeout)
+			_ = c.SetReadDeadline(deadline)
 		}
 		req, err := http.ReadRequest(br)
 		if err != nil {
@@ -96,16 +104,69 @@ func (s *stubServer) serveConn(c net.Conn) {
 			}
 			return
 		}
-		req.RemoteAddr = c.RemoteAddr().String()
+		req.RemoteAddr = remote
 		w.reset()
 		s.h.ServeHTTP(w, req)
 		// What the handler left unread must go before the next request is parsed.
 		_, discardErr := io.Copy(io.Discard, req.Body)
 		keep := !req.Close && discardErr == nil
-		if _, err := c.Write(w.render(keep)); err != nil || !keep {
+		if err := out.write(w.render(keep), keep && br.Buffered() == 0); err != nil || !keep {
 			return
 		}
 	}
+}
+
+// awaitWriter writes answers on a connection and, after an answer, waits until the
+// connection is readable, so that the next request is read with one read instead of a
+// read that finds nothing (EAGAIN), the wait, and a second read: the server sends the
+// next request on a connection only after it has read the answer. The write happens
+// inside RawConn.Read's callback because RawConn.Read clears the readiness the poller
+// recorded before it calls it: a request arriving between a write made before and the
+// wait would be forgotten (the reasoning of the upstream client's writeAndAwait). A
+// wake-up without a request (the peer's FIN, an error) is met by the read that
+// follows; the read deadline bounds the wait as it bounds a read.
+type awaitWriter struct {
+	c       net.Conn
+	rc      syscall.RawConn // nil: plain writes
+	step    func(uintptr) bool
+	b       []byte
+	written bool
+	err     error
+}
+
+func newAwaitWriter(c net.Conn) *awaitWriter {
+	w := &awaitWriter{c: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			w.rc = rc
+		}
+	}
+	w.step = w.awaitStep // bound once: no closure per answer
+	return w
+}
+
+// write writes b and, with await, returns once the connection is readable.
+func (w *awaitWriter) write(b []byte, await bool) error {
+	if !await || w.rc == nil {
+		_, err := w.c.Write(b)
+		return err
+	}
+	w.b, w.written, w.err = b, false, nil
+	err := w.rc.Read(w.step)
+	w.b = nil
+	if w.err != nil {
+		return w.err
+	}
+	return err
+}
+
+func (w *awaitWriter) awaitStep(uintptr) bool {
+	if w.written {
+		return true // readable
+	}
+	w.written = true
+	_, w.err = w.c.Write(w.b)
+	return w.err != nil // false: wait for the next request
 }
 
 // stubResponse is the http.ResponseWriter of stubServer: status, headers and body are

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/functions"
@@ -135,4 +136,72 @@ func BenchmarkUpstreamStub(b *testing.B) {
 			}
 		})
 	}
+}
+
+// After an answer the stub waits for the connection to become readable before it
+// reads the next request. A request that is already in the socket when the wait
+// begins, its readiness perhaps taken in by the poller, must end the wait at once
+// rather than at the idle deadline.
+func TestAwaitWriterRequestAlreadyThere(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	w := newAwaitWriter(server)
+	if w.rc == nil {
+		t.Skip("no RawConn on this platform")
+	}
+	// The answer goes through a conn whose Write returns once the client has read it
+	// and sent the next request, then lets the poller run.
+	sent := make(chan struct{})
+	go func() {
+		b := make([]byte, 2)
+		for {
+			if _, err := io.ReadFull(client, b); err != nil {
+				return
+			}
+			if _, err := client.Write([]byte("next")); err != nil {
+				return
+			}
+			sent <- struct{}{}
+		}
+	}()
+	w.c = &requestedConn{Conn: server, sent: sent}
+	in := make([]byte, 4)
+	for i := range 3 {
+		if err := w.write([]byte("ok"), true); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if _, err := io.ReadFull(server, in); err != nil || string(in) != "next" {
+			t.Fatalf("request %d: %q %v", i, in, err)
+		}
+	}
+}
+
+// requestedConn's Write returns after the peer's next request has arrived and the
+// goroutine has parked once (so the scheduler polls the network).
+type requestedConn struct {
+	net.Conn
+	sent <-chan struct{}
+}
+
+func (c *requestedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err == nil {
+		<-c.sent
+		time.Sleep(5 * time.Millisecond) // not awaiting a signal: lets the poller take in the readiness
+	}
+	return n, err
 }
