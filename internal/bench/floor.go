@@ -228,6 +228,21 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 	// the time they were written; the saturated run's are all stamped alike).
 	var rec Recorder
 	var timed atomic.Bool
+	// JSON is read by raw clients, as the bench's own clients read it (rawClient): the
+	// floor's readers must not cost more per delivery than the server's, or the
+	// floor's writes would batch behind slow readers and the server's not. Their
+	// deliveries go to rv, whose phase each run starts.
+	var rv *receiver
+	var raws []*rawClient
+	var rawMu sync.Mutex
+	if !proto.Binary() {
+		rv = newReceiver()
+		defer func() {
+			for _, c := range raws {
+				_ = c.Close()
+			}
+		}()
+	}
 	rctx, stopReaders := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -246,6 +261,19 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 			defer dialers.Done()
 			for i := range jobs {
 				dctx, cancel := context.WithTimeout(rctx, 30*time.Second)
+				if rv != nil {
+					c, err := dialRawFloor(dctx, addr)
+					cancel()
+					if err != nil {
+						dialErr.Store(err)
+						continue
+					}
+					rawMu.Lock()
+					raws = append(raws, c)
+					rawMu.Unlock()
+					go c.readLoop(rv, i)
+					continue
+				}
 				ws, _, err := websocket.Dial(dctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: hc})
 				cancel()
 				if err != nil {
@@ -275,6 +303,9 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 		return nil, fmt.Errorf("bench: connecting to the floor server: %w", err)
 	}
 	sum := func() int64 {
+		if rv != nil {
+			return rv.cur.Load().delivered.Load()
+		}
 		var s int64
 		for i := range counts {
 			s += counts[i].Load()
@@ -296,6 +327,9 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 		before, err := ReadProc(c.pid())
 		if err != nil {
 			return 0, 0, err
+		}
+		if rv != nil {
+			rv.begin(0) // the floor numbers every message 0
 		}
 		n0 := sum()
 		res, err := hc.Do(req)
@@ -343,6 +377,9 @@ func runFloor(ctx context.Context, o *Options, proto protocol.Protocol, n int) (
 			return nil, err
 		}
 		fr.pacedLatency = rec.Snapshot()
+		if rv != nil {
+			fr.pacedLatency = rv.cur.Load().rec.Snapshot()
+		}
 	}
 	if fr.deliveriesPerS, fr.cpuUsPerDelivery, err = run(0); err != nil {
 		return nil, err

@@ -77,6 +77,28 @@ func dialRaw(ctx context.Context, hubURL, token, user string) (*rawClient, error
 	return c, nil
 }
 
+// dialRawFloor opens a WebSocket to the floor server at addr (host:port): no hub
+// handshake, the floor writes invocation frames from the start.
+func dialRawFloor(ctx context.Context, addr string) (*rawClient, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	c := newRawClient(nc, "", rawReadBuffer)
+	var key [wsKeyLen]byte
+	newWebSocketKey(&key)
+	if err := c.upgrade(appendUpgradeRequest(nil, []byte("/ws"), addr, key[:], ""), key[:]); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
 // newRawClient wraps a connected socket; bufSize is its read buffer.
 func newRawClient(nc net.Conn, user string, bufSize int) *rawClient {
 	return &rawClient{nc: nc, br: bufio.NewReaderSize(nc, bufSize), user: user, done: make(chan struct{})}
@@ -114,6 +136,14 @@ var jsonHandshake = protocol.AppendHandshakeRequest(nil, protocol.HandshakeReque
 // then sends the JSON hub handshake and waits for its answer, which must be a
 // handshake response without error.
 func (c *rawClient) open(req, key []byte) error {
+	if err := c.upgrade(req, key); err != nil {
+		return err
+	}
+	return c.hubHandshake()
+}
+
+// upgrade is open's WebSocket part: the upgrade request and its answer.
+func (c *rawClient) upgrade(req, key []byte) error {
 	if _, err := c.nc.Write(req); err != nil {
 		return fmt.Errorf("bench: connect: %w", err)
 	}
@@ -141,6 +171,11 @@ func (c *rawClient) open(req, key []byte) error {
 	if !upgrade || !connection || !accept {
 		return errors.New("bench: connect: 101 without a valid WebSocket upgrade (Upgrade, Connection, Sec-WebSocket-Accept)")
 	}
+	return nil
+}
+
+// hubHandshake is open's hub protocol part: the JSON handshake and its answer.
+func (c *rawClient) hubHandshake() error {
 	if err := c.write(opText, jsonHandshake); err != nil {
 		return fmt.Errorf("bench: handshake: %w", err)
 	}
