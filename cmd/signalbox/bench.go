@@ -13,14 +13,14 @@ import (
 
 func (a *app) benchCommand() *cobra.Command {
 	var o bench.Options
-	var asJSON, quiet, floorServer, connectWorker, publishWorker, short bool
+	var asJSON, quiet, floorServer, connectWorker, publishWorker, upstreamWorker, short bool
 	var scenarios string
 	cmd := &cobra.Command{
 		Use:   "bench [flags]",
 		Short: "Run load scenarios against a child server",
 		Long: `Starts a signalbox server as a child process, connects WebSocket clients over loopback and
 measures each scenario: broadcast (REST broadcast fan-out, compared to a raw WebSocket floor),
-upstream (invocations answered by an in-process function app), rest (REST send-to-user),
+upstream (invocations answered by the bench's function app, a process of its own), rest (REST send-to-user),
 idle (memory per connection), connect (connection rate and a reconnect storm) and cluster
 (the broadcast of one node, then the same clients and load through --nodes nodes on
 --redis-url with the clients spread over them and REST to the first; reports the ratio).
@@ -58,6 +58,8 @@ stdout.`,
 	_ = fs.MarkHidden("connect-worker")
 	fs.BoolVar(&publishWorker, "publish-worker", false, "internal: run the open-loop broadcast's publisher")
 	_ = fs.MarkHidden("publish-worker")
+	fs.BoolVar(&upstreamWorker, "upstream-worker", false, "internal: run the upstream scenario's function app")
+	_ = fs.MarkHidden("upstream-worker")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if floorServer {
@@ -66,12 +68,15 @@ stdout.`,
 			}
 			return nil
 		}
-		if connectWorker || publishWorker {
+		if connectWorker || publishWorker || upstreamWorker {
 			// Its log goes to the bench, which shows the last of it when the worker fails.
 			log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			serve := bench.ServeConnectWorker
-			if publishWorker {
+			switch {
+			case publishWorker:
 				serve = bench.ServePublishWorker
+			case upstreamWorker:
+				serve = bench.ServeUpstreamWorker
 			}
 			if err := serve(ctx, a.stdin, a.stdout, log); err != nil {
 				return failed("bench: %w", err)

@@ -246,18 +246,22 @@ type Result struct {
 	MaxMs        float64 `json:"max_ms"`
 
 	ServerCPUPercent  float64 `json:"server_cpu_percent"`  // of one core, over the window
-	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself (and its connect or publish workers), same window
+	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself (and its connect, publish or function-app workers), same window
 	// PublisherCPUPercent is the open-loop broadcast's publish worker (included in
 	// LoadgenCPUPercent).
 	PublisherCPUPercent float64 `json:"publisher_cpu_percent,omitempty"`
-	ServerRSSBytes      int64   `json:"server_rss_bytes"` // at the end
-	ConnectPerS         float64 `json:"connect_per_s"`
-	ConnectP50Ms        float64 `json:"connect_p50_ms"`
-	ConnectP99Ms        float64 `json:"connect_p99_ms"`
+	// FunctionAppCPUPercent is the upstream scenario's function app, a worker process
+	// (included in LoadgenCPUPercent).
+	FunctionAppCPUPercent float64 `json:"function_app_cpu_percent,omitempty"`
+	ServerRSSBytes        int64   `json:"server_rss_bytes"` // at the end
+	ConnectPerS           float64 `json:"connect_per_s"`
+	ConnectP50Ms          float64 `json:"connect_p50_ms"`
+	ConnectP99Ms          float64 `json:"connect_p99_ms"`
 
 	// The connect scenario: the load generator's CPU per connect (the bench and its
 	// workers); the number of load-generator processes (1, or the workers; 2 for the
-	// open-loop broadcast, whose publisher is a worker).
+	// open-loop broadcast, whose publisher is a worker, and for upstream, whose
+	// function app is one).
 	LoadgenCPUUsPerDelivery float64 `json:"loadgen_cpu_us_per_delivery,omitempty"`
 	LoadgenProcesses        int     `json:"loadgen_processes,omitempty"`
 
@@ -351,7 +355,8 @@ type env struct {
 	firstUser int // a connect worker's first client: its users are u<firstUser+i>
 	// The connect scenario's raw clients (newLocalLoad), shared by the env's copies
 	// (the storm's) so that the dialers' negotiate connections outlive a phase.
-	rawc *rawConnector
+	rawc     *rawConnector
+	upstream *upstreamWorker // the upstream scenario's function app
 }
 
 // sample reads the server process; the zero ProcSample when it cannot.
@@ -407,12 +412,12 @@ func runScenario(ctx context.Context, o *Options, proto protocol.Protocol) (*Res
 	var upstreamURL string
 	if o.Scenario == Upstream {
 		e.key = newAccessKey()
-		stub, err := startUpstreamStub(e.key, o.Hub)
+		uw, err := startUpstreamWorker(ctx, o, e.key)
 		if err != nil {
 			return nil, err
 		}
-		defer stub.close()
-		upstreamURL = stub.url
+		defer uw.stop()
+		e.upstream, upstreamURL = uw, uw.url
 	}
 	if o.ServerURL != "" {
 		e.endpoint, e.key, e.pid = o.ServerURL, o.AccessKey, o.ServerPID

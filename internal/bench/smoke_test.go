@@ -170,6 +170,12 @@ func TestSmokeUpstreamRateAndConnect(t *testing.T) {
 	if r.RatePerS != 200 || r.Sent < 50 || r.Deliveries == 0 {
 		t.Fatalf("upstream open loop: rate %g, sent %d, done %d", r.RatePerS, r.Sent, r.Deliveries)
 	}
+	// The function app is a worker process of its own, measured with the load generator
+	// (its CPU may round to 0 in so short a window).
+	if r.LoadgenProcesses != 2 || r.FunctionAppCPUPercent < 0 || r.LoadgenCPUPercent < r.FunctionAppCPUPercent {
+		t.Fatalf("%d load-generator processes, function app %g %% of a core, load generator %g %%",
+			r.LoadgenProcesses, r.FunctionAppCPUPercent, r.LoadgenCPUPercent)
+	}
 
 	o = smokeOptions(t, bench.Connect)
 	r = runSmoke(t, o)

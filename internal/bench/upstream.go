@@ -23,7 +23,13 @@ type upstreamStub struct {
 	done chan struct{}
 }
 
+// startUpstreamStub serves the function app on a free loopback port.
 func startUpstreamStub(key, hub string) (*upstreamStub, error) {
+	return listenUpstreamStub("127.0.0.1:0", key, hub)
+}
+
+// listenUpstreamStub serves the function app on listen.
+func listenUpstreamStub(listen, key, hub string) (*upstreamStub, error) {
 	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{key}})
 	if err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
@@ -41,13 +47,13 @@ func startUpstreamStub(key, hub string) (*upstreamStub, error) {
 	// client); accept them.
 	trigger.HandleConnected(hub, func(context.Context, *functions.InvocationContext) error { return nil })
 	trigger.HandleDisconnected(hub, func(context.Context, *functions.InvocationContext) error { return nil })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
 	}
 	s := &upstreamStub{
 		srv:  newStubServer(ln, trigger),
-		url:  "http://" + ln.Addr().String() + functions.TriggerPath,
+		url:  stubURL(ln.Addr().String()),
 		done: make(chan struct{}),
 	}
 	go func() {
@@ -56,6 +62,9 @@ func startUpstreamStub(key, hub string) (*upstreamStub, error) {
 	}()
 	return s, nil
 }
+
+// stubURL is the upstream URL of a function app listening on addr.
+func stubURL(addr string) string { return "http://" + addr + functions.TriggerPath }
 
 func (s *upstreamStub) close() {
 	s.srv.close()
@@ -214,11 +223,11 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 		sleepCtx(ctx, o.Warmup)
 	}
 	o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.Duration("for", o.Duration))
-	before, self0 := e.sample(), selfSample()
+	before, self0, app0 := e.sample(), selfSample(), e.upstream.sample()
 	measure.Store(true)
 	sleepCtx(ctx, o.Duration)
 	measure.Store(false)
-	after, self1 := e.sample(), selfSample()
+	after, self1, app1 := e.sample(), selfSample(), e.upstream.sample()
 	stopRuns()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -239,7 +248,9 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
 	}
 	fillServer(r, base, connected, before, after, f.connected())
-	fillLoadgen(r, self0, self1)
+	fillLoadgen(r, self0.plus(app0), self1.plus(app1))
+	r.LoadgenProcesses = 2
+	r.FunctionAppCPUPercent = cpuPercent(app0, app1)
 	return r, nil
 }
 

@@ -25,7 +25,8 @@ import (
 // "drop", "reconnect N" with N dialers); the worker answers "ready" once its clients' tokens are
 // signed, then each command with a workerReport line on its stdout. The end of its
 // stdin ends the worker. The open-loop broadcast's publisher runs in a worker of the
-// same protocol (`bench --publish-worker`, pubworker.go).
+// same protocol (`bench --publish-worker`, pubworker.go), and so does the upstream
+// scenario's function app (`bench --upstream-worker`, upworker.go).
 
 // Worker commands.
 const (
@@ -192,7 +193,7 @@ func serveWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, kind st
 // connectWorker is one worker process, seen from the bench: a connect worker or a
 // publish worker (pubworker.go).
 type connectWorker struct {
-	kind    string // "connect" or "publish", for messages
+	kind    string // "connect", "publish" or "upstream", for messages
 	c       *child
 	reports chan workerReport // closed once the worker's stdout ended
 }

@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// The upstream scenario's function app runs in a worker process of its own, `bench
+// --upstream-worker`, speaking the worker protocol of workers.go. In the bench's
+// process it shared one Go scheduler with the 1,000 clients: when they fell behind
+// an open loop of twice what the server sustains (tens of thousands of calls waiting
+// for their answers), the function app's connection goroutines waited in the same
+// run queue, its answers took 0.1–1 s although the handler ran for ~10 µs, and the
+// server's per-event cap (250 calls in flight) then admitted 250 per round trip: a
+// few hundred calls a second (docs/performance.md, S2). A Functions host is a process
+// of its own; so is this one, and the kernel schedules it as one.
+
+// upstreamConfig is the function app a worker serves: on Listen, with Key checking
+// the signatures, for Hub.
+type upstreamConfig struct {
+	Listen string `json:"listen"`
+	Key    string `json:"key"` // stdin is private, argv is not
+	Hub    string `json:"hub"`
+}
+
+// ServeUpstreamWorker runs `signalbox bench --upstream-worker`: the upstream
+// scenario's function app (upstreamStub) on the configured address, from "ready"
+// until stdin reaches EOF, ctx ends, or 15 minutes have passed. It takes no command.
+func ServeUpstreamWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, _ *slog.Logger) error {
+	return serveWorker(ctx, stdin, stdout, "upstream", func(_ context.Context, line []byte) (workerHandler, func(), error) {
+		var cfg upstreamConfig
+		if err := json.Unmarshal(line, &cfg); err != nil {
+			return nil, nil, fmt.Errorf("bench: upstream worker configuration: %w", err)
+		}
+		stub, err := listenUpstreamStub(cfg.Listen, cfg.Key, cfg.Hub)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(_ context.Context, cmd, _ string) (workerReport, error) {
+			return workerReport{Phase: cmd}, fmt.Errorf("bench: upstream worker: unknown command %q", cmd)
+		}, stub.close, nil
+	})
+}
+
+// upstreamWorker is the function app's worker process, seen from the bench.
+type upstreamWorker struct {
+	w   *connectWorker
+	url string
+}
+
+// startUpstreamWorker starts the function app of the upstream scenario, checking
+// signatures made with key, and waits until it listens.
+func startUpstreamWorker(ctx context.Context, o *Options, key string) (*upstreamWorker, error) {
+	var lastErr error
+	for range 3 { // the free port may be taken before the worker listens on it
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		w, err := startWorker(o, "upstream", upstreamConfig{Listen: addr, Key: key, Hub: o.Hub})
+		if err != nil {
+			return nil, err
+		}
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, lastErr = w.await(actx, phaseReady)
+		cancel()
+		if lastErr == nil {
+			return &upstreamWorker{w: w, url: stubURL(addr)}, nil
+		}
+		w.stop()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// sample is the worker's CPU (zero when it cannot be read, or without a worker).
+func (uw *upstreamWorker) sample() ProcSample {
+	if uw == nil {
+		return ProcSample{}
+	}
+	s, err := ReadProc(uw.w.c.pid())
+	if err != nil {
+		return ProcSample{}
+	}
+	return s
+}
+
+func (uw *upstreamWorker) stop() { uw.w.stop() }
