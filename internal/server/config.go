@@ -183,6 +183,9 @@ type Config struct {
 	UpstreamMaxInFlightPerHub   int
 	UpstreamMaxInFlightPerEvent int
 	UpstreamMaxConnsPerHost     int
+	// UpstreamSlotWait is how long an invocation may wait for a slot of its event
+	// (at most UpstreamMaxInFlightPerEvent wait); 0 refuses at once.
+	UpstreamSlotWait time.Duration
 }
 
 // UpstreamRule is one upstream template with its patterns ("*", a comma-separated
@@ -335,6 +338,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			bad("%s: must be a positive duration such as 15s, got %v", d.name, d.v)
 		}
+	}
+	if c.UpstreamSlotWait < 0 || c.UpstreamSlotWait > 10*time.Second {
+		bad("upstream-slot-wait: must be from 0 (no wait) to 10s, got %v", c.UpstreamSlotWait)
 	}
 	if c.MaxMessageSize <= 0 {
 		bad("max-message-size: must be positive, got %d", c.MaxMessageSize)

@@ -163,6 +163,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 			MaxInFlightPerHub:   cfg.UpstreamMaxInFlightPerHub,
 			MaxInFlightPerEvent: cfg.UpstreamMaxInFlightPerEvent,
 			MaxConnsPerHost:     cfg.UpstreamMaxConnsPerHost,
+			SlotWait:            upstreamSlotWait(cfg.UpstreamSlotWait),
 			Observe:             s.traceUpstream,
 			// Opt-in blocking connected: the upstream closes refused connections.
 			RejectConnections: cfg.UpstreamRejectConnections,
@@ -186,6 +187,15 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// upstreamSlotWait maps the setting (0 = no wait) to upstream.Options.SlotWait (0 =
+// the default, negative = no wait).
+func upstreamSlotWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Registry returns the hub registry the server's connections live in.

@@ -125,7 +125,8 @@ var settings = []Setting{
 	integer("max-header-bytes", "16384", "largest request line and headers of an HTTP request (bytes); 431 beyond", func(c *Config) *int { return &c.MaxHeaderBytes }),
 	integer("upstream-max-in-flight", "1000", "upstream calls in progress, all hubs; an invocation beyond fails at once (upstream overloaded)", func(c *Config) *int { return &c.UpstreamMaxInFlight }),
 	integer("upstream-max-in-flight-per-hub", "500", "upstream calls in progress for one hub; an invocation beyond fails at once", func(c *Config) *int { return &c.UpstreamMaxInFlightPerHub }),
-	integer("upstream-max-in-flight-per-event", "250", "upstream calls in progress for one event of one hub (per upstream rule); an invocation beyond fails at once", func(c *Config) *int { return &c.UpstreamMaxInFlightPerEvent }),
+	integer("upstream-max-in-flight-per-event", "250", "upstream calls in progress for one event of one hub (per upstream rule); an invocation beyond waits for upstream-slot-wait, then fails", func(c *Config) *int { return &c.UpstreamMaxInFlightPerEvent }),
+	duration("upstream-slot-wait", "50ms", "how long an invocation may wait for one of upstream-max-in-flight-per-event (at most that many wait; beyond, or after this, it fails as overloaded); 0 = no wait", func(c *Config) *time.Duration { return &c.UpstreamSlotWait }),
 	integer("upstream-max-conns-per-host", "0", "HTTP connections to one upstream host (0 = as many as upstream-max-in-flight)", func(c *Config) *int { return &c.UpstreamMaxConnsPerHost }),
 }
 

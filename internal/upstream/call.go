@@ -286,15 +286,20 @@ const (
 	hitService
 )
 
-// acquireCall takes a slot of the invocation's event, of its hub and of the service,
-// without waiting. When one is full it takes none and returns the client's error text,
-// which says what is saturated: a client sees at once that the function app is behind
-// instead of waiting behind another event's stalled calls.
+// acquireCall takes a slot of the invocation's event, of its hub and of the service.
+// When one is full it takes none and returns the client's error text, which says what
+// is saturated: a client sees at once that the function app is behind instead of
+// waiting behind another event's stalled calls. Only the event's slot is waited for, up
+// to Options.SlotWait and behind at most as many others as the event may have in
+// flight (see eventSlot); the hub's and the service's are taken at once or not at all.
 func (u *Upstream) acquireCall(s *Session, it *item) string {
 	part := it.rt.part
 	hit := hitNone
 	switch {
-	case !u.partLimit.tryAcquire(part):
+	case !u.eventSlot(part):
+		if u.isAborted() {
+			return ErrTextShutdown
+		}
 		hit = hitEvent
 	case !u.hubLimit.tryAcquire(s.hub):
 		u.partLimit.release(part)
@@ -315,13 +320,39 @@ func (u *Upstream) acquireCall(s *Session, it *item) string {
 	return u.overloaded(s, it.event, hit)
 }
 
+// eventSlot takes a slot of part, waiting up to u.slotWait when all are taken. Calls
+// come in bursts (a client's batch, a load generator catching up, a pause of the
+// function app's process): refusing every call beyond the limit the instant it
+// arrives refused bursts that slots freed within milliseconds would have served, and
+// the refusals cost the clients and the server nearly what the calls would have. The
+// line is bounded by the event's own limit, so a call waits about one round trip at
+// most while the function app keeps up; when it does not (a stalled function), a
+// waiter gives up after slotWait and is refused. Waiting holds no slot, of the event
+// or of anything else: a stalled event still holds only its own slots.
+func (u *Upstream) eventSlot(part string) bool {
+	if u.partLimit.tryAcquire(part) {
+		return true
+	}
+	if u.slotWait <= 0 {
+		return false
+	}
+	t := time.NewTimer(u.slotWait)
+	ok := u.partLimit.acquireWithin(part, u.aborted, t.C, u.partLimit.max)
+	t.Stop()
+	if ok {
+		u.stats.slotWaits.Add(1)
+	}
+	return ok
+}
+
 // saturated tells, without taking a slot, which limit a call of part would run into
 // now. Invoke asks it first, so that under overload a refused invocation costs neither
 // its encoding nor a worker: refusals must be much cheaper than calls, or they eat the
-// CPU the admitted calls need and goodput collapses as the offered load grows.
+// CPU the admitted calls need and goodput collapses as the offered load grows. An
+// event whose slots are taken refuses only once its line of waiters is full too.
 func (u *Upstream) saturated(part, hub string) limitHit {
 	switch {
-	case u.partLimit.full(part):
+	case u.partLimit.lineFull(part, u.eventLine()):
 		return hitEvent
 	case u.hubLimit.full(hub):
 		return hitHub
@@ -329,6 +360,14 @@ func (u *Upstream) saturated(part, hub string) limitHit {
 		return hitService
 	}
 	return hitNone
+}
+
+// eventLine is how many invocations may wait for a slot of one event.
+func (u *Upstream) eventLine() int {
+	if u.slotWait <= 0 {
+		return 0
+	}
+	return u.partLimit.max
 }
 
 // overloaded counts and logs (once per episode) an invocation refused at hit and

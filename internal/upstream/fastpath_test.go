@@ -3,6 +3,7 @@ package upstream
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -10,30 +11,114 @@ import (
 
 // Issue 8 (S2): under overload, refused invocations cost nearly as much CPU as admitted
 // ones (encoded, queued, a worker started, then refused), so goodput halved when the
-// offered load doubled. An invocation whose event is at its limit is now refused inside
-// Invoke, before its encoding and without a worker: the reply is there when Invoke
-// returns, and no session became busy.
+// offered load doubled. An invocation whose event is at its limit, with no wait for a
+// slot (SlotWait < 0), is refused inside Invoke, before its encoding and without a
+// worker: the reply is there when Invoke returns, and no session became busy.
 func TestOverloadedRefusedBeforeAWorker(t *testing.T) {
 	f, stalled, release := stallingFake(t)
 	defer release()
-	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL}), MaxInFlightPerEvent: 1})
+	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL}), MaxInFlightPerEvent: 1, SlotWait: -1})
 	u.Open(ConnInfo{ID: "A", Hub: "chat", Protocol: protocol.JSON()}, newReplies(protocol.JSON()).fn).
 		Invoke(&protocol.Invocation{InvocationID: "1", Target: "slow"})
 	waitHeld(t, stalled)
 	rb := newReplies(protocol.JSON())
 	b := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, rb.fn)
 	b.Invoke(&protocol.Invocation{InvocationID: "2", Target: "slow"})
+	checkRefusedInInvoke(t, rb, "1 calls in flight for event slow of hub chat")
+	if st := u.Stats(); st.BusySessions != 1 || st.Overloaded != 1 {
+		t.Errorf("stats %+v: want only A's session busy, one refusal", st)
+	}
+}
+
+func checkRefusedInInvoke(t *testing.T, r *replies, what string) {
+	t.Helper()
 	select {
-	case frame := <-rb.ch:
+	case frame := <-r.ch:
 		if c := decodeCompletion(t, protocol.JSON(), frame); !strings.HasPrefix(c.Error, ErrTextOverloaded) ||
-			!strings.Contains(c.Error, "1 calls in flight for event slow of hub chat") {
+			!strings.Contains(c.Error, what) {
 			t.Errorf("refusal %+v", c)
 		}
 	default:
 		t.Fatal("the refusal was not replied before Invoke returned")
 	}
-	if st := u.Stats(); st.BusySessions != 1 || st.Overloaded != 1 {
-		t.Errorf("stats %+v: want only A's session busy, one refusal", st)
+}
+
+// waitLine waits until n invocations wait for a slot of some event of u.
+func waitLine(t *testing.T, u *Upstream, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		u.partLimit.mu.Lock()
+		live := 0
+		for _, q := range u.partLimit.queues {
+			live += q.live
+		}
+		u.partLimit.mu.Unlock()
+		if live == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d invocations wait for a slot, want %d", live, n)
+		}
+		time.Sleep(time.Millisecond) // the waiter's worker has no signal to await
+	}
+}
+
+// With a wait for a slot (Issue 8, S2 at 2x: bursts were refused that slots freed a
+// few milliseconds later would have served), an invocation whose event is full waits
+// in line and is served when a call ends, without holding a slot of its hub meanwhile;
+// once as many wait as the event may have in flight, the next is refused inside
+// Invoke, before a worker.
+func TestInvocationWaitsForASlot(t *testing.T) {
+	f, stalled, release := stallingFake(t)
+	defer release()
+	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL + "/{event}"}),
+		MaxInFlightPerEvent: 1, MaxInFlightPerHub: 2, SlotWait: time.Hour})
+	open := func(id string) (*Session, *replies) {
+		r := newReplies(protocol.JSON())
+		return u.Open(ConnInfo{ID: id, Hub: "chat", Protocol: protocol.JSON()}, r.fn), r
+	}
+	a, ra := open("A")
+	a.Invoke(&protocol.Invocation{InvocationID: "1", Target: "slow"})
+	waitHeld(t, stalled)
+	b, rb := open("B")
+	b.Invoke(&protocol.Invocation{InvocationID: "2", Target: "slow"})
+	waitLine(t, u, 1)
+	c, rc := open("C")
+	c.Invoke(&protocol.Invocation{InvocationID: "3", Target: "slow"})
+	checkRefusedInInvoke(t, rc, "1 calls in flight for event slow of hub chat")
+	// B's wait holds no slot of the hub: another event of chat takes the second one.
+	c.Invoke(&protocol.Invocation{InvocationID: "4", Target: "other"})
+	waitHeld(t, stalled)
+	release()
+	for _, r := range []*replies{ra, rb, rc} {
+		if got := r.next(t); got.Error != "" {
+			t.Fatalf("after the stall: %+v", got)
+		}
+	}
+	if st := u.Stats(); st.Overloaded != 1 || st.SlotWaits != 1 {
+		t.Errorf("stats %+v: want one refusal, one wait served", st)
+	}
+}
+
+// A waiter gives up after SlotWait while its event stays stalled: it is refused as
+// overloaded, and the line is empty again.
+func TestSlotWaitEnds(t *testing.T) {
+	f, stalled, release := stallingFake(t)
+	defer release()
+	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL}), MaxInFlightPerEvent: 1, SlotWait: 20 * time.Millisecond})
+	u.Open(ConnInfo{ID: "A", Hub: "chat", Protocol: protocol.JSON()}, newReplies(protocol.JSON()).fn).
+		Invoke(&protocol.Invocation{InvocationID: "1", Target: "slow"})
+	waitHeld(t, stalled)
+	rb := newReplies(protocol.JSON())
+	u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, rb.fn).
+		Invoke(&protocol.Invocation{InvocationID: "2", Target: "slow"})
+	if c := rb.next(t); !strings.HasPrefix(c.Error, ErrTextOverloaded) {
+		t.Fatalf("after its wait: %+v", c)
+	}
+	waitLine(t, u, 0)
+	if st := u.Stats(); st.Overloaded != 1 || st.SlotWaits != 0 {
+		t.Errorf("stats %+v", st)
 	}
 }
 

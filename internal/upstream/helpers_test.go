@@ -39,7 +39,7 @@ type fake struct {
 	all  []request
 }
 
-func newFake(t *testing.T, handle http.HandlerFunc) *fake {
+func newFake(t testing.TB, handle http.HandlerFunc) *fake {
 	t.Helper()
 	f := &fake{reqs: make(chan request, 4096)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +78,7 @@ func (f *fake) count() int {
 }
 
 // newUpstream builds an Upstream whose Close runs at cleanup (before the fake closes).
-func newUpstream(t *testing.T, opts Options) *Upstream {
+func newUpstream(t testing.TB, opts Options) *Upstream {
 	t.Helper()
 	u, err := New(opts)
 	if err != nil {
@@ -122,7 +122,7 @@ func (r *replies) next(t *testing.T) *protocol.Completion {
 	return decodeCompletion(t, r.proto, r.nextFrame(t))
 }
 
-func decodeCompletion(t *testing.T, p protocol.Protocol, frame []byte) *protocol.Completion {
+func decodeCompletion(t testing.TB, p protocol.Protocol, frame []byte) *protocol.Completion {
 	t.Helper()
 	d := protocol.NewDecoder(p, 1<<20)
 	d.Write(frame)

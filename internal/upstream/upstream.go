@@ -43,6 +43,8 @@ const (
 	// from each other: a stalled function holds at most this many of the slots.
 	DefaultMaxInFlightPerHub   = 500
 	DefaultMaxInFlightPerEvent = 250
+	// DefaultSlotWait is how long an invocation may wait for a slot of its event.
+	DefaultSlotWait = 50 * time.Millisecond
 )
 
 // Rule sends the events whose hub, category and event match its patterns to URLTemplate.
@@ -112,10 +114,16 @@ type Options struct {
 	RejectConnections bool
 	// MaxInFlightPerHub bounds the calls in flight for one hub, and MaxInFlightPerEvent
 	// those for one event of one hub through one rule (connected and disconnected are
-	// events too). An invocation beyond either fails at once with a Completion error
-	// (ErrTextOverloaded...) naming what is saturated; connection events wait.
+	// events too). An invocation beyond either fails with a Completion error
+	// (ErrTextOverloaded...) naming what is saturated, at once for the hub and after
+	// SlotWait for the event; connection events wait.
 	MaxInFlightPerHub   int
 	MaxInFlightPerEvent int
+	// SlotWait is how long an invocation whose event has MaxInFlightPerEvent calls in
+	// flight may wait for one of them to finish before it is refused; at most as many
+	// invocations as that limit wait for one event, and those beyond are refused at
+	// once. Zero selects DefaultSlotWait; negative refuses at once.
+	SlotWait time.Duration
 }
 
 // ConnInfo describes one client connection. Hub is lower-cased when sent. Query is the
@@ -147,6 +155,7 @@ type Upstream struct {
 	slots      chan struct{} // one token per call in flight, MaxInFlight in all
 	hubLimit   *keyedLimit   // calls in flight per hub
 	partLimit  *keyedLimit   // calls in flight per rule, hub and event
+	slotWait   time.Duration // an invocation's wait for a slot of its event; <= 0: none
 	log        *slog.Logger
 	observe    func(Call)
 	client     *http.Client
@@ -192,6 +201,7 @@ func New(opts Options) (*Upstream, error) {
 		minBackoff: orDefault(opts.RetryMinBackoff, DefaultRetryMinBackoff),
 		maxBackoff: orDefault(opts.RetryMaxBackoff, DefaultRetryMaxBackoff),
 		maxResp:    orDefault(opts.MaxResponseSize, DefaultMaxResponseSize),
+		slotWait:   opts.SlotWait,
 		log:        opts.Logger,
 		observe:    opts.Observe,
 		client:     opts.HTTPClient,
@@ -209,6 +219,9 @@ func New(opts Options) (*Upstream, error) {
 		u.rules = append(u.rules, cr)
 	}
 	u.maxBackoff = max(u.maxBackoff, u.minBackoff)
+	if u.slotWait == 0 {
+		u.slotWait = DefaultSlotWait
+	}
 	maxInFlight := orDefault(opts.MaxInFlight, DefaultMaxInFlight)
 	u.slots = make(chan struct{}, maxInFlight)
 	u.hubLimit = newKeyedLimit(orDefault(opts.MaxInFlightPerHub, min(DefaultMaxInFlightPerHub, maxInFlight)))
@@ -381,6 +394,7 @@ type Stats struct {
 	Retries        int64 // extra attempts of connected/disconnected
 	QueueFull      int64 // invocations rejected because the connection's queue was full
 	Overloaded     int64 // invocations rejected because MaxInFlight calls were in progress
+	SlotWaits      int64 // invocations that waited for a slot of their event, and got one
 	NoRule         int64 // events and invocations no rule matched
 	Shutdown       int64 // work dropped because the Upstream was closing
 	InFlight       int64 // calls in progress now
@@ -389,7 +403,7 @@ type Stats struct {
 
 type counters struct {
 	requests, failures, failedStatus, failedNetwork, failedTimeout, failedInvalid,
-	failedTooLarge, retries, queueFull, overloaded, noRule, shutdown, inFlight, busySessions atomic.Int64
+	failedTooLarge, retries, queueFull, overloaded, slotWaits, noRule, shutdown, inFlight, busySessions atomic.Int64
 }
 
 // Stats returns the current counters.
@@ -406,6 +420,7 @@ func (u *Upstream) Stats() Stats {
 		Retries:        c.retries.Load(),
 		QueueFull:      c.queueFull.Load(),
 		Overloaded:     c.overloaded.Load(),
+		SlotWaits:      c.slotWaits.Load(),
 		NoRule:         c.noRule.Load(),
 		Shutdown:       c.shutdown.Load(),
 		InFlight:       c.inFlight.Load(),
