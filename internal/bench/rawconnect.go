@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -310,7 +311,10 @@ func trimmed(b []byte) string {
 // roundTrip writes req and reads the answer's status and body (into body[:0]); keep
 // is false when the connection cannot carry another request.
 func (c *negConn) roundTrip(req, body []byte) (status int, _ []byte, keep bool, err error) {
-	if _, err := c.nc.Write(req); err != nil {
+	if err := writeAwait(c.nc, c.br, req); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil, false, err
+		}
 		return 0, nil, false, fmt.Errorf("%w: %w", errStale, err)
 	}
 	line, err := c.br.ReadSlice('\n')

@@ -360,3 +360,64 @@ func TestRawReadLoopWithoutReceiver(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// answeredConn's Write returns only once the peer has written its answer: the answer
+// is in the socket before writeAwait's wait begins. With settle it also gives the
+// runtime's poller time to take in the socket's readiness (nothing signals that).
+type answeredConn struct {
+	*net.TCPConn
+	answered chan struct{}
+	settle   time.Duration
+}
+
+func (c *answeredConn) Write(b []byte) (int, error) {
+	n, err := c.TCPConn.Write(b)
+	<-c.answered
+	time.Sleep(c.settle)
+	return n, err
+}
+
+// writeAwait returns at once when the answer came before its wait, whether or not
+// the poller saw it come, and the answer is then read whole.
+func TestWriteAwaitAnswerAlreadyThere(t *testing.T) {
+	for _, settle := range []time.Duration{0, 50 * time.Millisecond} {
+		writeAwaitAnswered(t, settle)
+	}
+}
+
+func writeAwaitAnswered(t *testing.T, settle time.Duration) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	answered := make(chan struct{}, 1)
+	go func() {
+		sc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer sc.Close()
+		var req [5]byte
+		if _, err := io.ReadFull(sc, req[:]); err == nil {
+			_, _ = sc.Write([]byte("world"))
+		}
+		answered <- struct{}{}
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(3 * time.Second))
+	c := &answeredConn{TCPConn: nc.(*net.TCPConn), answered: answered, settle: settle}
+	br := bufio.NewReader(c)
+	if err := writeAwait(c, br, []byte("hello")); err != nil {
+		t.Fatalf("settle %v: writeAwait: %v", settle, err)
+	}
+	var got [5]byte
+	if _, err := io.ReadFull(br, got[:]); err != nil || string(got[:]) != "world" {
+		t.Fatalf("settle %v: read %q, %v", settle, got, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/signalbox-io/signalbox/protocol"
@@ -144,7 +145,7 @@ func (c *rawClient) open(req, key []byte) error {
 
 // upgrade is open's WebSocket part: the upgrade request and its answer.
 func (c *rawClient) upgrade(req, key []byte) error {
-	if _, err := c.nc.Write(req); err != nil {
+	if err := writeAwait(c.nc, c.br, req); err != nil {
 		return fmt.Errorf("bench: connect: %w", err)
 	}
 	line, err := c.br.ReadSlice('\n')
@@ -176,7 +177,8 @@ func (c *rawClient) upgrade(req, key []byte) error {
 
 // hubHandshake is open's hub protocol part: the JSON handshake and its answer.
 func (c *rawClient) hubHandshake() error {
-	if err := c.write(opText, jsonHandshake); err != nil {
+	var f [64]byte
+	if err := writeAwait(c.nc, c.br, appendFrame(f[:0], opText, jsonHandshake)); err != nil {
 		return fmt.Errorf("bench: handshake: %w", err)
 	}
 	var acc []byte // a response spread over several messages
@@ -273,7 +275,15 @@ const (
 
 // write sends payload as one masked frame.
 func (c *rawClient) write(op byte, payload []byte) error {
-	f := make([]byte, 0, 14+len(payload))
+	f := appendFrame(make([]byte, 0, 14+len(payload)), op, payload)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.nc.Write(f)
+	return err
+}
+
+// appendFrame appends payload as one masked frame.
+func appendFrame(f []byte, op byte, payload []byte) []byte {
 	f = append(f, 0x80|op)
 	switch n := len(payload); {
 	case n <= 125:
@@ -290,9 +300,40 @@ func (c *rawClient) write(op byte, payload []byte) error {
 	for i, b := range payload {
 		f = append(f, b^mask[i&3])
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_, err := c.nc.Write(f)
+	return f
+}
+
+// writeAwait writes b to nc and returns once nc has something to read (an error when
+// its deadline passes first), for a request whose answer br reads next: the write is
+// made inside RawConn.Read, which clears the poller's readiness before its callback
+// and then waits, so that the read that follows finds the answer instead of a read
+// that finds nothing (EAGAIN) and parks first (the fast upstream client's way,
+// internal/upstream). An answer that arrives between the write and the wait is
+// reported after the clearing and ends the wait at once. Plain write when br holds
+// unread bytes already or nc has no RawConn.
+func writeAwait(nc net.Conn, br *bufio.Reader, b []byte) error {
+	sc, ok := nc.(syscall.Conn)
+	var rc syscall.RawConn
+	if ok && br.Buffered() == 0 {
+		rc, _ = sc.SyscallConn()
+	}
+	if rc == nil {
+		_, err := nc.Write(b)
+		return err
+	}
+	wrote := false
+	var werr error
+	err := rc.Read(func(uintptr) bool {
+		if wrote {
+			return true
+		}
+		wrote = true
+		_, werr = nc.Write(b)
+		return werr != nil
+	})
+	if werr != nil {
+		return werr
+	}
 	return err
 }
 
