@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Background lets the fan-outs of a payload return as soon as its frame is queued
@@ -110,10 +112,10 @@ func (f *flushing) sweep(r *Registry, buf *[]Client, bg *Background) {
 }
 
 // run writes the waiting sweeps until none is left. The sweeps that waited together
-// are written in one pass: their connections are disjoint (a connection's writer is
-// held by one fan-out at a time), and one pass spreads them all over the flush
-// goroutines, where the short lists of the broadcasts that follow a long sweep would
-// each have been written by one goroutine.
+// are written in one pass (write): their connections are disjoint (a connection's
+// writer is held by one fan-out at a time), and one pass spreads them all over the
+// flush goroutines, where the short lists of the broadcasts that follow a long sweep
+// would each have been written by one goroutine.
 func (f *flushing) run(r *Registry) {
 	var batch []pendingSweep
 	for {
@@ -125,19 +127,78 @@ func (f *flushing) run(r *Registry) {
 		}
 		batch, f.waiting = f.waiting, batch[:0]
 		f.mu.Unlock()
-		all := batch[0].buf
-		for _, s := range batch[1:] {
-			*all = append(*all, *s.buf...)
-			r.putBuf(s.buf)
+		f.write(r, batch)
+		clear(batch)
+	}
+}
+
+// flushChunk is how many connections a flush goroutine of a pass takes at a time.
+const flushChunk = 256
+
+// write is one pass over the sweeps of batch: their connections in arrival order,
+// spread over up to GOMAXPROCS goroutines that take flushChunk of them at a time, each
+// sweep finished (its Background told, its admission slot given back) as soon as its
+// own connections are written rather than when the whole pass is. Under overload a
+// pass holds the sweeps of all the broadcasts that came during the one before, and
+// each kept its slot until the last of them was written: the server refused more
+// with 503 than it had to (docs/performance.md, S1).
+func (f *flushing) write(r *Registry, batch []pendingSweep) {
+	total := 0
+	for _, s := range batch {
+		total += len(*s.buf)
+	}
+	workers := min(runtime.GOMAXPROCS(0), total/flushMinPerWorker)
+	if workers <= 1 {
+		for _, s := range batch {
+			for _, c := range *s.buf {
+				c.(Queuer).Flush()
+			}
+			f.finish(r, s)
 		}
-		flushAll(*all)
-		r.putBuf(all)
-		for i, s := range batch {
-			s.bg.finish()
-			f.done()
-			batch[i] = pendingSweep{}
+		return
+	}
+	type chunk struct{ sweep, from, to int }
+	chunks := make([]chunk, 0, total/flushChunk+len(batch))
+	left := make([]atomic.Int32, len(batch)) // chunks of each sweep not written yet
+	for i, s := range batch {
+		n := len(*s.buf)
+		for from := 0; from < n; from += flushChunk {
+			chunks = append(chunks, chunk{i, from, min(from+flushChunk, n)})
+			left[i].Add(1)
+		}
+		if n == 0 {
+			f.finish(r, s)
 		}
 	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			j := int(next.Add(1) - 1)
+			if j >= len(chunks) {
+				return
+			}
+			ch := chunks[j]
+			for _, c := range (*batch[ch.sweep].buf)[ch.from:ch.to] {
+				c.(Queuer).Flush()
+			}
+			if left[ch.sweep].Add(-1) == 0 {
+				f.finish(r, batch[ch.sweep])
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// finish ends sweep s, whose connections are written.
+func (f *flushing) finish(r *Registry, s pendingSweep) {
+	r.putBuf(s.buf)
+	s.bg.finish()
+	f.done()
 }
 
 func (f *flushing) done() {

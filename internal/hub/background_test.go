@@ -173,10 +173,17 @@ func TestBackgroundSharedByTwoRegistries(t *testing.T) {
 }
 
 // Sweeps that wait behind a running one are written together afterwards; each
-// publisher's done runs once, after its frames were written.
+// publisher's done runs once, after its frames were written. With 2,000 recipients
+// the pass is spread over flush goroutines in chunks.
 func TestWaitingSweepsAreWrittenTogether(t *testing.T) {
+	for _, n := range []int{3, 2000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) { testWaitingSweepsAreWrittenTogether(t, n) })
+	}
+}
+
+func testWaitingSweepsAreWrittenTogether(t *testing.T, n int) {
 	gate := make(chan struct{})
-	r, cs := gatedRegistry(t, 3, gate)
+	r, cs := gatedRegistry(t, n, gate)
 	var done [3]atomic.Int32
 	bgs := make([]*Background, 3)
 	for i := range bgs {
@@ -206,6 +213,58 @@ func TestWaitingSweepsAreWrittenTogether(t *testing.T) {
 	for i, c := range cs {
 		if q, w := c.frames(); q != 0 || w != 3 {
 			t.Fatalf("client %d: %d queued, %d written; want 0, 3", i, q, w)
+		}
+	}
+}
+
+// Of the sweeps written in one pass, each is finished (its done run, its admission
+// slot given back) once its own connections are written, not when the whole pass is:
+// here the first waiting sweep is done while the second is still blocked in a write.
+func TestWaitingSweepFinishesWithItsOwnWrites(t *testing.T) {
+	r := New(nil)
+	entered := make(chan struct{}, 1)
+	gates := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{}), "c": make(chan struct{})}
+	close(gates["b"])
+	for name, gate := range gates {
+		c := &gatedClient{benchClient: benchClient{id: name, proto: protocol.JSON()}, entered: entered, gate: gate}
+		r.Add(c)
+		if ok, err := r.AddToGroup("bench", name, name); !ok || err != nil {
+			t.Fatalf("joining %s: %v %v", name, ok, err)
+		}
+	}
+	var done [3]atomic.Int32
+	bDone := make(chan struct{})
+	send := func(i int, group string) {
+		bg := NewBackground(func() {
+			if done[i].Add(1) == 1 && i == 1 {
+				close(bDone)
+			}
+		})
+		p := msg(group)
+		p.FlushInBackground(bg)
+		r.SendGroup("bench", group, p, nil)
+		bg.Close()
+	}
+	send(0, "a")
+	<-entered // the first sweep is blocked in a's write
+	send(1, "b")
+	send(2, "c") // b's sweep and c's wait, in that order
+	close(gates["a"])
+	select {
+	case <-bDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("b's sweep was not finished while c's write was blocked")
+	}
+	if done[2].Load() != 0 {
+		t.Fatal("c's sweep finished before its write")
+	}
+	close(gates["c"])
+	if err := r.WaitFlushes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range done {
+		if done[i].Load() != 1 {
+			t.Fatalf("done %d ran %d times, want 1", i, done[i].Load())
 		}
 	}
 }
