@@ -296,7 +296,7 @@ func (u *Upstream) acquireCall(s *Session, it *item) string {
 	part := it.rt.part
 	hit := hitNone
 	switch {
-	case !u.eventSlot(part):
+	case !u.eventSlot(part, it.arrived):
 		if u.isAborted() {
 			return ErrTextShutdown
 		}
@@ -320,23 +320,30 @@ func (u *Upstream) acquireCall(s *Session, it *item) string {
 	return u.overloaded(s, it.event, hit)
 }
 
-// eventSlot takes a slot of part, waiting up to u.slotWait when all are taken. Calls
-// come in bursts (a client's batch, a load generator catching up, a pause of the
-// function app's process): refusing every call beyond the limit the instant it
+// eventSlot takes a slot of part, waiting until u.slotWait after arrived when all are
+// taken. Calls come in bursts (a client's batch, a load generator catching up, a pause
+// of the function app's process): refusing every call beyond the limit the instant it
 // arrives refused bursts that slots freed within milliseconds would have served, and
 // the refusals cost the clients and the server nearly what the calls would have. The
 // line is bounded by the event's own limit, so a call waits about one round trip at
 // most while the function app keeps up; when it does not (a stalled function), a
-// waiter gives up after slotWait and is refused. Waiting holds no slot, of the event
-// or of anything else: a stalled event still holds only its own slots.
-func (u *Upstream) eventSlot(part string) bool {
+// waiter gives up and is refused. The wait counts from the invocation's arrival, so
+// that invocations queued behind their connection's earlier ones are not each given
+// the whole wait again: a refusal comes at most slotWait after Invoke (plus the
+// connection's calls in flight before it). Waiting holds no slot, of the event or of
+// anything else: a stalled event still holds only its own slots.
+func (u *Upstream) eventSlot(part string, arrived time.Time) bool {
 	if u.partLimit.tryAcquire(part) {
 		return true
 	}
-	if u.slotWait <= 0 {
+	if u.slotWait <= 0 || arrived.IsZero() {
 		return false
 	}
-	t := time.NewTimer(u.slotWait)
+	left := u.slotWait - time.Since(arrived)
+	if left <= 0 {
+		return false
+	}
+	t := time.NewTimer(left)
 	ok := u.partLimit.acquireWithin(part, u.aborted, t.C, u.partLimit.max)
 	t.Stop()
 	if ok {

@@ -142,3 +142,37 @@ func TestRotatedKeysSignOpenSessions(t *testing.T) {
 		}
 	}
 }
+
+// The wait for a slot counts from the invocation's arrival: one that queued behind its
+// connection's earlier calls for longer than SlotWait is refused when its turn comes,
+// without waiting again (a client invoking a stalled event 64 times would otherwise get
+// its last refusal only after 64 waits); one that arrived just now waits in line.
+func TestSlotWaitCountsFromArrival(t *testing.T) {
+	u := newUpstream(t, Options{Rules: ParseRules([]string{"http://127.0.0.1:1"}), MaxInFlightPerEvent: 1, SlotWait: time.Hour})
+	if !u.partLimit.tryAcquire("p") {
+		t.Fatal("first slot")
+	}
+	late := make(chan bool, 1)
+	go func() { late <- u.eventSlot("p", time.Now().Add(-time.Hour)) }()
+	select {
+	case ok := <-late:
+		if ok {
+			t.Fatal("took a slot of a full event")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("waited although its time from arrival was up")
+	}
+	fresh := make(chan bool, 1)
+	go func() { fresh <- u.eventSlot("p", time.Now()) }()
+	waitLine(t, u, 1)
+	u.partLimit.release("p")
+	select {
+	case ok := <-fresh:
+		if !ok {
+			t.Fatal("the waiter got no slot")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the waiter was not handed the released slot")
+	}
+	u.partLimit.release("p")
+}

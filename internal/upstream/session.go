@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/signalbox-io/signalbox/protocol"
@@ -44,6 +45,10 @@ type item struct {
 	event string
 	id    string // invocation id; "" = non-blocking or event
 	body  []byte
+	// arrived is when Invoke took the invocation (set only when invocations may wait
+	// for a slot): its wait for a slot ends SlotWait after it, however long it queued
+	// behind its connection's earlier calls.
+	arrived time.Time
 }
 
 // Session is the upstream side of one client connection. Its methods never block on the
@@ -220,7 +225,11 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 		s.fail(id, "Invocation failed, error: cannot encode the invocation.")
 		return
 	}
-	s.enqueue(item{kind: kindInvocation, rt: rt, event: inv.Target, id: id, body: body})
+	it := item{kind: kindInvocation, rt: rt, event: inv.Target, id: id, body: body}
+	if s.u.slotWait > 0 {
+		it.arrived = time.Now()
+	}
+	s.enqueue(it)
 }
 
 func (s *Session) queueFull(id, event string) {

@@ -119,10 +119,11 @@ type Options struct {
 	// SlotWait for the event; connection events wait.
 	MaxInFlightPerHub   int
 	MaxInFlightPerEvent int
-	// SlotWait is how long an invocation whose event has MaxInFlightPerEvent calls in
-	// flight may wait for one of them to finish before it is refused; at most as many
-	// invocations as that limit wait for one event, and those beyond are refused at
-	// once. Zero selects DefaultSlotWait; negative refuses at once.
+	// SlotWait is how long after its arrival an invocation whose event has
+	// MaxInFlightPerEvent calls in flight may wait for one of them to finish before it
+	// is refused; at most as many invocations as that limit wait for one event, and
+	// those beyond are refused at once. Zero selects DefaultSlotWait; negative refuses
+	// at once.
 	SlotWait time.Duration
 }
 
