@@ -244,6 +244,10 @@ type Result struct {
 	Deliveries   int64   `json:"deliveries"` // received in the window (and its drain)
 	P90Ms        float64 `json:"p90_ms"`
 	MaxMs        float64 `json:"max_ms"`
+	// The open-loop upstream scenario on raw clients: how late its calls left after
+	// their due times, in the window (p99 and the most).
+	InvokeLateP99Ms float64 `json:"invoke_late_p99_ms,omitempty"`
+	InvokeLateMaxMs float64 `json:"invoke_late_max_ms,omitempty"`
 
 	ServerCPUPercent  float64 `json:"server_cpu_percent"`  // of one core, over the window
 	LoadgenCPUPercent float64 `json:"loadgen_cpu_percent"` // the bench process itself (and its connect, publish or function-app workers), same window

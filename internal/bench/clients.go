@@ -61,16 +61,16 @@ func connectAll(ctx context.Context, e *env, n int, setup func(i int, c *client.
 }
 
 // connectRaw connects n raw WebSocket clients (see rawClient; the caller checked
-// e.rawOK) with dial, user "u<i>" each, whose bench messages go to rv (nil: none
-// expected).
-func connectRaw(ctx context.Context, e *env, n int, rv *receiver, dial rawDial) (*fleet, error) {
+// e.rawOK) with dial, user "u<i>" each, and starts read(i, c) as client i's read
+// loop (readLoop, or readRecords with a sink of the caller's).
+func connectRaw(ctx context.Context, e *env, n int, read func(i int, c *rawClient), dial rawDial) (*fleet, error) {
 	f := &fleet{raw: make([]*rawClient, n)}
 	err := f.dialAll(ctx, e, n, func(ctx context.Context, i int, hubURL, tok string) error {
 		c, err := dial(ctx, hubURL, tok, e.user(i))
 		if err != nil {
 			return err
 		}
-		go c.readLoop(rv, i)
+		go read(i, c)
 		f.raw[i] = c
 		return nil
 	})

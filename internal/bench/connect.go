@@ -226,7 +226,7 @@ func (l *localLoad) dial(ctx context.Context, e *env) (*connectPhase, error) {
 	var f *fleet
 	var err error
 	if e.rawc != nil {
-		f, err = connectRaw(ctx, e, e.o.Clients, nil, e.rawc.connect)
+		f, err = connectRaw(ctx, e, e.o.Clients, func(i int, c *rawClient) { c.readLoop(nil, i) }, e.rawc.connect)
 	} else {
 		f, err = connectAll(ctx, e, e.o.Clients, nil)
 	}

@@ -36,7 +36,7 @@ func runFanout(ctx context.Context, e *env) (*Result, error) {
 		// The receivers read their sockets themselves (see rawClient): through
 		// client.Conn they cost the load generator, on the same 2 cores, more than the
 		// server spends on a delivery.
-		f, err = connectRaw(ctx, e, o.Clients, rv, dialRaw)
+		f, err = connectRaw(ctx, e, o.Clients, func(i int, c *rawClient) { c.readLoop(rv, i) }, dialRaw)
 	} else {
 		f, err = connectAll(ctx, e, o.Clients, func(i int, c *client.Conn) { c.On(target, rv.handler(i)) })
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,15 +276,26 @@ const (
 
 // write sends payload as one masked frame.
 func (c *rawClient) write(op byte, payload []byte) error {
-	f := appendFrame(make([]byte, 0, 14+len(payload)), op, payload)
+	return c.writeFrame(appendFrame(make([]byte, 0, 14+len(payload)), op, payload))
+}
+
+// writeFrame writes f, one or more whole frames.
+func (c *rawClient) writeFrame(f []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_, err := c.nc.Write(f)
 	return err
 }
 
-// appendFrame appends payload as one masked frame.
+// appendFrame appends payload as one masked frame, with a mask from crypto/rand.
 func appendFrame(f []byte, op byte, payload []byte) []byte {
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	return appendMaskedFrame(f, op, payload, mask)
+}
+
+// appendMaskedFrame appends payload as one frame masked with mask.
+func appendMaskedFrame(f []byte, op byte, payload []byte, mask [4]byte) []byte {
 	f = append(f, 0x80|op)
 	switch n := len(payload); {
 	case n <= 125:
@@ -294,11 +306,11 @@ func appendFrame(f []byte, op byte, payload []byte) []byte {
 		f = append(f, 0x80|127)
 		f = binary.BigEndian.AppendUint64(f, uint64(n))
 	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
 	f = append(f, mask[:]...)
+	start := len(f)
+	f = slices.Grow(f, len(payload))[:start+len(payload)]
 	for i, b := range payload {
-		f = append(f, b^mask[i&3])
+		f[start+i] = b ^ mask[i&3]
 	}
 	return f
 }
@@ -425,11 +437,33 @@ const keepRawBuffer = 64 << 10
 // readLoop reads the socket in chunks until the connection ends and gives every
 // bench message to rv as client i's; with rv nil (the connect scenario's clients,
 // which receive only pings) it watches for the server's Close, with a small buffer.
-// It takes the records straight from its read buffer, and hands rv the stamps of a read together, with the one clock reading of
-// the read that brought them: per delivery it costs a scan for the record separator
-// and two integers (the overload row's 10,000 receivers had cost the load generator
-// more than the server spends per delivery; docs/performance.md, S1).
+// It hands rv the stamps of a read together, with the one clock reading of the read
+// that brought them: per delivery it costs a scan for the record separator and two
+// integers (the overload row's 10,000 receivers had cost the load generator more
+// than the server spends per delivery; docs/performance.md, S1).
 func (c *rawClient) readLoop(rv *receiver, i int) {
+	size := rawReadBuffer
+	if rv == nil {
+		size = rawIdleBuffer
+	}
+	c.readRecords(&rawStamps{rv: rv, i: i}, size)
+}
+
+// rawSink takes the JSON hub messages a raw client's read loop reads.
+type rawSink interface {
+	// record handles one whole message (without its record separator) of a read
+	// made at now; rec is valid until it returns. An error ends the read loop.
+	record(rec []byte, now time.Time) error
+	// flush ends a read: the records since the last flush came with it.
+	flush(now time.Time)
+	// bad counts a message the bench cannot read.
+	bad()
+}
+
+// readRecords reads the socket in chunks of up to size bytes until the connection
+// ends, and gives every JSON hub message to sink. It takes the records straight from
+// its read buffer: only a record cut by the buffer or by its frame is copied aside.
+func (c *rawClient) readRecords(sink rawSink, size int) {
 	var err error
 	defer func() {
 		if c.closing.Load() {
@@ -438,10 +472,6 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 		c.err = err
 		close(c.done)
 	}()
-	size := rawReadBuffer
-	if rv == nil {
-		size = rawIdleBuffer
-	}
 	buf := make([]byte, max(size, c.br.Buffered()))
 	w := 0
 	if c.br.Buffered() > 0 {
@@ -451,8 +481,8 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 	}
 	c.br = nil
 	r := 0
-	st := rawStamps{rv: rv, i: i}
 	var (
+		sp     recordSplitter
 		inData bool   // buf[r:] is in a data frame's payload, left bytes of it to come
 		left   uint64 // (the frame's bytes in buf[r:w] included)
 		fin    bool   // that frame ends its message
@@ -499,7 +529,7 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 				inData, left, fin, inMsg = true, h.payload, h.fin, true
 			}
 			chunk := buf[r : r+int(min(left, uint64(w-r)))]
-			used, serr := st.scan(chunk, now)
+			used, serr := sp.scan(sink, chunk, now)
 			if serr != nil {
 				err = serr
 				return
@@ -507,7 +537,7 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 			if tail := chunk[used:]; uint64(len(chunk)) == left && len(tail) > 0 {
 				// The frame ends inside a record: the record goes on in the next
 				// fragment, or ends unterminated with the message.
-				st.carry = append(st.carry, tail...)
+				sp.carry = append(sp.carry, tail...)
 				used = len(chunk)
 			}
 			r += used
@@ -518,19 +548,19 @@ func (c *rawClient) readLoop(rv *receiver, i int) {
 			inData = false
 			if fin {
 				inMsg = false
-				if len(st.carry) > 0 {
-					st.bad() // an unterminated record
-					st.dropCarry()
+				if len(sp.carry) > 0 {
+					sink.bad() // an unterminated record
+					sp.dropCarry()
 				}
 			}
 		}
-		st.flush(now)
+		sink.flush(now)
 		w = copy(buf, buf[r:w]) // room for the rest of what is cut
 		r = 0
 		if w == len(buf) {
 			// A record longer than the buffer (no header or control frame is): aside
 			// with it, and read on.
-			st.carry = append(st.carry, buf...)
+			sp.carry = append(sp.carry, buf...)
 			left -= uint64(w)
 			w = 0
 		}
@@ -582,20 +612,14 @@ func frameHeader(b []byte) (h wsHeader, ok bool, err error) {
 	return h, true, nil
 }
 
-// rawStamps collects the stamps of the bench messages of one read of a raw client,
-// for one call to receiver.recordBatch.
-type rawStamps struct {
-	rv        *receiver
-	i         int
-	n         int
-	sent, seq [64]int64
-	carry     []byte // the start of a record that the buffer or its frame cut
-}
+// recordSplitter cuts the payload of text messages into JSON hub messages, and
+// keeps the start of one that the read buffer or its frame cut.
+type recordSplitter struct{ carry []byte }
 
-// scan handles every whole JSON hub message in b, the payload of a text message as
-// far as it was read (carry holds what went before); used is how much of b they
-// took, up to and with the last record separator. now is when b was read.
-func (s *rawStamps) scan(b []byte, now time.Time) (used int, err error) {
+// scan gives sink every whole message in b, the payload of a text message as far as
+// it was read (carry holds what went before); used is how much of b they took, up to
+// and with the last record separator. now is when b was read.
+func (s *recordSplitter) scan(sink rawSink, b []byte, now time.Time) (used int, err error) {
 	for {
 		end := bytes.IndexByte(b[used:], 0x1e)
 		if end < 0 {
@@ -607,31 +631,49 @@ func (s *rawStamps) scan(b []byte, now time.Time) (used int, err error) {
 			rec = s.carry
 		}
 		used += end + 1
-		sent, seq, ok, err := rawStamp(rec)
+		err := sink.record(rec, now)
 		if len(s.carry) > 0 {
 			s.dropCarry()
 		}
-		switch {
-		case err != nil:
+		if err != nil {
 			return used, err
-		case ok:
-			if s.n == len(s.seq) {
-				s.flush(now)
-			}
-			s.sent[s.n], s.seq[s.n] = sent, seq
-			s.n++
-		case sent < 0:
-			s.bad()
 		}
 	}
 }
 
 // dropCarry empties carry, and lets a large one go.
-func (s *rawStamps) dropCarry() {
+func (s *recordSplitter) dropCarry() {
 	s.carry = s.carry[:0]
 	if cap(s.carry) > keepRawBuffer {
 		s.carry = nil
 	}
+}
+
+// rawStamps collects the stamps of the bench messages of one read of a raw client,
+// for one call to receiver.recordBatch.
+type rawStamps struct {
+	rv        *receiver
+	i         int
+	n         int
+	sent, seq [64]int64
+}
+
+// record takes the stamp of a bench message.
+func (s *rawStamps) record(rec []byte, now time.Time) error {
+	sent, seq, ok, err := rawStamp(rec)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		if s.n == len(s.seq) {
+			s.flush(now)
+		}
+		s.sent[s.n], s.seq[s.n] = sent, seq
+		s.n++
+	case sent < 0:
+		s.bad()
+	}
+	return nil
 }
 
 // bad counts a message the bench cannot read.

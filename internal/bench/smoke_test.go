@@ -170,6 +170,10 @@ func TestSmokeUpstreamRateAndConnect(t *testing.T) {
 	if r.RatePerS != 200 || r.Sent < 50 || r.Deliveries == 0 {
 		t.Fatalf("upstream open loop: rate %g, sent %d, done %d", r.RatePerS, r.Sent, r.Deliveries)
 	}
+	// The open loop ran on the raw clients, which time when their calls leave.
+	if r.InvokeLateMaxMs <= 0 || r.InvokeLateP99Ms > r.InvokeLateMaxMs {
+		t.Fatalf("calls left up to %g ms late (p99 %g ms): not measured", r.InvokeLateMaxMs, r.InvokeLateP99Ms)
+	}
 	// The function app is a worker process of its own, measured with the load generator
 	// (its CPU may round to 0 in so short a window).
 	if r.LoadgenProcesses != 2 || r.FunctionAppCPUPercent < 0 || r.LoadgenCPUPercent < r.FunctionAppCPUPercent {

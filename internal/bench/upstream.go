@@ -30,17 +30,22 @@ func startUpstreamStub(key, hub string) (*upstreamStub, error) {
 
 // listenUpstreamStub serves the function app on listen.
 func listenUpstreamStub(listen, key, hub string) (*upstreamStub, error) {
-	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{key}})
-	if err != nil {
-		return nil, fmt.Errorf("bench: upstream stub: %w", err)
-	}
-	echo := func(ctx context.Context, ic *functions.InvocationContext) (any, error) {
+	return listenFunctionApp(listen, key, hub, func(ctx context.Context, ic *functions.InvocationContext) (any, error) {
 		if len(ic.Arguments) == 0 {
 			return nil, errors.New("echo needs an argument")
 		}
 		return ic.Arguments[0], nil
+	})
+}
+
+// listenFunctionApp serves a function app on listen whose hub's echo is echo (the
+// tests' function apps answer wrongly on purpose).
+func listenFunctionApp(listen, key, hub string, echo functions.MessageFunc) (*upstreamStub, error) {
+	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{key}})
+	if err != nil {
+		return nil, fmt.Errorf("bench: upstream stub: %w", err)
 	}
-	if err := trigger.Register(hub, functions.CategoryMessages, "echo", functions.MessageFunc(echo)); err != nil {
+	if err := trigger.Register(hub, functions.CategoryMessages, "echo", echo); err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
 	}
 	// Connection events are part of the load (the server sends them for every
@@ -86,11 +91,24 @@ const openLoopTick = time.Millisecond
 
 // runUpstream is S2: the clients invoke echo, in a closed loop (one call in flight
 // per client) or, with Rate, open loop at Rate calls per second; the server forwards
-// each call to the stub and relays the result.
+// each call to the stub and relays the result. The open loop runs on raw clients
+// (rawUpstream) where they speak the transport and protocol (e.rawOK); the closed
+// loop, and the other transports and MessagePack, use client.Conn.
 func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	o := e.o
 	base := e.sample()
-	f, err := connectAll(ctx, e, o.Clients, nil)
+	t := &upstreamTally{}
+	var (
+		f   *fleet
+		g   *rawUpstream
+		err error
+	)
+	if o.Rate > 0 && e.rawOK() {
+		g = newRawUpstream(t, o.Clients, o.Payload, upstreamCallTimeout)
+		f, err = connectRaw(ctx, e, o.Clients, g.read, dialRaw)
+	} else {
+		f, err = connectAll(ctx, e, o.Clients, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -101,44 +119,52 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	connected := e.sample()
 
 	var (
-		rec     Recorder
-		done    counter
-		failed  counter
-		lastErr lastError
-		measure atomic.Bool
 		wg      sync.WaitGroup
 		payload = strings.Repeat("x", o.Payload)
 	)
 	runCtx, stopRuns := context.WithCancel(ctx)
 	defer stopRuns()
 	// invoke makes one call from client i; latency counts from due, the time the call
-	// was scheduled (open loop), so a server that falls behind is not flattered.
-	var overloaded counter
+	// was scheduled (open loop), so a server that falls behind is not flattered. The
+	// echo must return its first argument.
 	invoke := func(i int, c *client.Conn, due time.Time) error {
-		cctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
-		_, err := c.Invoke(cctx, "echo", due.UnixNano(), payload)
+		cctx, cancel := context.WithTimeout(runCtx, upstreamCallTimeout)
+		v, err := c.Invoke(cctx, "echo", due.UnixNano(), payload)
 		cancel()
-		if !measure.Load() {
+		if err == nil {
+			if got, verr := int64Arg(v); verr != nil || got != due.UnixNano() {
+				err = fmt.Errorf("bench: echo returned %.40s, not its argument %d", v.String(), due.UnixNano())
+			}
+		}
+		if !t.measure.Load() {
 			return err
 		}
 		switch {
 		case err == nil:
-			rec.Record(i, time.Since(due))
-			done.Add(1)
+			t.rec.Record(i, time.Since(due))
+			t.done.Add(1)
 		case runCtx.Err() != nil:
 		default:
-			failed.Add(1)
-			lastErr.Store(err)
 			// Refusals are most of the failures under overload: told apart by the
 			// completion's text, without formatting the error.
 			var ie *client.InvocationError
 			if errors.As(err, &ie) && strings.Contains(ie.Message, "overloaded") {
-				overloaded.Add(1)
+				t.refused(func() error { return err })
+			} else {
+				t.fail(1, err)
 			}
 		}
 		return err
 	}
-	if o.Rate > 0 {
+	switch {
+	case g != nil:
+		g.start(f.raw)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.run(runCtx, o.Rate)
+		}()
+	case o.Rate > 0:
 		// Open loop: calls leave at Rate per second whatever the answers do, spread
 		// over the clients in turn; a client may have several calls in flight.
 		live := make([]int, 0, len(f.conns))
@@ -201,7 +227,7 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 				}
 			}
 		}()
-	} else {
+	default:
 		for i, c := range f.conns {
 			if c == nil {
 				continue
@@ -224,9 +250,9 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 	}
 	o.Logger.Info("measuring", slog.String("scenario", o.Scenario), slog.Duration("for", o.Duration))
 	before, self0, app0 := e.sample(), selfSample(), e.upstream.sample()
-	measure.Store(true)
+	t.measure.Store(true)
 	sleepCtx(ctx, o.Duration)
-	measure.Store(false)
+	t.measure.Store(false)
 	after, self1, app1 := e.sample(), selfSample(), e.upstream.sample()
 	stopRuns()
 	wg.Wait()
@@ -236,17 +262,12 @@ func runUpstream(ctx context.Context, e *env) (*Result, error) {
 
 	r := &Result{Scenario: o.Scenario, Clients: o.Clients, DurationS: o.Duration.Seconds()}
 	f.fill(r)
-	r.setLatency(rec.Snapshot())
-	r.Deliveries = done.Load()
-	r.Sent = r.Deliveries + failed.Load()
-	r.DeliveriesPerS = float64(r.Deliveries) / o.Duration.Seconds()
+	t.fill(r, o.Duration, o.Logger)
 	r.RatePerS = o.Rate
-	r.addError("invoke_overloaded", overloaded.Load())
-	r.addError("invoke_failed", failed.Load()-overloaded.Load())
-	r.addError("disconnected", f.disconnected(o.Logger))
-	if err := lastErr.Load(); err != nil {
-		o.Logger.Warn("invocation failures", slog.Int64("failed", failed.Load()), slog.Any("lastError", err))
+	if g != nil && g.late.Count() > 0 {
+		r.InvokeLateP99Ms, r.InvokeLateMaxMs = ms(g.late.Quantile(99)), ms(g.late.Max())
 	}
+	r.addError("disconnected", f.disconnected(o.Logger))
 	fillServer(r, base, connected, before, after, f.connected())
 	fillLoadgen(r, self0.plus(app0), self1.plus(app1))
 	r.LoadgenProcesses = 2
