@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/signalbox-io/signalbox/protocol"
@@ -316,37 +315,12 @@ func appendMaskedFrame(f []byte, op byte, payload []byte, mask [4]byte) []byte {
 }
 
 // writeAwait writes b to nc and returns once nc has something to read (an error when
-// its deadline passes first), for a request whose answer br reads next: the write is
-// made inside RawConn.Read, which clears the poller's readiness before its callback
-// and then waits, so that the read that follows finds the answer instead of a read
-// that finds nothing (EAGAIN) and parks first (the fast upstream client's way,
-// internal/upstream). An answer that arrives between the write and the wait is
-// reported after the clearing and ends the wait at once. Plain write when br holds
-// unread bytes already or nc has no RawConn.
+// its deadline passes first), for a request whose answer br reads next, so that the
+// read that follows finds the answer instead of a read that finds nothing (EAGAIN)
+// and parks first: awaitWriter's way (stubserver.go). Plain write when br holds
+// unread bytes already.
 func writeAwait(nc net.Conn, br *bufio.Reader, b []byte) error {
-	sc, ok := nc.(syscall.Conn)
-	var rc syscall.RawConn
-	if ok && br.Buffered() == 0 {
-		rc, _ = sc.SyscallConn()
-	}
-	if rc == nil {
-		_, err := nc.Write(b)
-		return err
-	}
-	wrote := false
-	var werr error
-	err := rc.Read(func(uintptr) bool {
-		if wrote {
-			return true
-		}
-		wrote = true
-		_, werr = nc.Write(b)
-		return werr != nil
-	})
-	if werr != nil {
-		return werr
-	}
-	return err
+	return newAwaitWriter(nc).write(b, br.Buffered() == 0)
 }
 
 // errFrame is a frame the bench does not expect from the server.

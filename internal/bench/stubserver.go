@@ -116,12 +116,13 @@ func (s *stubServer) serveConn(c net.Conn) {
 	}
 }
 
-// awaitWriter writes answers on a connection and, after an answer, waits until the
-// connection is readable, so that the next request is read with one read instead of a
-// read that finds nothing (EAGAIN), the wait, and a second read: the server sends the
-// next request on a connection only after it has read the answer. The write happens
+// awaitWriter writes on a connection and, with await, waits until the connection is
+// readable, so that what the peer sends back is read with one read instead of a read
+// that finds nothing (EAGAIN), the wait, and a second read: the function app's answer
+// is followed by the server's next request on that connection, a raw client's request
+// (writeAwait) by its answer. The write happens
 // inside RawConn.Read's callback because RawConn.Read clears the readiness the poller
-// recorded before it calls it: a request arriving between a write made before and the
+// recorded before it calls it: bytes arriving between a write made before and the
 // wait would be forgotten (the reasoning of the upstream client's writeAndAwait). A
 // wake-up without a request (the peer's FIN, an error) is met by the read that
 // follows; the read deadline bounds the wait as it bounds a read.
