@@ -51,7 +51,7 @@ type publishCounts struct {
 // or "measure D" command, and answers with the counts. It returns when stdin reaches
 // EOF, when ctx ends, or after 15 minutes.
 func ServePublishWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, logger *slog.Logger) error {
-	return serveWorker(ctx, stdin, stdout, "publish", func(_ context.Context, line []byte) (workerHandler, func(), error) {
+	return serveWorker(ctx, stdin, stdout, "publish", func(_ context.Context, line []byte, _ *workerReport) (workerHandler, func(), error) {
 		var cfg publishConfig
 		if err := json.Unmarshal(line, &cfg); err != nil {
 			return nil, nil, fmt.Errorf("bench: publish worker configuration: %w", err)

@@ -24,7 +24,7 @@ type upstreamRig struct {
 // changed by set) and n raw clients.
 func startUpstreamRig(t *testing.T, n int, timeout time.Duration, set func(*server.Config), echo functions.MessageFunc) *upstreamRig {
 	t.Helper()
-	app, err := listenFunctionApp("127.0.0.1:0", rawTestKey, "bench", echo)
+	app, err := startFunctionApp(rawTestKey, "bench", echo)
 	if err != nil {
 		t.Fatal(err)
 	}

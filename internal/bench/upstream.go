@@ -25,12 +25,7 @@ type upstreamStub struct {
 
 // startUpstreamStub serves the function app on a free loopback port.
 func startUpstreamStub(key, hub string) (*upstreamStub, error) {
-	return listenUpstreamStub("127.0.0.1:0", key, hub)
-}
-
-// listenUpstreamStub serves the function app on listen.
-func listenUpstreamStub(listen, key, hub string) (*upstreamStub, error) {
-	return listenFunctionApp(listen, key, hub, func(ctx context.Context, ic *functions.InvocationContext) (any, error) {
+	return startFunctionApp(key, hub, func(ctx context.Context, ic *functions.InvocationContext) (any, error) {
 		if len(ic.Arguments) == 0 {
 			return nil, errors.New("echo needs an argument")
 		}
@@ -38,9 +33,9 @@ func listenUpstreamStub(listen, key, hub string) (*upstreamStub, error) {
 	})
 }
 
-// listenFunctionApp serves a function app on listen whose hub's echo is echo (the
+// startFunctionApp serves a function app on a free loopback port whose hub's echo is echo (the
 // tests' function apps answer wrongly on purpose).
-func listenFunctionApp(listen, key, hub string, echo functions.MessageFunc) (*upstreamStub, error) {
+func startFunctionApp(key, hub string, echo functions.MessageFunc) (*upstreamStub, error) {
 	trigger, err := functions.NewTrigger(functions.TriggerOptions{AccessKeys: []string{key}})
 	if err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
@@ -52,7 +47,7 @@ func listenFunctionApp(listen, key, hub string, echo functions.MessageFunc) (*up
 	// client); accept them.
 	trigger.HandleConnected(hub, func(context.Context, *functions.InvocationContext) error { return nil })
 	trigger.HandleDisconnected(hub, func(context.Context, *functions.InvocationContext) error { return nil })
-	ln, err := net.Listen("tcp", listen)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bench: upstream stub: %w", err)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,27 +20,28 @@ import (
 // few hundred calls a second (docs/performance.md, S2). A Functions host is a process
 // of its own; so is this one, and the kernel schedules it as one.
 
-// upstreamConfig is the function app a worker serves: on Listen, with Key checking
-// the signatures, for Hub.
+// upstreamConfig is the function app a worker serves: with Key checking the
+// signatures, for Hub. It listens on a free loopback port, which its "ready" report
+// gives as the upstream URL.
 type upstreamConfig struct {
-	Listen string `json:"listen"`
-	Key    string `json:"key"` // stdin is private, argv is not
-	Hub    string `json:"hub"`
+	Key string `json:"key"` // stdin is private, argv is not
+	Hub string `json:"hub"`
 }
 
 // ServeUpstreamWorker runs `signalbox bench --upstream-worker`: the upstream
 // scenario's function app (upstreamStub) on the configured address, from "ready"
 // until stdin reaches EOF, ctx ends, or 15 minutes have passed. It takes no command.
 func ServeUpstreamWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, _ *slog.Logger) error {
-	return serveWorker(ctx, stdin, stdout, "upstream", func(_ context.Context, line []byte) (workerHandler, func(), error) {
+	return serveWorker(ctx, stdin, stdout, "upstream", func(_ context.Context, line []byte, ready *workerReport) (workerHandler, func(), error) {
 		var cfg upstreamConfig
 		if err := json.Unmarshal(line, &cfg); err != nil {
 			return nil, nil, fmt.Errorf("bench: upstream worker configuration: %w", err)
 		}
-		stub, err := listenUpstreamStub(cfg.Listen, cfg.Key, cfg.Hub)
+		stub, err := startUpstreamStub(cfg.Key, cfg.Hub)
 		if err != nil {
 			return nil, nil, err
 		}
+		ready.URL = stub.url
 		return func(_ context.Context, cmd, _ string) (workerReport, error) {
 			return workerReport{Phase: cmd}, fmt.Errorf("bench: upstream worker: unknown command %q", cmd)
 		}, stub.close, nil
@@ -55,28 +57,21 @@ type upstreamWorker struct {
 // startUpstreamWorker starts the function app of the upstream scenario, checking
 // signatures made with key, and waits until it listens.
 func startUpstreamWorker(ctx context.Context, o *Options, key string) (*upstreamWorker, error) {
-	var lastErr error
-	for range 3 { // the free port may be taken before the worker listens on it
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		w, err := startWorker(o, "upstream", upstreamConfig{Listen: addr, Key: key, Hub: o.Hub})
-		if err != nil {
-			return nil, err
-		}
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, lastErr = w.await(actx, phaseReady)
-		cancel()
-		if lastErr == nil {
-			return &upstreamWorker{w: w, url: stubURL(addr)}, nil
-		}
-		w.stop()
-		if ctx.Err() != nil {
-			break
-		}
+	w, err := startWorker(o, "upstream", upstreamConfig{Key: key, Hub: o.Hub})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rep, err := w.await(actx, phaseReady)
+	if err == nil && rep.URL == "" {
+		err = errors.New("bench: upstream worker: no URL in its ready report")
+	}
+	if err != nil {
+		w.stop()
+		return nil, err
+	}
+	return &upstreamWorker{w: w, url: rep.URL}, nil
 }
 
 // sample is the worker's CPU (zero when it cannot be read, or without a worker).

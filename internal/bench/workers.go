@@ -59,13 +59,15 @@ type workerReport struct {
 	Error     string     `json:"error,omitempty"` // the command failed; the worker ends
 	// Publish is a publish worker's answer to "warmup" or "measure" (pubworker.go).
 	Publish *publishCounts `json:"publish,omitempty"`
+	// URL is an upstream worker's function app, in its "ready" report.
+	URL string `json:"url,omitempty"`
 }
 
 // ServeConnectWorker runs `signalbox bench --connect-worker` (the protocol above).
 // It returns when stdin reaches EOF (after closing its clients), when ctx ends, or
 // after 15 minutes.
 func ServeConnectWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, logger *slog.Logger) error {
-	return serveWorker(ctx, stdin, stdout, "connect", func(ctx context.Context, line []byte) (workerHandler, func(), error) {
+	return serveWorker(ctx, stdin, stdout, "connect", func(ctx context.Context, line []byte, _ *workerReport) (workerHandler, func(), error) {
 		var cfg workerConfig
 		if err := json.Unmarshal(line, &cfg); err != nil {
 			return nil, nil, fmt.Errorf("bench: connect worker configuration: %w", err)
@@ -135,7 +137,7 @@ type workerHandler func(ctx context.Context, cmd, arg string) (workerReport, err
 // (with the phase it failed in) and ends the worker. It returns when stdin reaches EOF,
 // when ctx ends, or after 15 minutes.
 func serveWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, kind string,
-	start func(ctx context.Context, cfg []byte) (workerHandler, func(), error)) error {
+	start func(ctx context.Context, cfg []byte, ready *workerReport) (workerHandler, func(), error)) error {
 	ctx, cancel := context.WithTimeout(ctx, floorLifetime)
 	defer cancel()
 	cmds := make(chan string, 4)
@@ -161,12 +163,13 @@ func serveWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, kind st
 	case <-ctx.Done():
 		return nil
 	}
-	handle, cleanup, err := start(ctx, []byte(line))
+	ready := workerReport{Phase: phaseReady}
+	handle, cleanup, err := start(ctx, []byte(line), &ready)
 	if err != nil {
 		return fail(phaseReady, err)
 	}
 	defer cleanup()
-	if err := enc.Encode(workerReport{Phase: phaseReady}); err != nil {
+	if err := enc.Encode(ready); err != nil {
 		return fmt.Errorf("bench: %s worker: %w", kind, err)
 	}
 	for {
