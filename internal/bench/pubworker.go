@@ -111,14 +111,8 @@ type publishWorker struct {
 // until it is ready.
 func startPublishWorker(ctx context.Context, e *env) (*publishWorker, error) {
 	o := e.o
-	w, err := startWorker(o, "publish", publishConfig{Endpoint: e.endpoint, Key: e.key, Hub: o.Hub, Payload: o.Payload, Rate: o.Rate})
+	w, _, err := startReadyWorker(ctx, o, "publish", publishConfig{Endpoint: e.endpoint, Key: e.key, Hub: o.Hub, Payload: o.Payload, Rate: o.Rate})
 	if err != nil {
-		return nil, err
-	}
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := w.await(actx, phaseReady); err != nil {
-		w.stop()
 		return nil, err
 	}
 	return &publishWorker{w: w}, nil
@@ -155,12 +149,6 @@ func (pw *publishWorker) run(ctx context.Context, cmd string, d time.Duration, p
 }
 
 // sample is the worker's CPU (zero when it cannot be read).
-func (pw *publishWorker) sample() ProcSample {
-	s, err := ReadProc(pw.w.c.pid())
-	if err != nil {
-		return ProcSample{}
-	}
-	return s
-}
+func (pw *publishWorker) sample() ProcSample { return pw.w.sample() }
 
 func (pw *publishWorker) stop() { pw.w.stop() }

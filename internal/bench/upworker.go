@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 )
 
 // The upstream scenario's function app runs in a worker process of its own, `bench
@@ -57,19 +56,13 @@ type upstreamWorker struct {
 // startUpstreamWorker starts the function app of the upstream scenario, checking
 // signatures made with key, and waits until it listens.
 func startUpstreamWorker(ctx context.Context, o *Options, key string) (*upstreamWorker, error) {
-	w, err := startWorker(o, "upstream", upstreamConfig{Key: key, Hub: o.Hub})
+	w, rep, err := startReadyWorker(ctx, o, "upstream", upstreamConfig{Key: key, Hub: o.Hub})
 	if err != nil {
 		return nil, err
 	}
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	rep, err := w.await(actx, phaseReady)
-	if err == nil && rep.URL == "" {
-		err = errors.New("bench: upstream worker: no URL in its ready report")
-	}
-	if err != nil {
+	if rep.URL == "" {
 		w.stop()
-		return nil, err
+		return nil, errors.New("bench: upstream worker: no URL in its ready report")
 	}
 	return &upstreamWorker{w: w, url: rep.URL}, nil
 }
@@ -79,11 +72,7 @@ func (uw *upstreamWorker) sample() ProcSample {
 	if uw == nil {
 		return ProcSample{}
 	}
-	s, err := ReadProc(uw.w.c.pid())
-	if err != nil {
-		return ProcSample{}
-	}
-	return s
+	return uw.w.sample()
 }
 
 func (uw *upstreamWorker) stop() { uw.w.stop() }

@@ -275,6 +275,32 @@ func (w *connectWorker) await(ctx context.Context, phase string) (workerReport, 
 
 // stop closes the worker's stdin, which ends it once its clients are closed, and
 // waits for it (SIGTERM after stopGrace).
+// startReadyWorker starts `bench --<kind>-worker` with cfg and waits up to 30 s for
+// its "ready" report; the worker is stopped when it does not come.
+func startReadyWorker(ctx context.Context, o *Options, kind string, cfg any) (*connectWorker, workerReport, error) {
+	w, err := startWorker(o, kind, cfg)
+	if err != nil {
+		return nil, workerReport{}, err
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rep, err := w.await(actx, phaseReady)
+	if err != nil {
+		w.stop()
+		return nil, workerReport{}, err
+	}
+	return w, rep, nil
+}
+
+// sample is the worker process's CPU (zero when it cannot be read).
+func (w *connectWorker) sample() ProcSample {
+	s, err := ReadProc(w.c.pid())
+	if err != nil {
+		return ProcSample{}
+	}
+	return s
+}
+
 func (w *connectWorker) stop() {
 	_ = w.c.stdin.Close()
 	select {
