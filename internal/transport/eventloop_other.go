@@ -20,6 +20,9 @@ func (p *EventLoop) unregister(*WebSocket) {}
 
 func tuneSocket(syscall.RawConn) {}
 
+// sendNow writes what the non-blocking socket fd takes now.
+func sendNow(fd uintptr, b []byte) (int, error) { return syscall.Write(int(fd), b) }
+
 func (p *EventLoop) dispatch(ws *WebSocket) { go ws.run() }
 
 // Wait returns at once: there is no loop goroutine here (each connection's reader

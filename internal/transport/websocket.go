@@ -381,22 +381,25 @@ func (ws *WebSocket) WriteFramed(batch []byte, binary bool) error {
 	return nil
 }
 
-// rawWrite is one write(2) through syscall.RawConn.Write. Its func is bound once
-// and the object reused: a closure over the write's results escaped to the heap (two
-// or three allocations per delivery).
+// rawWrite is one send on the socket through syscall.RawConn.Control. Its func is
+// bound once and the object reused: a closure over the write's results escaped to
+// the heap (two or three allocations per delivery).
+//
+// Control rather than RawConn.Write: Control only holds a reference on the
+// descriptor (so that a concurrent Close cannot let its number be reused by another
+// socket mid-write), where Write also takes the descriptor's write lock and resets
+// the poller's write readiness, which no one waits for here (waiting is
+// FinishWrite's, through net.Conn.Write). sendNow (per system) is the send itself.
 type rawWrite struct {
 	b   []byte
 	n   int
 	err error
-	fn  func(fd uintptr) bool
+	fn  func(fd uintptr)
 }
 
 var rawWrites = sync.Pool{New: func() any {
 	rw := &rawWrite{}
-	rw.fn = func(fd uintptr) bool {
-		rw.n, rw.err = syscall.Write(int(fd), rw.b)
-		return true // never wait here: waiting is FinishWrite's, on another goroutine
-	}
+	rw.fn = func(fd uintptr) { rw.n, rw.err = sendNow(fd, rw.b) }
 	return rw
 }}
 
@@ -429,7 +432,7 @@ func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err
 	}
 	rw := rawWrites.Get().(*rawWrite)
 	rw.b = b
-	err = ws.rc.Write(rw.fn)
+	err = ws.rc.Control(rw.fn)
 	n, werr := rw.n, rw.err
 	*rw = rawWrite{fn: rw.fn}
 	rawWrites.Put(rw)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -296,4 +297,33 @@ func readFrame(t *testing.T, br *bufio.Reader) string {
 		t.Fatal(err)
 	}
 	return string(p)
+}
+
+// A client that reset its connection makes TryWriteFramed fail (EPIPE or ECONNRESET
+// from the raw send, or the socket already closed by the reader that saw the reset),
+// never report the frame as written.
+func TestTryWriteFramedToAResetPeerFails(t *testing.T) {
+	ws, nc := acceptedPair(t)
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("client connection is %T", nc)
+	}
+	_ = tc.SetLinger(0) // close sends a reset
+	_ = tc.Close()
+	message := func() []byte {
+		b := make([]byte, Headroom, Headroom+16)
+		return append(b, "after the reset"...)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		rest, err := ws.TryWriteFramed(message(), false)
+		if err != nil {
+			return
+		}
+		if len(rest) != 0 {
+			t.Fatalf("a reset socket left %d bytes without an error", len(rest))
+		}
+		runtime.Gosched()
+	}
+	t.Fatal("writes to a reset connection kept succeeding")
 }
