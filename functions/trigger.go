@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -331,7 +332,7 @@ func (t *Trigger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The body is parsed before the signature is checked, as in the extension; the order
 	// decides which status a bad-and-unsigned request gets.
 	if key.category == CategoryMessages || key.event == EventDisconnected {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+		body, err := t.readBody(w, r)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -358,6 +359,36 @@ func (t *Trigger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.dispatch(r.Context(), w, proto, rt, ic)
+}
+
+// readBody reads the request body, at most t.maxBody bytes (*http.MaxBytesError
+// beyond). A body whose Content-Length is known and within the bound is read into a
+// buffer of that size (the service always sends one): io.ReadAll's growing buffer
+// and the MaxBytesReader were two of the trigger's allocations per invocation. The
+// length is not trusted: a shorter body is read as it is, a longer one on, bounded
+// as before.
+func (t *Trigger) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n < 0 || n > t.maxBody {
+		return io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
+	}
+	body := make([]byte, n, n+1)
+	if m, err := io.ReadFull(r.Body, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return body[:m], nil // shorter than announced: what there is, as io.ReadAll
+		}
+		return nil, err
+	}
+	// The spare byte of body's capacity finds the end (or more than announced).
+	m, err := io.ReadFull(r.Body, body[n:n+1])
+	if m == 0 {
+		if errors.Is(err, io.EOF) {
+			return body, nil
+		}
+		return nil, err
+	}
+	// More than announced: all of it the bounded way, as without a length.
+	return io.ReadAll(http.MaxBytesReader(w, io.NopCloser(io.MultiReader(bytes.NewReader(body[:n+1]), r.Body)), t.maxBody))
 }
 
 // parseInvocation fills ic from an unframed invocation body; a non-zero status is an error.
@@ -400,15 +431,20 @@ func (t *Trigger) dispatch(ctx context.Context, w http.ResponseWriter, proto pro
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		frame, ferr := completionFrame(proto, ic.InvocationID, result, err)
+		// The frame is encoded into a pooled buffer: w.Write does not keep it
+		// (io.Writer's contract), and a new one grew two or three times per call.
+		buf := framePool.Get().(*[]byte)
+		defer putFrame(buf)
+		frame, ferr := completionFrame((*buf)[:0], proto, ic.InvocationID, result, err)
 		if ferr != nil {
 			t.log.Warn("signalr trigger: cannot encode the result", "hub", rt.hub, "event", rt.event, "error", ferr)
-			frame, ferr = completionFrame(proto, ic.InvocationID, nil, ferr)
+			frame, ferr = completionFrame((*buf)[:0], proto, ic.InvocationID, nil, ferr)
 			if ferr != nil {
 				http.Error(w, ferr.Error(), http.StatusInternalServerError)
 				return
 			}
 		}
+		*buf = frame
 		if proto.Binary() {
 			w.Header().Set("Content-Type", "application/x-msgpack")
 		} else {
@@ -461,8 +497,21 @@ func errorText(err error) (text string) {
 	return MethodFailedText
 }
 
-// completionFrame encodes a framed Completion for invocation id.
-func completionFrame(proto protocol.Protocol, id string, result any, err error) ([]byte, error) {
+// framePool holds buffers for completion frames.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledFrame bounds the buffers kept: one large result should not pin its
+// buffer.
+const maxPooledFrame = 64 << 10
+
+func putFrame(b *[]byte) {
+	if cap(*b) <= maxPooledFrame {
+		framePool.Put(b)
+	}
+}
+
+// completionFrame appends a framed Completion for invocation id to dst.
+func completionFrame(dst []byte, proto protocol.Protocol, id string, result any, err error) ([]byte, error) {
 	c := &protocol.Completion{InvocationID: id}
 	if err != nil {
 		c.Error = errorText(err)
@@ -473,5 +522,5 @@ func completionFrame(proto protocol.Protocol, id string, result any, err error) 
 		}
 		c.Result, c.HasResult = v, true
 	}
-	return proto.AppendFrame(nil, c)
+	return proto.AppendFrame(dst, c)
 }

@@ -571,3 +571,85 @@ func TestTriggerTypedNilError(t *testing.T) {
 		t.Errorf("connected: %d, want 403", w.Code)
 	}
 }
+
+// The body is read whatever its Content-Length says, as io.ReadAll read it: a body
+// shorter than announced is parsed as it is, a longer one whole, and MaxBodySize bounds
+// the whole body, announced or not.
+func TestTriggerBodyLengthNotTrusted(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{MaxBodySize: 96})
+	tr.HandleMessage("chat", "echo", func(s string) string { return s })
+	body := invokeJSON("5", "echo", `["hi"]`)
+	for _, tc := range []struct {
+		name   string
+		length int64
+		body   string
+		status int
+	}{
+		{"exact", int64(len(body)), body, http.StatusOK},
+		{"unknown", -1, body, http.StatusOK},
+		{"longer than announced", 10, body, http.StatusOK},
+		{"announced zero", 0, body, http.StatusOK},
+		{"shorter than announced", int64(len(body)) + 20, body, http.StatusOK},
+		{"announced within, over the limit", 10, body + strings.Repeat(" ", 96), http.StatusRequestEntityTooLarge},
+		{"exactly the limit", 10, body + strings.Repeat(" ", 96-len(body)), http.StatusOK},
+		{"one over the limit", 96, body + strings.Repeat(" ", 97-len(body)), http.StatusRequestEntityTooLarge},
+		{"announced over the limit, within it", 97, body, http.StatusOK},
+		{"announced and over the limit", 200, body + strings.Repeat(" ", 97-len(body)), http.StatusRequestEntityTooLarge},
+	} {
+		u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: tc.body}
+		r := u.build()
+		r.ContentLength = tc.length
+		w := serve(t, tr, r)
+		if w.Code != tc.status {
+			t.Errorf("%s: status %d %q, want %d", tc.name, w.Code, w.Body, tc.status)
+			continue
+		}
+		if tc.status == http.StatusOK && w.Body.String() != `{"type":3,"invocationId":"5","result":"hi"}`+"\x1e" {
+			t.Errorf("%s: answer %q", tc.name, w.Body)
+		}
+	}
+}
+
+// An echo invocation, as the service sends it (with its Content-Length), costs the
+// trigger a bounded number of allocations: the body in one buffer of its size and the
+// completion frame in a pooled one (io.ReadAll, http.MaxBytesReader and the frame's
+// growth were five more).
+func TestTriggerInvokeAllocations(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	tr.HandleMessage("chat", "echo", MessageFunc(func(_ context.Context, ic *InvocationContext) (any, error) {
+		return ic.Arguments[0], nil
+	}))
+	u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: invokeJSON("7", "echo", `[1764770000000000000,"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]`)}
+	r := u.build()
+	body := &rewindBody{b: []byte(u.body)}
+	r.Body = body
+	w := &discardWriter{h: http.Header{}}
+	serveOnce := func() {
+		body.off = 0
+		clear(w.h)
+		tr.ServeHTTP(w, r)
+	}
+	serveOnce() // the signature cache and the frame pool fill
+	// The rest: the invocation context, its Headers map, the parsed invocation, the
+	// handler's boxed result, the completion and the Content-Type header value.
+	if n := testing.AllocsPerRun(100, serveOnce); n > 11 {
+		t.Fatalf("%.0f allocations per invocation, want at most 11", n)
+	}
+}
+
+// rewindBody is a request body that can be read again.
+type rewindBody struct {
+	b   []byte
+	off int
+}
+
+func (r *rewindBody) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *rewindBody) Close() error { return nil }

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,4 +207,205 @@ func (c *requestedConn) Write(b []byte) (int, error) {
 		time.Sleep(5 * time.Millisecond) // not awaiting a signal: lets the poller take in the readiness
 	}
 	return n, err
+}
+
+// stubRequests are requests as the upstream client sends them and variations the stub
+// must read as http.ReadRequest does.
+var stubRequests = []string{
+	"POST /runtime/webhooks/signalr HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n" +
+		"X-ASRS-Category: messages\r\nX-ASRS-Connection-Id: conn-1\r\nX-ASRS-Event: echo\r\nX-ASRS-Hub: bench\r\n" +
+		"X-ASRS-Signature: sha256=abc\r\nContent-Length: 5\r\n\r\nhello",
+	"POST /runtime/webhooks/signalr?code=k&x=1 HTTP/1.1\r\nhost: h\r\nx-asrs-hub:  bench \t\r\nX-Multi: a\r\nx-multi: b\r\n" +
+		"Connection: keep-alive, Close\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+	"GET /a%20b HTTP/1.0\r\nHost: h\r\nPragma: no-cache\r\n\r\n",
+	"GET /x HTTP/1.0\nConnection: keep-alive\nHost: h\n\n",
+	"POST http://example.com/runtime/webhooks/signalr HTTP/1.1\r\nHost: other\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+	"POST /p HTTP/1.1\r\nHost: h\r\nEmpty:\r\nContent-Length: 0\r\n\r\n",
+}
+
+// The stub's request reader gives the handler what http.ReadRequest gives, request
+// after request on one connection (the body of one does not leak into the next).
+func TestStubReaderReadsAsNetHTTP(t *testing.T) {
+	var all string
+	for _, raw := range stubRequests {
+		all += raw
+	}
+	want := bufio.NewReader(strings.NewReader(all))
+	rr := newStubReader(strings.NewReader(all), "192.0.2.1:1234")
+	for i := range stubRequests {
+		w, err := http.ReadRequest(want)
+		if err != nil {
+			t.Fatalf("request %d: net/http: %v", i, err)
+		}
+		wbody, _ := io.ReadAll(w.Body)
+		got, err := rr.read()
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		// Half of the body is read by the handler, the rest is discarded by the server.
+		half := make([]byte, len(wbody)/2)
+		if _, err := io.ReadFull(got.Body, half); err != nil {
+			t.Fatalf("request %d: body: %v", i, err)
+		}
+		rest, err := io.ReadAll(got.Body)
+		if err != nil || string(half)+string(rest) != string(wbody) {
+			t.Fatalf("request %d: body %q%q, want %q (%v)", i, half, rest, wbody, err)
+		}
+		if err := rr.discardBody(); err != nil {
+			t.Fatalf("request %d: discard: %v", i, err)
+		}
+		if got.Method != w.Method || got.URL.String() != w.URL.String() || got.Proto != w.Proto ||
+			got.ProtoMajor != w.ProtoMajor || got.ProtoMinor != w.ProtoMinor || got.Host != w.Host ||
+			got.ContentLength != w.ContentLength || got.Close != w.Close || got.RequestURI != w.RequestURI ||
+			!reflect.DeepEqual(got.TransferEncoding, w.TransferEncoding) || got.RemoteAddr != "192.0.2.1:1234" {
+			t.Errorf("request %d: got %s %s %s %d.%d host %q len %d close %t uri %q te %q, want %s %s %s %d.%d host %q len %d close %t uri %q te %q",
+				i, got.Method, got.URL, got.Proto, got.ProtoMajor, got.ProtoMinor, got.Host, got.ContentLength, got.Close, got.RequestURI, got.TransferEncoding,
+				w.Method, w.URL, w.Proto, w.ProtoMajor, w.ProtoMinor, w.Host, w.ContentLength, w.Close, w.RequestURI, w.TransferEncoding)
+		}
+		if !reflect.DeepEqual(got.Header, w.Header) {
+			t.Errorf("request %d: header %q, want %q", i, got.Header, w.Header)
+		}
+	}
+	if _, err := rr.read(); err != io.EOF {
+		t.Fatalf("after the last request: %v, want io.EOF", err)
+	}
+}
+
+// Malformed requests are errors (answered 400 by the stub), as with http.ReadRequest,
+// or where RFC 9112 lets a server refuse what net/http tolerates (folded lines, a
+// name with a space, a length beside a Transfer-Encoding).
+func TestStubReaderRejectsMalformed(t *testing.T) {
+	for _, raw := range []string{
+		"\r\nPOST / HTTP/1.1\r\n\r\n",
+		"POST /\r\n\r\n",
+		"POST / HTTP/1.1 x\r\n\r\n",
+		"POST / HTTP/x.y\r\n\r\n",
+		"PO(ST / HTTP/1.1\r\n\r\n",
+		"POST  HTTP/1.1\r\n\r\n",
+		"POST nopath HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nNoColon\r\n\r\n",
+		"POST / HTTP/1.1\r\n: empty name\r\n\r\n",
+		"POST / HTTP/1.1\r\nBad\x01: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+		"POST / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+		"POST / HTTP/1.1\r\nA B: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
+		"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: h\r\n", // cut off
+		"POST / HTTP/1.1\r\nX: " + strings.Repeat("x", maxStubHead) + "\r\n\r\n",
+	} {
+		rr := newStubReader(strings.NewReader(raw), "")
+		if req, err := rr.read(); err == nil || err == io.EOF {
+			t.Errorf("%.60q: read %v, %v; want an error", raw, req, err)
+		}
+	}
+}
+
+// A malformed request gets 400 and the connection is closed.
+func TestUpstreamStubAnswersMalformed400(t *testing.T) {
+	stub, err := startUpstreamStub("stub-key", "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stub.close()
+	addr := strings.TrimPrefix(stub.url, "http://")
+	c, err := net.Dial("tcp", addr[:strings.IndexByte(addr, '/')])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "POST "+functions.TriggerPath+" HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 400 ") || !strings.Contains(string(got), "Connection: close") {
+		t.Fatalf("answer %q, %v", got, err)
+	}
+}
+
+// BenchmarkStubReadRequest is reading one upstream request (the bench's echo call)
+// from a buffered connection: http.ReadRequest as the stub did, and stubReader.
+func BenchmarkStubReadRequest(b *testing.B) {
+	body := `{"type":1,"invocationId":"7","target":"echo","arguments":[1764770000000000000,"` + strings.Repeat("x", 64) + `"]}`
+	raw := "POST /runtime/webhooks/signalr HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n" +
+		"X-ASRS-Category: messages\r\nX-ASRS-Connection-Id: conn-1\r\nX-ASRS-Event: echo\r\nX-ASRS-Hub: bench\r\n" +
+		"X-ASRS-Signature: " + auth.UpstreamSignature([]string{"stub-key"}, "conn-1") + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	src := &repeatReader{b: []byte(raw)}
+	b.Run("ReadRequest", func(b *testing.B) {
+		br := bufio.NewReaderSize(src, 4096)
+		b.ReportAllocs()
+		for b.Loop() {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stubReader", func(b *testing.B) {
+		rr := newStubReader(src, "")
+		b.ReportAllocs()
+		for b.Loop() {
+			req, err := rr.read()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// repeatReader reads b over and over.
+type repeatReader struct {
+	b   []byte
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := copy(p, r.b[r.off:])
+	r.off = (r.off + n) % len(r.b)
+	return n, nil
+}
+
+// The function app's worker runs with one P and a GC percent of 400 while it
+// serves, and gives the process its settings back when it returns.
+func TestUpstreamWorkerRuntimeSettings(t *testing.T) {
+	gcPercent := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+	procs0, gc0 := runtime.GOMAXPROCS(0), gcPercent()
+	stdinR, stdinW := io.Pipe()
+	stdoutR, stdoutW := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- ServeUpstreamWorker(context.Background(), stdinR, stdoutW, nil) }()
+	if _, err := io.WriteString(stdinW, `{"key":"stub-key","hub":"bench"}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	ready, err := bufio.NewReader(stdoutR).ReadString('\n')
+	if err != nil || !strings.Contains(ready, `"phase":"ready"`) {
+		t.Fatalf("ready report %q: %v", ready, err)
+	}
+	procs, gc := runtime.GOMAXPROCS(0), gcPercent()
+	_ = stdinW.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not end when its stdin closed")
+	}
+	if procs != functionAppProcs || gc != functionAppGCPercent {
+		t.Errorf("serving with GOMAXPROCS %d, GC percent %d; want %d, %d", procs, gc, functionAppProcs, functionAppGCPercent)
+	}
+	if p, g := runtime.GOMAXPROCS(0), gcPercent(); p != procs0 || g != gc0 {
+		t.Errorf("after: GOMAXPROCS %d, GC percent %d; want %d, %d as before", p, g, procs0, gc0)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
+	"runtime/debug"
 )
 
 // The upstream scenario's function app runs in a worker process of its own, `bench
@@ -31,6 +33,7 @@ type upstreamConfig struct {
 // scenario's function app (upstreamStub) on the configured address, from "ready"
 // until stdin reaches EOF, ctx ends, or 15 minutes have passed. It takes no command.
 func ServeUpstreamWorker(ctx context.Context, stdin io.Reader, stdout io.Writer, _ *slog.Logger) error {
+	defer setFunctionAppRuntime()()
 	return serveWorker(ctx, stdin, stdout, "upstream", func(_ context.Context, line []byte, ready *workerReport) (workerHandler, func(), error) {
 		var cfg upstreamConfig
 		if err := json.Unmarshal(line, &cfg); err != nil {
@@ -45,6 +48,32 @@ func ServeUpstreamWorker(ctx context.Context, stdin io.Reader, stdout io.Writer,
 			return workerReport{Phase: cmd}, fmt.Errorf("bench: upstream worker: unknown command %q", cmd)
 		}, stub.close, nil
 	})
+}
+
+// Go runtime settings of the function app's process. It shares the two cores with
+// the server under test, and what it spends per call the server does not get: with
+// one P its connection goroutines run on one thread, without the idle second P's
+// spinning thread looking for work after every wake-up (futex wake-ups and
+// scheduler passes), and its garbage (a few hundred bytes per call, a heap of a few
+// MB) is collected a fifth as often, each cycle scanning and shrinking the 1,000
+// connection goroutines' stacks, which then grew again. Together they took the
+// function app from ~40 to ~28 µs of CPU per call at 12,000 calls/s
+// (docs/performance.md, S2, "Function app, 2026-12-03 evening"). One core is more
+// than it needs: ~35 % of one at the server's most.
+const (
+	functionAppProcs     = 1
+	functionAppGCPercent = 400
+)
+
+// setFunctionAppRuntime applies the function app's runtime settings and returns
+// what restores the previous ones.
+func setFunctionAppRuntime() (restore func()) {
+	procs := runtime.GOMAXPROCS(functionAppProcs)
+	gc := debug.SetGCPercent(functionAppGCPercent)
+	return func() {
+		runtime.GOMAXPROCS(procs)
+		debug.SetGCPercent(gc)
+	}
 }
 
 // upstreamWorker is the function app's worker process, seen from the bench.
