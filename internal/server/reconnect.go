@@ -393,7 +393,8 @@ type resumedEvents struct {
 }
 
 // Data implements transport.Handler.
-func (e *resumedEvents) Data(chunk []byte, _ bool) error { return e.c.receiveGen(e.gen, chunk) }
+// A resumed connection is stateful, which is never corked (see dataDone).
+func (e *resumedEvents) Data(chunk []byte, _ bool) error { return e.c.receiveGen(e.gen, chunk, false) }
 
 // Closed implements transport.Handler.
 func (e *resumedEvents) Closed(err error) { e.c.wsClosed(e.gen, err) }

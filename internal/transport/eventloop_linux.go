@@ -40,7 +40,7 @@ type EventLoop struct {
 // them keeps their stacks, which have grown to fit the hub's inbound path: a fresh
 // goroutine per read spent about a tenth of the CPU of an invocation-heavy load in
 // growing and copying its stack.
-const maxParkedReaders = 8
+const maxParkedReaders = 1024
 
 // dispatch runs ws's reader on a parked goroutine, or on a new one (which parks
 // afterwards) when none is free: a reader blocked in a handler never delays another
@@ -48,6 +48,12 @@ const maxParkedReaders = 8
 func (p *EventLoop) dispatch(ws *WebSocket) {
 	select {
 	case p.work <- ws:
+		// Counted off here, not by the reader once it runs: a reader handed work
+		// but not yet scheduled (the usual case on a busy server) counted as parked,
+		// so the readers finishing meanwhile found the count full and ended, and the
+		// next dispatches started fresh goroutines again (thousands a second under
+		// the S2 overload load, each growing its stack).
+		p.parked.Add(-1)
 	default:
 		go p.reader(ws, p.work)
 	}
@@ -61,9 +67,8 @@ func (p *EventLoop) reader(ws *WebSocket, work chan *WebSocket) {
 			return
 		}
 		var ok bool
-		ws, ok = <-work
-		p.parked.Add(-1)
-		if !ok {
+		if ws, ok = <-work; !ok {
+			p.parked.Add(-1)
 			return
 		}
 	}
