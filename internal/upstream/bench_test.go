@@ -27,9 +27,13 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 // BenchmarkInvokeOverloaded measures an invocation refused because its event's calls in
 // flight are at their limit: under overload, refusals must cost a small fraction of a
 // call, or they take the CPU the admitted calls need.
-func BenchmarkInvokeOverloaded(b *testing.B) {
+func BenchmarkInvokeOverloaded(b *testing.B) { benchRefusals(b, Options{MaxInFlightPerEvent: 1}) }
+
+// benchRefusals times invocations refused because the one call opts allow their
+// event is held.
+func benchRefusals(b *testing.B, opts Options) {
 	release := make(chan struct{})
-	u := benchUpstream(b, func(w http.ResponseWriter, r *http.Request) { <-release }, Options{MaxInFlightPerEvent: 1})
+	u := benchUpstream(b, func(w http.ResponseWriter, r *http.Request) { <-release }, opts)
 	b.Cleanup(func() { close(release) }) // runs before benchUpstream's cleanups
 	u.Open(ConnInfo{ID: "held", Hub: "chat", Protocol: protocol.JSON()}, func([]byte) {}).
 		Invoke(&protocol.Invocation{InvocationID: "0", Target: "ping"})
@@ -117,4 +121,10 @@ func BenchmarkBurstyArrivals(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkInvokeRefusedAtOnce measures an invocation refused inside Invoke (its event
+// at its limit, no wait for a slot): the refusal of the S2 overload row.
+func BenchmarkInvokeRefusedAtOnce(b *testing.B) {
+	benchRefusals(b, Options{MaxInFlightPerEvent: 1, SlotWait: -1})
 }

@@ -248,9 +248,12 @@ func (u *Upstream) sendEvent(s *Session, it *item) {
 // invoke delivers one invocation (never retried) and returns the frame for the client, or
 // nil for a non-blocking invocation.
 func (u *Upstream) invoke(s *Session, it *item) []byte {
-	if text := u.acquireCall(s, it); text != "" {
-		if it.id == "" {
+	if text, rf := u.acquireCall(s, it); text != "" || rf != nil {
+		switch {
+		case it.id == "":
 			return nil
+		case rf != nil:
+			return s.refusalFrame(it.id, rf)
 		}
 		return s.completionFrame(it.id, text)
 	}
@@ -292,13 +295,13 @@ const (
 // waiting behind another event's stalled calls. Only the event's slot is waited for, up
 // to Options.SlotWait and behind at most as many others as the event may have in
 // flight (see eventSlot); the hub's and the service's are taken at once or not at all.
-func (u *Upstream) acquireCall(s *Session, it *item) string {
+func (u *Upstream) acquireCall(s *Session, it *item) (text string, refused *refusal) {
 	part := it.rt.part
 	hit := hitNone
 	switch {
 	case !u.eventSlot(part, it.arrived):
 		if u.isAborted() {
-			return ErrTextShutdown
+			return ErrTextShutdown, nil
 		}
 		hit = hitEvent
 	case !u.hubLimit.tryAcquire(s.hub):
@@ -310,14 +313,14 @@ func (u *Upstream) acquireCall(s *Session, it *item) string {
 			if u.overloadLogged.Load() { // a store per call would bounce the line between cores
 				u.overloadLogged.Store(false)
 			}
-			return ""
+			return "", nil
 		default:
 		}
 		u.hubLimit.release(s.hub)
 		u.partLimit.release(part)
 		hit = hitService
 	}
-	return u.overloaded(s, it.event, hit)
+	return "", u.overloaded(s, it.event, hit)
 }
 
 // eventSlot takes a slot of part, waiting until u.slotWait after arrived when all are
@@ -378,24 +381,41 @@ func (u *Upstream) eventLine() int {
 }
 
 // overloaded counts and logs (once per episode) an invocation refused at hit and
-// returns the client's error text.
-func (u *Upstream) overloaded(s *Session, event string, hit limitHit) string {
-	var what, setting string
-	var limit int
-	switch hit {
-	case hitEvent:
-		what, setting, limit = "event "+event+" of hub "+s.hub, "upstream-max-in-flight-per-event", u.partLimit.max
-	case hitHub:
-		what, setting, limit = "hub "+s.hub, "upstream-max-in-flight-per-hub", u.hubLimit.max
-	default:
-		what, setting, limit = "the service", "upstream-max-in-flight", cap(u.slots)
-	}
+// returns the refusal for the client.
+func (u *Upstream) overloaded(s *Session, event string, hit limitHit) *refusal {
 	u.stats.overloaded.Add(1)
 	if !u.overloadLogged.Load() && !u.overloadLogged.Swap(true) {
+		setting, limit := u.limitOf(hit)
 		u.log.Warn("upstream calls in flight reached a limit; rejecting invocations until some finish",
 			"limit", setting, "maxInFlight", limit, "hub", s.hub, "event", event, "connectionId", s.id,
 			"cause", "the function app answers slower than clients invoke (raise the limit or scale the function app)")
 	}
+	return s.refusalFor(event, hit)
+}
+
+// limitOf names the setting of the limit hit and its value.
+func (u *Upstream) limitOf(hit limitHit) (setting string, limit int) {
+	switch hit {
+	case hitEvent:
+		return "upstream-max-in-flight-per-event", u.partLimit.max
+	case hitHub:
+		return "upstream-max-in-flight-per-hub", u.hubLimit.max
+	}
+	return "upstream-max-in-flight", cap(u.slots)
+}
+
+// overloadedText is the client's error text of an invocation of event refused at hit.
+func (u *Upstream) overloadedText(s *Session, event string, hit limitHit) string {
+	var what string
+	switch hit {
+	case hitEvent:
+		what = "event " + event + " of hub " + s.hub
+	case hitHub:
+		what = "hub " + s.hub
+	default:
+		what = "the service"
+	}
+	_, limit := u.limitOf(hit)
 	return ErrTextOverloaded + ": " + strconv.Itoa(limit) + " calls in flight for " + what + "."
 }
 

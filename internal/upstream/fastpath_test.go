@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +16,7 @@ import (
 // slot (SlotWait < 0), is refused inside Invoke, before its encoding and without a
 // worker: the reply is there when Invoke returns, and no session became busy.
 func TestOverloadedRefusedBeforeAWorker(t *testing.T) {
-	f, stalled, release := stallingFake(t)
-	defer release()
-	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL}), MaxInFlightPerEvent: 1, SlotWait: -1})
-	u.Open(ConnInfo{ID: "A", Hub: "chat", Protocol: protocol.JSON()}, newReplies(protocol.JSON()).fn).
-		Invoke(&protocol.Invocation{InvocationID: "1", Target: "slow"})
-	waitHeld(t, stalled)
+	u := saturated(t)
 	rb := newReplies(protocol.JSON())
 	b := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, rb.fn)
 	b.Invoke(&protocol.Invocation{InvocationID: "2", Target: "slow"})
@@ -28,6 +24,19 @@ func TestOverloadedRefusedBeforeAWorker(t *testing.T) {
 	if st := u.Stats(); st.BusySessions != 1 || st.Overloaded != 1 {
 		t.Errorf("stats %+v: want only A's session busy, one refusal", st)
 	}
+}
+
+// saturated is an Upstream whose event slow of hub chat has its one call in flight
+// (held until the test ends), with no wait for a slot: the next is refused in Invoke.
+func saturated(t *testing.T) *Upstream {
+	t.Helper()
+	f, stalled, release := stallingFake(t)
+	u := newUpstream(t, Options{Rules: ParseRules([]string{f.srv.URL}), MaxInFlightPerEvent: 1, SlotWait: -1})
+	t.Cleanup(release) // registered after newUpstream's Close, so it runs before it
+	u.Open(ConnInfo{ID: "A", Hub: "chat", Protocol: protocol.JSON()}, newReplies(protocol.JSON()).fn).
+		Invoke(&protocol.Invocation{InvocationID: "1", Target: "slow"})
+	waitHeld(t, stalled)
+	return u
 }
 
 func checkRefusedInInvoke(t *testing.T, r *replies, what string) {
@@ -175,4 +184,35 @@ func TestSlotWaitCountsFromArrival(t *testing.T) {
 		t.Fatal("the waiter was not handed the released slot")
 	}
 	u.partLimit.release("p")
+}
+
+// A refusal's Completion is encoded once per event and limit, then only the id is
+// put in (when the protocol writes it as is): the frames are those a full encoding
+// gives, for every protocol and any id.
+func TestRefusalFrameIsTheEncodedCompletion(t *testing.T) {
+	u := saturated(t)
+	for _, p := range []protocol.Protocol{protocol.JSON(), protocol.MessagePack()} {
+		r := newReplies(p)
+		s := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: p}, r.fn)
+		for _, id := range []string{"2", "abc-DEF_9.x", `q"uote`, "é", "3"} {
+			s.Invoke(&protocol.Invocation{InvocationID: id, Target: "slow"})
+			got := r.nextFrame(t)
+			want := s.completionFrame(id, ErrTextOverloaded+": 1 calls in flight for event slow of hub chat.")
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, id %q: refusal %q, want %q", p.Name(), id, got, want)
+			}
+		}
+	}
+}
+
+// Refusing an invocation at once allocates little more than its frame: under
+// overload refusals outnumber calls, and their cost takes the admitted calls' CPU.
+func TestRefusalAllocations(t *testing.T) {
+	u := saturated(t)
+	s := u.Open(ConnInfo{ID: "B", Hub: "chat", Protocol: protocol.JSON()}, func([]byte) {})
+	inv := &protocol.Invocation{InvocationID: "12345", Target: "slow"}
+	s.Invoke(inv)
+	if n := testing.AllocsPerRun(100, func() { s.Invoke(inv) }); n > 1 {
+		t.Errorf("%.1f allocations per refusal, want at most 1 (the frame)", n)
+	}
 }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -68,6 +69,10 @@ type Session struct {
 	reply   func(frame []byte)
 
 	onRejected func(reason string)
+
+	// refused is the refusal this session sent last: under overload a connection's
+	// invocations are refused one after another, nearly always for the same event.
+	refused atomic.Pointer[refusal]
 
 	mu            sync.Mutex
 	queue         []item
@@ -215,7 +220,10 @@ func (s *Session) Invoke(inv *protocol.Invocation) {
 	// Refused now rather than when a worker would start it: fail fast, before the
 	// encoding and the hand-off to a worker. The worker checks again as it takes the slot.
 	if hit := s.u.saturated(rt.part, s.hub); hit != hitNone {
-		s.fail(id, s.u.overloaded(s, inv.Target, hit))
+		rf := s.u.overloaded(s, inv.Target, hit)
+		if id != "" {
+			s.send(s.refusalFrame(id, rf))
+		}
 		return
 	}
 	body, err := s.proto.AppendUnframed(nil, inv)
@@ -392,6 +400,61 @@ func (s *Session) completionFrame(id, errText string) []byte {
 		return nil
 	}
 	return frame
+}
+
+// refusal is the Completion of an invocation refused as overloaded, for one event
+// and limit, encoded once but for the invocation id: a refusal must cost far less
+// than a call, and building its text and encoding its frame were most of what it
+// cost in user space (docs/performance.md, S2).
+type refusal struct {
+	event string
+	hit   limitHit
+	text  string
+	// head and tail are the frame around the id's characters, when the protocol
+	// writes an id as is between them (JSON, for an id that needs no escaping).
+	head, tail []byte
+}
+
+// idMarker stands for the invocation id in the frame encoded once.
+const idMarker = "sbx0id0marker"
+
+// refusalFor returns the session's refusal of an invocation of event at hit.
+func (s *Session) refusalFor(event string, hit limitHit) *refusal {
+	if rf := s.refused.Load(); rf != nil && rf.hit == hit && rf.event == event {
+		return rf
+	}
+	rf := &refusal{event: event, hit: hit, text: s.u.overloadedText(s, event, hit)}
+	if !s.proto.Binary() {
+		if frame := s.completionFrame(idMarker, rf.text); bytes.Count(frame, []byte(idMarker)) == 1 {
+			i := bytes.Index(frame, []byte(idMarker))
+			rf.head, rf.tail = frame[:i], frame[i+len(idMarker):]
+		}
+	}
+	s.refused.Store(rf)
+	return rf
+}
+
+// refusalFrame is rf's Completion for invocation id.
+func (s *Session) refusalFrame(id string, rf *refusal) []byte {
+	if rf.head == nil || !plainID(id) {
+		return s.completionFrame(id, rf.text)
+	}
+	frame := make([]byte, 0, len(rf.head)+len(id)+len(rf.tail))
+	frame = append(frame, rf.head...)
+	frame = append(frame, id...)
+	return append(frame, rf.tail...)
+}
+
+// plainID reports whether id is written as is inside a JSON string (clients send
+// counters: "1", "2", ...).
+func plainID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Session) send(frame []byte) {
