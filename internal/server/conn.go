@@ -100,9 +100,6 @@ type conn struct {
 
 	inMu     sync.Mutex // serializes inbound processing
 	inClosed bool
-	// corked (under inMu) is set while the WebSocket reader, delivering one read's
-	// messages, holds the writer: what is queued meanwhile waits for dataDone.
-	corked bool
 	// sweepSlot is the connection's index + 1 in s.sweep, 0 when not armed; under
 	// s.sweep.mu (here it fills padding).
 	sweepSlot int32
@@ -286,12 +283,11 @@ func (c *conn) stopChan() <-chan struct{} {
 
 // receive processes bytes from the client: the handshake first, then hub messages.
 // It returns errInputClosed when the connection is closing and errGone when it ended.
-func (c *conn) receive(data []byte) error { return c.receiveGen(0, data, false) }
+func (c *conn) receive(data []byte) error { return c.receiveGen(0, data) }
 
 // receiveGen is receive for the input of socket gen (see reconnect.go); the input of
-// a replaced socket is dropped. With cork (the WebSocket reader, which calls dataDone
-// after the data of each read), the replies to the messages wait for dataDone.
-func (c *conn) receiveGen(gen uint64, data []byte, cork bool) (err error) {
+// a replaced socket is dropped.
+func (c *conn) receiveGen(gen uint64, data []byte) (err error) {
 	c.inMu.Lock()
 	defer c.inMu.Unlock()
 	defer c.recoverPanic("receiving", &err)
@@ -351,9 +347,6 @@ func (c *conn) receiveGen(gen uint64, data []byte, cork bool) (err error) {
 			return c.holdPartial()
 		}
 		messages++
-		if cork && !c.corked {
-			c.corked = c.sr.Load() == nil && c.claimWriter()
-		}
 		c.lastRecv.Store(time.Now().UnixNano())
 		if end := c.handle(m); end {
 			c.inClosed = true

@@ -313,10 +313,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, c *conn)
 type wsEvents conn
 
 // Data implements transport.Handler.
-func (e *wsEvents) Data(chunk []byte, _ bool) error { return (*conn)(e).receiveGen(0, chunk, true) }
-
-// DataDone implements transport.DataDoneHandler.
-func (e *wsEvents) DataDone() { (*conn)(e).dataDone() }
+func (e *wsEvents) Data(chunk []byte, _ bool) error { return (*conn)(e).receive(chunk) }
 
 // Closed implements transport.Handler: the socket is closed.
 func (e *wsEvents) Closed(err error) { (*conn)(e).wsClosed(0, err) }

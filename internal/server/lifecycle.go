@@ -67,23 +67,6 @@ func (c *conn) claimWriter() bool {
 	return c.isWS.Load() && !c.writerOn.Load() && c.writerOn.CompareAndSwap(false, true)
 }
 
-// dataDone ends a cork (see receiveGen): the reader, which held the writer while it
-// delivered one read's messages, writes what was queued meanwhile (the replies to
-// them, results of calls, fan-outs) in one write(2) instead of one each. Refused
-// invocations are answered at once, and on loopback each write also runs the
-// client's receive path: a write per reply cost about as much server CPU as the
-// refusal itself (docs/performance.md, S2). A stateful connection is not corked: its
-// reconnect hands the writer over by itself.
-func (c *conn) dataDone() {
-	c.inMu.Lock()
-	held := c.corked
-	c.corked = false
-	c.inMu.Unlock()
-	if held && c.releaseWriter(c.spare) {
-		c.flush()
-	}
-}
-
 // kick starts the WebSocket writer goroutine unless a writer runs already.
 func (c *conn) kick() {
 	if !c.claimWriter() {

@@ -393,8 +393,7 @@ type resumedEvents struct {
 }
 
 // Data implements transport.Handler.
-// A resumed connection is stateful, which is never corked (see dataDone).
-func (e *resumedEvents) Data(chunk []byte, _ bool) error { return e.c.receiveGen(e.gen, chunk, false) }
+func (e *resumedEvents) Data(chunk []byte, _ bool) error { return e.c.receiveGen(e.gen, chunk) }
 
 // Closed implements transport.Handler.
 func (e *resumedEvents) Closed(err error) { e.c.wsClosed(e.gen, err) }

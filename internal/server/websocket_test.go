@@ -52,32 +52,3 @@ func TestWebSocketClientCloseNotifiesUpstreamCleanly(t *testing.T) {
 		t.Fatalf("client query %q", ev.Query)
 	}
 }
-
-// The replies to the messages of one read leave in one write (one WebSocket message),
-// not one write each: under overload most invocations are refused at once, and each
-// write to a loopback client costs the server about as much as the refusal itself.
-func TestWebSocketRepliesToOneReadInOneWrite(t *testing.T) {
-	ts := startServer(t, nil) // no upstream: each invocation is answered at once
-	wc, _ := ts.connectWS("chat", "carol", protocol.JSON())
-	var in []byte
-	for _, id := range []string{"1", "2", "3"} {
-		b, err := protocol.JSON().AppendFrame(nil, &protocol.Invocation{InvocationID: id, Target: "echo"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in = append(in, b...)
-	}
-	wc.sendRaw(in) // one WebSocket message: one Data call, so one read
-	b, _, err := wc.readMsg(5 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(string(b), "\x1e"); n != 3 {
-		t.Fatalf("the first message written holds %d completions, want all 3: %q", n, b)
-	}
-	for _, id := range []string{`"invocationId":"1"`, `"invocationId":"2"`, `"invocationId":"3"`} {
-		if !strings.Contains(string(b), id) {
-			t.Fatalf("no completion with %s in %q", id, b)
-		}
-	}
-}

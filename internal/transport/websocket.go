@@ -47,19 +47,6 @@ type Handler interface {
 	Closed(err error)
 }
 
-// DataDoneHandler is a Handler that is also told when the data of one read from the
-// socket has been delivered. A read often holds several messages (a client's burst,
-// or a backlog while the server was busy); a handler that holds back the replies to
-// them until DataDone writes them in one write(2) instead of one each: on loopback
-// each write also runs the peer's receive path, about half the server's CPU of an
-// invocation refused as overloaded (docs/performance.md, S2).
-type DataDoneHandler interface {
-	Handler
-	// DataDone is called on the reader's goroutine after the Data calls of one read
-	// (not after a read that delivered no data), before the next read.
-	DataDone()
-}
-
 // closeWait bounds how long a closing handshake waits for the peer's Close frame
 // before the socket is closed anyway.
 const closeWait = 5 * time.Second
@@ -90,7 +77,6 @@ type WebSocket struct {
 	closed atomic.Bool
 
 	dataOff   bool // owned by the running reader: the handler refused data; frames are parsed but not delivered
-	delivered bool // owned by the running reader: this read delivered data (DataDone is due)
 	closeSent bool // under wmu
 
 	// Owned by the running reader.
@@ -301,15 +287,7 @@ func (ws *WebSocket) blockingReader() {
 
 // parse feeds b to the frame parser; a protocol violation closes the connection.
 func (ws *WebSocket) parse(b []byte) {
-	err := ws.fr.feed(b, ws)
-	// Before a protocol error's Close frame: the replies to what came before it go first.
-	if ws.delivered {
-		ws.delivered = false
-		if d, ok := ws.h.(DataDoneHandler); ok {
-			d.DataDone()
-		}
-	}
-	if err != nil {
+	if err := ws.fr.feed(b, ws); err != nil {
 		var pe protocolError
 		if errors.As(err, &pe) {
 			ws.failClose(StatusProtocolError, string(pe), err)
@@ -327,7 +305,6 @@ func (ws *WebSocket) data(chunk []byte, final bool) error {
 	if ws.dataOff {
 		return nil
 	}
-	ws.delivered = true
 	if err := ws.h.Data(chunk, final); err != nil {
 		ws.dataOff = true
 	}

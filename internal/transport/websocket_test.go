@@ -83,9 +83,22 @@ func TestWebSocketSeesEOFBehindLastFrame(t *testing.T) {
 	var loop EventLoop
 	sent := make(chan struct{})
 	ev := &events{data: make(chan string, 1), closed: make(chan error, 1)}
-	// Registered only once the frame and the FIN wait in the socket: the
-	// registration reports both in one event.
-	srv := startedWhenSent(t, &loop, ev, sent)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := loop.Accept(w, r, ev)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		// Registered only once the frame and the FIN wait in the socket: the
+		// registration reports both in one event.
+		select {
+		case <-sent:
+		case <-time.After(5 * time.Second):
+			t.Error("the client did not send")
+		}
+		ws.Start()
+	}))
+	defer srv.Close()
 
 	nc := upgrade(t, srv.URL)
 	// A masked text frame "hi" (mask 0), then the FIN.
@@ -118,27 +131,6 @@ func TestWebSocketSeesEOFBehindLastFrame(t *testing.T) {
 	if err := loop.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// startedWhenSent serves one WebSocket to h on loop, started only once sent is
-// closed (the client's bytes then wait in the socket); the server is closed when the
-// test ends.
-func startedWhenSent(t *testing.T, loop *EventLoop, h Handler, sent <-chan struct{}) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := loop.Accept(w, r, h)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		select {
-		case <-sent:
-		case <-time.After(5 * time.Second):
-			t.Error("the client did not send")
-		}
-		ws.Start()
-	}))
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // acceptedPair is a started server-side WebSocket and the raw client connection of
@@ -334,52 +326,4 @@ func TestTryWriteFramedToAResetPeerFails(t *testing.T) {
 		runtime.Gosched()
 	}
 	t.Fatal("writes to a reset connection kept succeeding")
-}
-
-// doneEvents is events that also records DataDone.
-type doneEvents struct {
-	events
-	order chan string
-}
-
-func (e *doneEvents) Data(chunk []byte, final bool) error {
-	e.order <- "data " + string(chunk)
-	return nil
-}
-func (e *doneEvents) DataDone() { e.order <- "done" }
-
-// A DataDoneHandler hears DataDone once after the messages of one read, so that it can
-// write its replies to all of them at once.
-func TestWebSocketDataDoneAfterTheMessagesOfOneRead(t *testing.T) {
-	var loop EventLoop
-	sent := make(chan struct{})
-	ev := &doneEvents{events: events{data: make(chan string, 1), closed: make(chan error, 1)}, order: make(chan string, 10)}
-	srv := startedWhenSent(t, &loop, ev, sent) // one read takes both frames
-	nc := upgrade(t, srv.URL)
-	// Two masked text frames "a" and "b" (mask 0) in one write.
-	if _, err := nc.Write([]byte{0x81, 0x81, 0, 0, 0, 0, 'a', 0x81, 0x81, 0, 0, 0, 0, 'b'}); err != nil {
-		t.Fatal(err)
-	}
-	close(sent)
-	for _, want := range []string{"data a", "data b", "done"} {
-		select {
-		case got := <-ev.order:
-			if got != want {
-				t.Fatalf("got %q, want %q", got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no %q", want)
-		}
-	}
-	nc.Close()
-	select {
-	case <-ev.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the close was not noticed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := loop.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
 }
