@@ -39,7 +39,10 @@ type EventLoop struct {
 // maxParkedReaders bounds the reader goroutines kept parked between bursts. Reusing
 // them keeps their stacks, which have grown to fit the hub's inbound path: a fresh
 // goroutine per read spent about a tenth of the CPU of an invocation-heavy load in
-// growing and copying its stack.
+// growing and copying its stack. 1,024 covers the connections readable at once under
+// S2's overload (a cap of 256 still started 1,600–2,900 goroutines a second); the price
+// is memory, since parked readers keep their grown stacks: RSS +7–20 MiB at 22,000
+// invocations/s (docs/performance.md, S2, "Server refusal path").
 const maxParkedReaders = 1024
 
 // dispatch runs ws's reader on a parked goroutine, or on a new one (which parks
