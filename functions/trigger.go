@@ -373,11 +373,18 @@ func (t *Trigger) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
 	}
 	body := make([]byte, n, n+1)
-	if m, err := io.ReadFull(r.Body, body); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return body[:m], nil // shorter than announced: what there is, as io.ReadAll
+	// Not io.ReadFull: it turns the body's own io.ErrUnexpectedEOF (net/http's answer
+	// to a client gone mid-body) and a plain early EOF into the same error, and only
+	// the EOF is a body shorter than announced that io.ReadAll read as it is.
+	for m := 0; m < len(body); {
+		k, err := r.Body.Read(body[m:])
+		m += k
+		if errors.Is(err, io.EOF) {
+			return body[:m], nil
 		}
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	// The spare byte of body's capacity finds the end (or more than announced).
 	m, err := io.ReadFull(r.Body, body[n:n+1])

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/signalbox-io/signalbox/auth"
 	"github.com/tinylib/msgp/msgp"
@@ -653,3 +654,19 @@ func (r *rewindBody) Read(p []byte) (int, error) {
 }
 
 func (r *rewindBody) Close() error { return nil }
+
+// A body that ends in an error (net/http's io.ErrUnexpectedEOF for a client gone
+// before the Content-Length it announced) is not parsed as a short body: the answer
+// is the parsing failure it was before the body was read into a buffer of its length.
+func TestTriggerTruncatedBodyFails(t *testing.T) {
+	tr := newTestTrigger(t, TriggerOptions{})
+	tr.HandleMessage("chat", "echo", func(s string) string { return s })
+	body := invokeJSON("5", "echo", `["hi"]`)
+	u := upstreamRequest{hub: "chat", category: "messages", event: "echo", conn: testConn, body: body}
+	r := u.build()
+	r.ContentLength = int64(len(body)) + 10
+	r.Body = io.NopCloser(io.MultiReader(strings.NewReader(body), iotest.ErrReader(io.ErrUnexpectedEOF)))
+	if w := serve(t, tr, r); w.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d %q, want 500", w.Code, w.Body)
+	}
+}
