@@ -292,11 +292,15 @@ func (r *stubReader) read() (*http.Request, error) {
 	line = line[:len(line)-lineEndLen(line)]
 	sp1 := bytes.IndexByte(line, ' ')
 	sp2 := bytes.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 <= sp1+1 || !validToken(line[:sp1]) {
+	// Exactly two spaces: a target with a space is not one (net/http reads the
+	// second word as the target and refuses the rest as the version).
+	if sp1 <= 0 || sp2 <= sp1+1 || bytes.IndexByte(line[sp1+1:sp2], ' ') >= 0 || !validToken(line[:sp1]) {
 		return nil, errStubRequest
 	}
 	major, minor, ok := httpVersion(line[sp2+1:])
-	if !ok {
+	// The service speaks HTTP/1.1; only 1.x is read (net/http reads a 1.0 or older
+	// request's body by other rules: a Transfer-Encoding does not count there).
+	if !ok || major != 1 {
 		return nil, errStubRequest
 	}
 	spans := r.spans[1:]
@@ -345,6 +349,9 @@ func (r *stubReader) read() (*http.Request, error) {
 		Host:       r.url.Host,
 		RequestURI: target,
 		RemoteAddr: r.remote,
+	}
+	if len(h["Host"]) > 1 {
+		return nil, errStubRequest // as net/http: which one would be meant?
 	}
 	if r.req.Host == "" && len(h["Host"]) > 0 {
 		r.req.Host = h["Host"][0]
@@ -430,7 +437,7 @@ func (r *stubReader) setBody() error {
 	te, cl := h["Transfer-Encoding"], h["Content-Length"]
 	switch {
 	case len(te) > 0:
-		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") || len(cl) > 0 {
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") || len(cl) > 0 || r.req.ProtoMinor == 0 {
 			return errStubRequest
 		}
 		delete(h, "Transfer-Encoding")
@@ -472,17 +479,17 @@ func (r *stubReader) discardBody() error {
 		if err != nil {
 			return err
 		}
-		// The chunked reader stops after the last chunk; the trailer section and
-		// its empty line follow (trailers are not passed on).
-		for {
-			line, err := r.br.ReadSlice('\n')
-			if err != nil {
-				return fmt.Errorf("bench: request trailer: %w", err)
-			}
-			if len(line) == lineEndLen(line) {
-				return nil
-			}
+		// The chunked reader stops after the last chunk; the empty line that ends
+		// the trailer section follows. The service sends no trailers, so the stub
+		// takes none (net/http would parse them; refusing is the stricter side).
+		line, err := r.br.ReadSlice('\n')
+		if err != nil {
+			return fmt.Errorf("bench: request trailer: %w", err)
 		}
+		if string(line) != "\r\n" {
+			return errStubRequest
+		}
+		return nil
 	}
 	n, err := r.br.Discard(int(r.body.n))
 	r.body.n -= int64(n)

@@ -409,3 +409,40 @@ func TestUpstreamWorkerRuntimeSettings(t *testing.T) {
 		t.Errorf("after: GOMAXPROCS %d, GC percent %d; want %d, %d as before", p, g, procs0, gc0)
 	}
 }
+
+// FuzzStubReader: whatever arrives, the stub's reader never panics and ends (a body
+// is read to its end or to an error); a request it accepts, net/http accepts too, with
+// the same method, target, version and content length, and a body (trailer included)
+// that net/http fails to read, the stub fails to read too (the reader is meant to be
+// stricter than net/http, never looser).
+func FuzzStubReader(f *testing.F) {
+	for _, raw := range stubRequests {
+		f.Add(raw)
+	}
+	f.Add("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab")
+	f.Add("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	f.Add("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		rr := newStubReader(strings.NewReader(raw), "192.0.2.1:1234")
+		got, err := rr.read()
+		if err != nil {
+			return
+		}
+		_, gerr := io.Copy(io.Discard, got.Body)
+		if gerr == nil {
+			gerr = rr.discardBody() // a chunked body's trailer section
+		}
+		w, werr := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if werr != nil {
+			t.Fatalf("the stub accepted what net/http refuses (%v): %q", werr, raw)
+		}
+		if got.Method != w.Method || got.RequestURI != w.RequestURI || got.Proto != w.Proto ||
+			got.ContentLength != w.ContentLength {
+			t.Fatalf("stub %s %q %s len %d, net/http %s %q %s len %d: %q",
+				got.Method, got.RequestURI, got.Proto, got.ContentLength, w.Method, w.RequestURI, w.Proto, w.ContentLength, raw)
+		}
+		if _, werr := io.Copy(io.Discard, w.Body); werr != nil && gerr == nil {
+			t.Fatalf("body: stub %v, net/http %v: %q", gerr, werr, raw)
+		}
+	})
+}
