@@ -82,7 +82,7 @@ func startChild(argv, env []string, stdout io.Writer) (*child, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	c.stdin = stdin
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childProcAttr()
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopGrace
 	if err := cmd.Start(); err != nil {

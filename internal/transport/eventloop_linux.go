@@ -257,6 +257,13 @@ func tuneSocket(rc syscall.RawConn) {
 	})
 }
 
+// haveEventLoop: Linux reads WebSocket connections from the epoll loop, through
+// their raw sockets.
+const haveEventLoop = true
+
+// readNow reads what the non-blocking socket fd holds now.
+func readNow(fd uintptr, b []byte) (int, error) { return syscall.Read(int(fd), b) }
+
 // sendNow writes what the non-blocking socket fd takes now, with send(2) as a raw
 // system call. At 2,000 clients × 25 broadcasts/s nearly all of the server's CPU is
 // one such send per delivery, so its overhead counts (perf, cpu-clock, share of the

@@ -20,8 +20,15 @@ func (p *EventLoop) unregister(*WebSocket) {}
 
 func tuneSocket(syscall.RawConn) {}
 
-// sendNow writes what the non-blocking socket fd takes now.
-func sendNow(fd uintptr, b []byte) (int, error) { return syscall.Write(int(fd), b) }
+// haveEventLoop: without an event loop a connection's socket is not used directly
+// (no RawConn is kept), so readNow and sendNow are never called here.
+const haveEventLoop = false
+
+var errNoRawSocket = errors.New("websocket: no raw socket I/O on this system")
+
+func readNow(uintptr, []byte) (int, error) { return 0, errNoRawSocket }
+
+func sendNow(uintptr, []byte) (int, error) { return 0, errNoRawSocket }
 
 func (p *EventLoop) dispatch(ws *WebSocket) { go ws.run() }
 

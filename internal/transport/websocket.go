@@ -121,7 +121,7 @@ func (p *EventLoop) Accept(w http.ResponseWriter, r *http.Request, h Handler) (*
 		b, _ := brw.Reader.Peek(n)
 		ws.pending = append([]byte(nil), b...)
 	}
-	if sc, ok := nc.(syscall.Conn); ok && p != nil {
+	if sc, ok := nc.(syscall.Conn); ok && p != nil && haveEventLoop {
 		if raw, err := sc.SyscallConn(); err == nil {
 			ws.rc = raw
 			tuneSocket(raw)
@@ -240,7 +240,7 @@ func (ws *WebSocket) readAvailable() {
 		var n int
 		var rerr error
 		err := ws.rc.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), buf)
+			n, rerr = readNow(fd, buf)
 			return true // never wait: the poller reports readiness
 		})
 		if err == nil {
