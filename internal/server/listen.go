@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"time"
+
+	"github.com/signalbox-io/signalbox/internal/rawtcp"
 )
 
 // The TCP keep-alive of every accepted connection: Go's defaults (net.KeepAliveConfig),
@@ -20,5 +22,9 @@ const (
 // Linux it is set once on the listening socket, which accepted sockets inherit, instead
 // of with four setsockopt calls per accepted connection (S5 of docs/performance.md).
 func Listen(ctx context.Context, addr string) (net.Listener, error) {
-	return listenConfig().Listen(ctx, "tcp", addr)
+	ln, err := listenConfig().Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawtcp.Listener(ln), nil
 }

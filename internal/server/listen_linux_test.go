@@ -32,7 +32,7 @@ func TestListenKeepAliveInherited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
