@@ -29,6 +29,20 @@ const (
 	RowS5         = "S5 connect + storm"
 )
 
+// s2Rate is S2's open-loop rate, in invocations/s.
+const s2Rate = 12000
+
+// checkS2 judges S2's "≥ 12,000/s with p99 < 20 ms". The open loop offers exactly
+// s2Rate, and the calls counted are those that end inside the measured window: a run
+// that answers every call still counts a few dozen more or fewer than s2Rate × the
+// window (the calls in flight at either edge, 12,000/s × a few ms), so a strict
+// "≥ 12,000" was a coin toss (11,998/s failed it with every call answered). The rate
+// holds when no call failed and the count is within 1 % of the offered rate.
+func checkS2(r *Result, _ map[string]*Result) (bool, string) {
+	ok := r.Errors == 0 && r.DeliveriesPerS >= 0.99*s2Rate && r.P99Ms < 20
+	return ok, fmt.Sprintf("%.0f/s, p99 %.1f ms, %d failed", r.DeliveriesPerS, r.P99Ms, r.Errors)
+}
+
 // Suite returns the rows `--scenario all` runs, in order.
 func Suite() []SuiteRow {
 	return []SuiteRow{
@@ -70,11 +84,9 @@ func Suite() []SuiteRow {
 			apply: func(o *Options, _ bool, _ map[string]*Result) {
 				// Open loop: a closed loop of 1,000 clients keeps 1,000 calls in flight,
 				// so its p99 is 1,000 ÷ throughput whatever the server does.
-				o.Scenario, o.Clients, o.Rate = Upstream, 1000, 12000
+				o.Scenario, o.Clients, o.Rate = Upstream, 1000, s2Rate
 			},
-			check: func(r *Result, _ map[string]*Result) (bool, string) {
-				return r.DeliveriesPerS >= 12000 && r.P99Ms < 20, fmt.Sprintf("%.0f/s, p99 %.1f ms", r.DeliveriesPerS, r.P99Ms)
-			}},
+			check: checkS2},
 		{Name: RowS2Overload, Goal: "open loop at 2× S2's throughput: ≥ 80 % of S2's goodput succeeds, the rest fail fast as \"overloaded\"",
 			apply: func(o *Options, _ bool, prev map[string]*Result) {
 				o.Scenario, o.Clients, o.Rate = Upstream, 1000, 4000
