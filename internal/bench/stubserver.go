@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/signalbox-io/signalbox/internal/rawtcp"
 )
 
 // stubServer serves an http.Handler (the upstream scenario's functions.Trigger) over
@@ -55,6 +57,10 @@ func (s *stubServer) serve() {
 			}
 			return
 		}
+		// Raw reads and writes: the function app's process goes idle between calls,
+		// and a system call through package syscall would wake its sysmon each time
+		// (package rawtcp).
+		c = rawtcp.Wrap(c)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
