@@ -47,6 +47,11 @@ func Wrap(c net.Conn) net.Conn {
 	return rt
 }
 
+// TCP returns the connection without the raw path. For a holder that does its own raw
+// I/O on a connection it keeps long (a WebSocket read by the event loop): the wrapper's
+// state would otherwise stay with every idle connection.
+func (c *Conn) TCP() *net.TCPConn { return c.TCPConn }
+
 // Read reads what the socket holds, waiting through the poller when it holds nothing.
 // Its errors are those of net.TCPConn.Read: a failed system call as a *net.OpError
 // with its *os.SyscallError, io.EOF at the peer's FIN; a deadline or a closed

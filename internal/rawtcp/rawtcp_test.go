@@ -241,3 +241,15 @@ func TestConcurrentReads(t *testing.T) {
 		t.Fatalf("the readers got %d bytes of %d", got, total)
 	}
 }
+
+// TCP gives back the connection Wrap was given.
+func TestTCPUnwraps(t *testing.T) {
+	s, _ := pair(t)
+	u, ok := s.(interface{ TCP() *net.TCPConn })
+	if !ok {
+		t.Skip("no raw path on this system: nothing wrapped")
+	}
+	if u.TCP() == nil || net.Conn(u.TCP()) == s {
+		t.Fatalf("TCP() = %v", u.TCP())
+	}
+}
