@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Conn is a *net.TCPConn whose Read and Write are raw system calls. Everything else
@@ -79,7 +81,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 func (c *Conn) readStep(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rb[0])), uintptr(len(c.rb)))
+		n, _, e := syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rb[0])), uintptr(len(c.rb)))
 		switch e {
 		case 0:
 			c.rn = int(n)
@@ -120,7 +122,7 @@ func (c *Conn) writeStep(fd uintptr) bool {
 	for c.wn < len(c.wb) {
 		rest := c.wb[c.wn:]
 		// MSG_NOSIGNAL: a peer gone is EPIPE, not a signal.
-		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)),
+		n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)),
 			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case 0:
