@@ -81,10 +81,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 func (c *Conn) readStep(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rb[0])), uintptr(len(c.rb)))
+		n, e := ReadNow(fd, c.rb)
 		switch e {
 		case 0:
-			c.rn = int(n)
+			c.rn = n
 			return true
 		case syscall.EINTR:
 			continue
@@ -120,13 +120,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 func (c *Conn) writeStep(fd uintptr) bool {
 	for c.wn < len(c.wb) {
-		rest := c.wb[c.wn:]
-		// MSG_NOSIGNAL: a peer gone is EPIPE, not a signal.
-		n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)),
-			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
+		n, e := SendNow(fd, c.wb[c.wn:])
 		switch e {
 		case 0:
-			c.wn += int(n)
+			c.wn += n
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false // wait for writability
@@ -136,6 +133,34 @@ func (c *Conn) writeStep(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// ReadNow reads what the non-blocking socket fd holds now, as a raw read(2): EAGAIN
+// when it holds nothing, 0 bytes and no error at the peer's FIN.
+func ReadNow(fd uintptr, b []byte) (int, syscall.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+// SendNow writes what the non-blocking socket fd takes now, as a raw send(2):
+// EAGAIN when it takes nothing. send skips write(2)'s file layer; MSG_NOSIGNAL makes
+// a peer that went away an EPIPE error, not a signal.
+func SendNow(fd uintptr, b []byte) (int, syscall.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
 }
 
 // opError wraps errno as net wraps a failed read or write.
