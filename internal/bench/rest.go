@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signalbox-io/signalbox/auth"
+	"github.com/signalbox-io/signalbox/internal/httpwire"
 	"github.com/signalbox-io/signalbox/management"
 )
 
@@ -264,17 +265,17 @@ func (c *restConn) roundTrip(req []byte) (st restStatus, keep bool, err error) {
 		}
 		value = bytes.TrimSpace(value)
 		switch {
-		case equalFold(name, "content-length"):
+		case httpwire.EqualFold(name, "content-length"):
 			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
 				return st, false, errBadResponse
 			}
-		case equalFold(name, "transfer-encoding"):
+		case httpwire.EqualFold(name, "transfer-encoding"):
 			keep = false // chunked: not read; the connection is closed
-		case equalFold(name, "connection"):
-			if equalFold(value, "close") {
+		case httpwire.EqualFold(name, "connection"):
+			if httpwire.EqualFold(value, "close") {
 				keep = false
 			}
-		case equalFold(name, "x-ms-error-code") && st.code != http.StatusAccepted:
+		case httpwire.EqualFold(name, "x-ms-error-code") && st.code != http.StatusAccepted:
 			st.errorCode = string(value)
 		}
 	}
@@ -290,23 +291,6 @@ func (c *restConn) roundTrip(req []byte) (st restStatus, keep bool, err error) {
 		keep = false
 	}
 	return st, keep, nil
-}
-
-// equalFold compares an ASCII header token with a lower-case name.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // sendHTTP is send through net/http (an https endpoint).

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/signalbox-io/signalbox/internal/httpwire"
 	"github.com/signalbox-io/signalbox/internal/rawtcp"
 )
 
@@ -300,7 +301,7 @@ func (r *stubReader) read() (*http.Request, error) {
 	sp2 := bytes.LastIndexByte(line, ' ')
 	// Exactly two spaces: a target with a space is not one (net/http reads the
 	// second word as the target and refuses the rest as the version).
-	if sp1 <= 0 || sp2 <= sp1+1 || bytes.IndexByte(line[sp1+1:sp2], ' ') >= 0 || !validToken(line[:sp1]) {
+	if sp1 <= 0 || sp2 <= sp1+1 || bytes.IndexByte(line[sp1+1:sp2], ' ') >= 0 || !httpwire.Token(line[:sp1]) {
 		return nil, errStubRequest
 	}
 	major, minor, ok := httpVersion(line[sp2+1:])
@@ -548,36 +549,10 @@ func httpVersion(v []byte) (major, minor int, ok bool) {
 	return http.ParseHTTPVersion(string(v))
 }
 
-// validToken reports whether b is an RFC 9110 token (a method or a header name).
-func validToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c >= 0x80 || !tokenByte[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenByte = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 // canonicalizeKey puts a header name into its canonical (textproto) spelling in
 // place; false when it is not a token.
 func canonicalizeKey(k []byte) bool {
-	if !validToken(k) {
+	if !httpwire.Token(k) {
 		return false
 	}
 	upper := true

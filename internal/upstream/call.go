@@ -76,11 +76,16 @@ func (u *Upstream) doFast(s *Session, it *item, readBody bool) result {
 	if err != nil {
 		return result{kind: u.fastErrKind(err), err: err}
 	}
-	resp, err := fc.post(s.headerFor(it.rt).head, it.body)
+	q, resp, err := fc.post(s.headerFor(it.rt).head, it.body)
 	if err != nil {
 		kind := u.fastErrKind(err)
 		u.fast.failed(fc, kind == failNetwork)
 		return result{kind: kind, err: err}
+	}
+	if resp == nil {
+		r := u.quickResult(q, readBody)
+		u.fast.finishQuick(fc, q)
+		return r
 	}
 	r := u.readResponse(resp, readBody, u.fastErrKind)
 	u.fast.finish(fc, resp)
@@ -118,6 +123,18 @@ func (u *Upstream) readResponse(resp *http.Response, readBody bool, classify fun
 		return result{kind: kind, status: resp.StatusCode, err: stripURL(err)}
 	}
 	return result{status: resp.StatusCode, body: buf.Bytes()}
+}
+
+// quickResult is readResponse for a quickReply (a 200 or a 204): the body, copied out
+// of the connection's buffer, only when readBody is set.
+func (u *Upstream) quickResult(q quickReply, readBody bool) result {
+	if !readBody || len(q.body) == 0 {
+		return result{status: q.status}
+	}
+	if int64(len(q.body)) > u.maxResp {
+		return result{kind: failTooLarge, status: q.status}
+	}
+	return result{status: q.status, body: bytes.Clone(q.body)}
 }
 
 // newRequest is the POST of body to rt's target. The target URL was parsed once for the

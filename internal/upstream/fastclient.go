@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/signalbox-io/signalbox/internal/rawtcp"
 )
 
 // fastClient sends the upstream POSTs to plain http:// targets (the Functions host on
@@ -206,6 +208,7 @@ func (c *fastClient) dial(addr string, deadline time.Time) (*fastConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = rawtcp.Wrap(nc)
 	fc := &fastConn{addr: addr, nc: nc, br: bufio.NewReaderSize(nc, 4096)}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -371,9 +374,10 @@ func (c *fastClient) close() {
 }
 
 // post writes one request on fc (head ends with "Content-Length: "; the length and the
-// body follow) and reads the response head; fc's deadline was set by get. The caller
-// reads the body, then hands fc to finish.
-func (fc *fastConn) post(head []byte, body []byte) (*http.Response, error) {
+// body follow) and reads the answer; fc's deadline was set by get. A common answer comes
+// back whole as a quickReply (resp is nil; see readQuickReply), for finishQuick; for
+// any other, resp has its head, and the caller reads the body, then hands fc to finish.
+func (fc *fastConn) post(head []byte, body []byte) (q quickReply, resp *http.Response, err error) {
 	fc.buf = append(fc.buf[:0], head...)
 	fc.buf = strconv.AppendInt(fc.buf, int64(len(body)), 10)
 	fc.buf = append(fc.buf, "\r\n\r\n"...)
@@ -383,31 +387,41 @@ func (fc *fastConn) post(head []byte, body []byte) (*http.Response, error) {
 		fc.body = body
 	}
 	fc.sentAt = time.Now()
-	err := fc.writeAndAwait()
+	err = fc.writeAndAwait()
 	fc.body = nil
 	if cap(fc.buf) > 64<<10 {
 		fc.buf = nil // a large body's buffer is not kept with the idle connection
 	}
 	if err != nil {
-		return nil, err
+		return q, nil, err
+	}
+	// One read, as http.ReadResponse's first would be; its error is that read's.
+	if _, err := fc.br.Peek(1); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // as http.ReadResponse says it
+		}
+		return q, nil, err
+	}
+	if q, ok := readQuickReply(fc.br); ok {
+		return q, nil, nil
 	}
 	for {
 		resp, err := http.ReadResponse(fc.br, nil)
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-				return nil, err
+				return q, nil, err
 			}
 			var ne net.Error
 			if errors.As(err, &ne) {
-				return nil, err
+				return q, nil, err
 			}
-			return nil, fmt.Errorf("%w: %w", errFastBadReply, err)
+			return q, nil, fmt.Errorf("%w: %w", errFastBadReply, err)
 		}
 		// 1xx interim answers (100 Continue, 103 Early Hints) precede the real one.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue
 		}
-		return resp, nil
+		return q, resp, nil
 	}
 }
 
@@ -441,6 +455,16 @@ func (c *fastClient) finish(fc *fastConn, resp *http.Response) {
 		return
 	}
 	_ = resp.Body.Close()
+	c.put(fc)
+}
+
+// finishQuick is finish for a quickReply whose body the caller has copied.
+func (c *fastClient) finishQuick(fc *fastConn, q quickReply) {
+	_, _ = fc.br.Discard(q.n) // all buffered: cannot fail
+	if q.close || fc.br.Buffered() != 0 {
+		c.discard(fc)
+		return
+	}
 	c.put(fc)
 }
 
