@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // quickOf runs readQuickReply over data as one buffered read would hold it.
@@ -128,4 +131,63 @@ func FuzzQuickReply(f *testing.F) {
 			t.Fatalf("quick read a chunked body: %q", data)
 		}
 	})
+}
+
+// The answers of net/http's server (a Go function app, functions/customhandler) are
+// the common case the quick reader is for: if a change on either side made it fall
+// back to http.ReadResponse for them, nothing else would notice.
+func TestQuickReplyReadsNetHTTPAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/none" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write([]byte("{\"type\":3,\"invocationId\":\"1\",\"result\":\"pong\"}\x1e"))
+	}))
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReaderSize(nc, 4096)
+	for _, c := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/echo", 200, "{\"type\":3,\"invocationId\":\"1\",\"result\":\"pong\"}\x1e"},
+		{"/none", 204, ""},
+	} {
+		req := "POST " + c.path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+		if _, err := nc.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		// The whole answer, as the quick reader needs it: one read may return part.
+		for {
+			if _, err := br.Peek(1); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := br.Peek(br.Buffered())
+			if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 && len(b) >= end+4+len(c.body) {
+				break
+			}
+			if _, err := br.Peek(br.Buffered() + 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q, ok := readQuickReply(br)
+		if !ok {
+			b, _ := br.Peek(br.Buffered())
+			t.Fatalf("%s: net/http's answer left to net/http: %q", c.path, b)
+		}
+		if q.status != c.status || string(q.body) != c.body || q.close {
+			t.Fatalf("%s: status %d, body %q, close %v", c.path, q.status, q.body, q.close)
+		}
+		if _, err := br.Discard(q.n); err != nil || br.Buffered() != 0 {
+			t.Fatalf("%s: %d bytes left after the answer (%v)", c.path, br.Buffered(), err)
+		}
+	}
 }
