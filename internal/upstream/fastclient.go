@@ -402,8 +402,8 @@ func (fc *fastConn) post(head []byte, body []byte) (q quickReply, resp *http.Res
 		}
 		return q, nil, err
 	}
-	if q, ok := readQuickReply(fc.br); ok {
-		return q, nil, nil
+	if quick, ok := readQuickReply(fc.br); ok {
+		return quick, nil, nil
 	}
 	for {
 		resp, err := http.ReadResponse(fc.br, nil)

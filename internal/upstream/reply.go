@@ -37,7 +37,7 @@ func readQuickReply(br *bufio.Reader) (q quickReply, ok bool) {
 	if q.status, ok = statusLine(line); !ok {
 		return q, false
 	}
-	length, haveLength := -1, false
+	length := -1 // none yet
 	for len(head) > 0 {
 		line, head, _ = bytes.Cut(head, []byte("\r\n"))
 		key, value, found := bytes.Cut(line, []byte(":"))
@@ -50,14 +50,14 @@ func readQuickReply(br *bufio.Reader) (q quickReply, ok bool) {
 		}
 		switch {
 		case httpwire.EqualFold(key, "content-length"):
-			if haveLength || !httpwire.Digits(value) || len(value) > 18 {
+			if length >= 0 || !httpwire.Digits(value) || len(value) > 18 {
 				return q, false
 			}
 			n, err := strconv.Atoi(string(value)) // no allocation: the conversion is for the call only
 			if err != nil {
 				return q, false
 			}
-			length, haveLength = n, true
+			length = n
 		case httpwire.EqualFold(key, "connection"):
 			switch {
 			case httpwire.EqualFold(value, "close"):
@@ -77,7 +77,7 @@ func readQuickReply(br *bufio.Reader) (q quickReply, ok bool) {
 		}
 		return q, true
 	}
-	if !haveLength || len(b)-q.n < length {
+	if length < 0 || len(b)-q.n < length {
 		return q, false
 	}
 	q.body = b[q.n : q.n+length]
