@@ -23,6 +23,8 @@ type Options struct {
 	Broker     Broker          // nil = a new MemoryBroker (one process)
 	NodeID     string          // "" = generated
 	Logger     *slog.Logger    // nil = discard
+	// Flusher is the new registry's hub.Options.Flusher (unused with Registry).
+	Flusher func() hub.Flusher
 }
 
 // sharedState is what a Broker offers when several nodes form the service: the
@@ -96,10 +98,10 @@ func NewNode(ctx context.Context, opts Options) (*Node, error) {
 			return nil, errors.New("cluster: a node with shared state builds its own registry")
 		}
 		n.shared = st
-		n.reg = hub.NewWithOptions(hub.Options{Logger: n.log, Observer: st})
+		n.reg = hub.NewWithOptions(hub.Options{Logger: n.log, Observer: st, Flusher: opts.Flusher})
 	}
 	if n.reg == nil {
-		n.reg = hub.NewWithOptions(hub.Options{Logger: n.log})
+		n.reg = hub.NewWithOptions(hub.Options{Logger: n.log, Flusher: opts.Flusher})
 	}
 	if n.ug == nil {
 		n.ug = hub.NewUserGroups(hub.UserGroupOptions{})

@@ -150,9 +150,7 @@ func (f *flushing) write(r *Registry, batch []pendingSweep) {
 	workers := min(runtime.GOMAXPROCS(0), total/flushMinPerWorker)
 	if workers <= 1 {
 		for _, s := range batch {
-			for _, c := range *s.buf {
-				c.(Queuer).Flush()
-			}
+			r.flushList(*s.buf)
 			f.finish(r, s)
 		}
 		return
@@ -178,9 +176,7 @@ func (f *flushing) write(r *Registry, batch []pendingSweep) {
 				return
 			}
 			ch := chunks[j]
-			for _, c := range (*batch[ch.sweep].buf)[ch.from:ch.to] {
-				c.(Queuer).Flush()
-			}
+			r.flushList((*batch[ch.sweep].buf)[ch.from:ch.to])
 			if left[ch.sweep].Add(-1) == 0 {
 				f.finish(r, batch[ch.sweep])
 			}

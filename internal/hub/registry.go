@@ -41,6 +41,10 @@ type Options struct {
 	// Observer, when set, hears about every change of the index (a cluster node
 	// mirrors them into the cluster's shared state).
 	Observer Observer
+	// Flusher, when set, gives a fan-out's flush goroutine the Flusher its
+	// recipients are flushed through (one per goroutine and fan-out); nil = each
+	// recipient's Queuer.Flush.
+	Flusher func() Flusher
 }
 
 // Observer hears about the changes of a Registry's index, in order per hub. It is
@@ -65,6 +69,7 @@ type Registry struct {
 	recipientBuf sync.Pool    // *[]Client reused by fan-out snapshots
 	maxGroups    atomic.Int64 // groups a connection may join by id; 0 = unlimited
 	flushing     flushing     // background flushes (see Background)
+	newFlusher   func() Flusher
 
 	mu   sync.RWMutex
 	hubs map[string]*hubState
@@ -117,7 +122,7 @@ func New(logger *slog.Logger) *Registry {
 
 // NewWithOptions returns an empty registry configured by opts.
 func NewWithOptions(opts Options) *Registry {
-	r := &Registry{logger: opts.Logger, obs: opts.Observer, hubs: make(map[string]*hubState)}
+	r := &Registry{logger: opts.Logger, obs: opts.Observer, newFlusher: opts.Flusher, hubs: make(map[string]*hubState)}
 	if r.logger == nil {
 		r.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

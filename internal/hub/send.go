@@ -190,7 +190,7 @@ func (r *Registry) deliver(hub string, buf *[]Client, p *Payload) {
 		r.flushing.sweep(r, buf, p.bg)
 		return
 	}
-	flushAll(recipients[:k])
+	r.flushAll(recipients[:k])
 	r.putBuf(buf)
 }
 
@@ -211,30 +211,60 @@ type Queuer interface {
 // goroutine start is worth it only over hundreds of writes.
 const flushMinPerWorker = 512
 
+// Flusher writes the frames queued to many Queuers together: the server gathers
+// their socket writes into a few system calls. A flush goroutine gets one per
+// fan-out, flushes each recipient through it, and calls Done at the end.
+type Flusher interface {
+	// Flush writes what c queued, now or by Done.
+	Flush(c Client)
+	// Done writes what is still gathered; the Flusher is not used again.
+	Done()
+}
+
+// minGathered is the fewest recipients a Flusher is asked for.
+const minGathered = 4
+
+// directFlusher flushes each recipient at once.
+type directFlusher struct{}
+
+func (directFlusher) Flush(c Client) { c.(Queuer).Flush() }
+func (directFlusher) Done()          {}
+
+// flusher returns the Flusher of one flush goroutine.
+func (r *Registry) flusher() Flusher {
+	if r.newFlusher != nil {
+		return r.newFlusher()
+	}
+	return directFlusher{}
+}
+
+// flushList flushes the recipients cs through one Flusher; a few go directly, where
+// gathering their writes would save nothing.
+func (r *Registry) flushList(cs []Client) {
+	var f Flusher = directFlusher{}
+	if len(cs) >= minGathered {
+		f = r.flusher()
+	}
+	for _, c := range cs {
+		f.Flush(c)
+	}
+	f.Done()
+}
+
 // flushAll flushes every recipient, spread over up to GOMAXPROCS goroutines (the
 // caller's included) so that a large fan-out's writes do not serialise on one core.
-func flushAll(recipients []Client) {
+func (r *Registry) flushAll(recipients []Client) {
 	workers := min(runtime.GOMAXPROCS(0), len(recipients)/flushMinPerWorker)
 	if workers <= 1 {
-		for _, c := range recipients {
-			c.(Queuer).Flush()
-		}
+		r.flushList(recipients)
 		return
 	}
 	var wg sync.WaitGroup
 	per := (len(recipients) + workers - 1) / workers
 	for w := 1; w < workers; w++ {
 		part := recipients[min(w*per, len(recipients)):min((w+1)*per, len(recipients))]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, c := range part {
-				c.(Queuer).Flush()
-			}
-		}()
+		wg.Go(func() { r.flushList(part) })
 	}
-	for _, c := range recipients[:per] {
-		c.(Queuer).Flush()
-	}
+	r.flushList(recipients[:per])
 	wg.Wait()
 }

@@ -18,7 +18,7 @@ import (
 // node of a cluster on Redis when redis-url is set.
 func (s *Server) newNode(cfg Config, logger *slog.Logger) (*cluster.Node, error) {
 	if cfg.RedisURL == "" {
-		node, err := cluster.NewNode(context.Background(), cluster.Options{Logger: logger, NodeID: cfg.NodeID})
+		node, err := cluster.NewNode(context.Background(), cluster.Options{Logger: logger, NodeID: cfg.NodeID, Flusher: s.flushers.get})
 		if err != nil {
 			return nil, fmt.Errorf("server: node: %w", err)
 		}
@@ -40,7 +40,7 @@ func (s *Server) newNode(cfg Config, logger *slog.Logger) (*cluster.Node, error)
 	if err != nil {
 		return nil, fmt.Errorf("server: cluster: %w", err)
 	}
-	node, err := cluster.NewNode(context.Background(), cluster.Options{Broker: b, NodeID: id, Logger: logger})
+	node, err := cluster.NewNode(context.Background(), cluster.Options{Broker: b, NodeID: id, Logger: logger, Flusher: s.flushers.get})
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("server: cluster: %w", err)

@@ -32,6 +32,7 @@ var (
 type wsConn interface {
 	WriteFramed(batch []byte, binary bool) error
 	TryWriteFramed(batch []byte, binary bool) (rest []byte, err error)
+	QueueWriteFramed(sb *transport.SendBatch, batch []byte, binary bool, done transport.WriteDoner) (queued bool, rest []byte, err error)
 	FinishWrite(rest []byte) error
 	Close() error
 	CloseNow() error

@@ -81,8 +81,18 @@ func TestBroadcastToIdleConnectionsStartsNoGoroutinePerRecipient(t *testing.T) {
 	}
 	metrics.Read(created)
 	started := created[0].Value.Uint64() - before
+	expectMessages(t, conns, messages)
+	t.Logf("%d goroutines started for %d deliveries", started, n*messages)
+	if started > n/4 {
+		t.Fatalf("%d goroutines started for %d broadcasts to %d idle connections", started, messages, n)
+	}
+}
+
+// expectMessages reads "message 0" to "message <messages-1>", in order, on every
+// connection (a WebSocket message may carry several records: a batch).
+func expectMessages(t *testing.T, conns []*rawWS, messages int) {
+	t.Helper()
 	for i, c := range conns {
-		// A WebSocket message may carry several records (a batch).
 		var records []string
 		for len(records) < messages {
 			_, p, err := c.readMessage(5 * time.Second)
@@ -96,10 +106,6 @@ func TestBroadcastToIdleConnectionsStartsNoGoroutinePerRecipient(t *testing.T) {
 				t.Fatalf("conn %d, record %d: %q, want %s", i, m, r, want)
 			}
 		}
-	}
-	t.Logf("%d goroutines started for %d deliveries", started, n*messages)
-	if started > n/4 {
-		t.Fatalf("%d goroutines started for %d broadcasts to %d idle connections", started, messages, n)
 	}
 }
 

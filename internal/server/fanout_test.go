@@ -35,6 +35,12 @@ func (g *gatedWS) TryWriteFramed(b []byte, binary bool) ([]byte, error) {
 	return g.wsConn.TryWriteFramed(b, binary)
 }
 
+// QueueWriteFramed writes at once, behind the gate: a gathered write would bypass it.
+func (g *gatedWS) QueueWriteFramed(_ *transport.SendBatch, b []byte, binary bool, _ transport.WriteDoner) (bool, []byte, error) {
+	rest, err := g.TryWriteFramed(b, binary)
+	return false, rest, err
+}
+
 func (g *gatedWS) WriteFramed(b []byte, binary bool) error {
 	g.wait()
 	return g.wsConn.WriteFramed(b, binary)
@@ -186,6 +192,9 @@ func TestShutdownWaitsForBackgroundFanOut(t *testing.T) {
 type busyWS struct{ fakeWS }
 
 func (b *busyWS) TryWriteFramed([]byte, bool) ([]byte, error) { return nil, transport.ErrWriteBusy }
+func (b *busyWS) QueueWriteFramed(*transport.SendBatch, []byte, bool, transport.WriteDoner) (bool, []byte, error) {
+	return false, nil, transport.ErrWriteBusy
+}
 
 // A flush that finds another frame on the wire (TryWriteFramed says ErrWriteBusy)
 // leaves the batch to the writer goroutine, which writes it whole; the fan-out does

@@ -90,6 +90,10 @@ func (f *fakeWS) WriteFramed(b []byte, _ bool) error {
 func (f *fakeWS) TryWriteFramed(b []byte, binary bool) ([]byte, error) {
 	return nil, f.WriteFramed(b, binary)
 }
+func (f *fakeWS) QueueWriteFramed(_ *transport.SendBatch, b []byte, binary bool, _ transport.WriteDoner) (bool, []byte, error) {
+	rest, err := f.TryWriteFramed(b, binary)
+	return false, rest, err
+}
 func (f *fakeWS) FinishWrite([]byte) error { return nil }
 func (f *fakeWS) Close() error             { return nil }
 func (f *fakeWS) CloseNow() error          { return nil }

@@ -107,7 +107,11 @@ func (c *conn) writerSocket() (ws wsConn, done chan struct{}, ok bool) {
 // S1). Whatever must wait (a full socket, the last batch with its closing handshake)
 // goes to the writer goroutine. A stateful connection always uses the goroutine: a
 // reconnect waits for its writer to end before the next socket gets one.
-func (c *conn) flush() {
+func (c *conn) flush() { c.flushInto(nil) }
+
+// flushInto is flush for a fan-out that gathers its writes in sb (nil: none): a
+// batch is written when sb sends, and WriteDone goes on from there.
+func (c *conn) flushInto(sb *transport.SendBatch) {
 	ws, done, ok := c.writerSocket()
 	if !ok {
 		return
@@ -116,34 +120,71 @@ func (c *conn) flush() {
 		go c.writeLoop(ws, done, pendingWrite{})
 		return
 	}
+	c.flushLoop(ws, sb)
+}
+
+// flushLoop is flushInto once the caller is the writer of ws.
+func (c *conn) flushLoop(ws wsConn, sb *transport.SendBatch) {
 	for {
 		batch, sealed := c.out.TakeFramed(c.spare)
 		if sealed {
 			go c.writeLoop(ws, nil, pendingWrite{batch: batch, sealed: true, taken: true})
 			return
 		}
-		if len(batch) > 0 {
-			rest, err := ws.TryWriteFramed(batch, c.binary.Load())
-			if errors.Is(err, transport.ErrWriteBusy) {
-				// Another frame is on the wire (a Pong that may wait for the client):
-				// the writer goroutine waits for it, not the fan-out.
-				go c.writeLoop(ws, nil, pendingWrite{batch: batch, taken: true})
-				return
-			}
-			if err != nil {
+		if len(batch) == 0 {
+			if !c.releaseWriter(batch) {
 				c.s.wg.Done()
-				c.abort("The transport failed: " + err.Error())
-				return // writerOn stays set: nothing more can be written
-			}
-			if len(rest) > 0 {
-				go c.writeLoop(ws, nil, pendingWrite{batch: batch, rest: rest, taken: true})
 				return
 			}
+			continue
 		}
-		if !c.releaseWriter(batch) {
-			c.s.wg.Done()
+		var rest []byte
+		var err error
+		if sb != nil {
+			var queued bool
+			if queued, rest, err = ws.QueueWriteFramed(sb, batch, c.binary.Load(), c); queued {
+				return
+			}
+		} else {
+			rest, err = ws.TryWriteFramed(batch, c.binary.Load())
+		}
+		if !c.wrote(ws, batch, rest, err) {
 			return
 		}
+	}
+}
+
+// wrote ends a write without waiting of batch (TryWriteFramed's or a gathered one's
+// rest and err): what the socket did not take, or a write found in progress, goes
+// to the writer goroutine. It reports whether the caller is still the writer, with
+// frames queued meanwhile to write.
+func (c *conn) wrote(ws wsConn, batch, rest []byte, err error) bool {
+	if errors.Is(err, transport.ErrWriteBusy) {
+		// Another frame is on the wire (a Pong that may wait for the client): the
+		// writer goroutine waits for it, not the fan-out.
+		go c.writeLoop(ws, nil, pendingWrite{batch: batch, taken: true})
+		return false
+	}
+	if err != nil {
+		c.s.wg.Done()
+		c.abort("The transport failed: " + err.Error())
+		return false // writerOn stays set: nothing more can be written
+	}
+	if len(rest) > 0 {
+		go c.writeLoop(ws, nil, pendingWrite{batch: batch, rest: rest, taken: true})
+		return false
+	}
+	if !c.releaseWriter(batch) {
+		c.s.wg.Done()
+		return false
+	}
+	return true
+}
+
+// WriteDone implements transport.WriteDoner: a write flushInto gathered was sent.
+func (c *conn) WriteDone(ws *transport.WebSocket, batch, rest []byte, err error) {
+	if c.wrote(ws, batch, rest, err) {
+		c.flushLoop(ws, nil)
 	}
 }
 

@@ -44,6 +44,7 @@ type Server struct {
 	budget         *transport.Budget   // partial input and outbound queues of all connections
 	handler        http.Handler
 	adm            *admission
+	flushers       flushers   // gathered fan-out writes (io_uring)
 	pings          sync.Map   // protocol name -> its Ping frame (see pingFrame)
 	sweep          timerSweep // every connection's lifecycle timer
 
@@ -131,6 +132,7 @@ func NewWithOptions(cfg Config, opts *Options) (*Server, error) {
 		mount:        opts.Mount,
 	}
 	s.sweep.s = s
+	s.flushers.log = logger
 	if s.metrics == nil {
 		s.metrics = metrics.New(prometheus.NewRegistry())
 	}
@@ -410,6 +412,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("server: background fan-outs: %w", err))
 	}
 	cancelFlush()
+	s.flushers.close()
 	// Every WebSocket is closed or in its closing handshake, which a client that does
 	// not answer ends after 5 s; the event loop reading them ends with the last one.
 	// Waiting for it leaves nothing of this server running once Shutdown returns.

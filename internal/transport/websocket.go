@@ -420,21 +420,9 @@ var rawWrites = sync.Pool{New: func() any {
 // lock and returns ErrWriteBusy: the batch is then for WriteFramed, on a goroutine
 // that may wait. A fan-out's writes never wait for one connection.
 func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err error) {
-	op := byte(opText)
-	if binary {
-		op = opBinary
-	}
-	start := putHeader(batch, Headroom, op, len(batch)-Headroom)
-	b := batch[start:]
-	if !ws.wmu.TryLock() {
-		return nil, ErrWriteBusy
-	}
-	if ws.closeSent {
-		ws.wmu.Unlock()
-		return nil, errors.New("websocket: write after close")
-	}
-	if ws.rc == nil {
-		return b, nil
+	b, err := ws.lockForWrite(batch, binary)
+	if err != nil || ws.rc == nil {
+		return b, err
 	}
 	rw := rawWrites.Get().(*rawWrite)
 	rw.b = b
@@ -445,18 +433,7 @@ func (ws *WebSocket) TryWriteFramed(batch []byte, binary bool) (rest []byte, err
 	if err == nil {
 		err = werr
 	}
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
-		err = nil
-	}
-	if err != nil {
-		ws.wmu.Unlock()
-		return nil, fmt.Errorf("websocket: write: %w", err)
-	}
-	if n = max(n, 0); n == len(b) {
-		ws.wmu.Unlock()
-		return nil, nil
-	}
-	return b[n:], nil
+	return ws.wrote(b, n, err)
 }
 
 // ErrWriteBusy is TryWriteFramed's answer when another frame is being written.

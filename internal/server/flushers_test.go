@@ -1,0 +1,49 @@
+package server
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+)
+
+// A broadcast's writes are gathered into io_uring batches (Linux) or, where
+// io_uring is off, written one by one: either way every connection gets every
+// message, in order; the batches come back to the pool after each fan-out and are
+// released by Shutdown.
+func TestBroadcastThroughGatheredAndDirectWrites(t *testing.T) {
+	for _, gathered := range []bool{true, false} {
+		t.Run(fmt.Sprint("gathered=", gathered), func(t *testing.T) {
+			var s *Server
+			t.Cleanup(func() { // registered first: runs after the server's Shutdown
+				s.flushers.mu.Lock()
+				defer s.flushers.mu.Unlock()
+				if s.flushers.made != 0 || len(s.flushers.free) != 0 {
+					t.Errorf("after Shutdown: %d batches not released, %d free", s.flushers.made, len(s.flushers.free))
+				}
+			})
+			ts := startServer(t, nil)
+			s = ts.s
+			if !gathered {
+				s.flushers.mu.Lock()
+				s.flushers.off = true
+				s.flushers.mu.Unlock()
+			}
+			query := "hub=chat&access_token=" + url.QueryEscape(ts.token("chat", ""))
+			const n, messages = 40, 20
+			conns := connectRaw(t, ts, query, n)
+			for m := range messages {
+				broadcast(s, "chat", "m", fmt.Sprint("message ", m))
+			}
+			expectMessages(t, conns, messages)
+			s.flushers.mu.Lock()
+			made, free := s.flushers.made, len(s.flushers.free)
+			s.flushers.mu.Unlock()
+			if gathered && (made == 0 || made != free) {
+				t.Fatalf("%d batches made, %d back in the pool: want some, all back", made, free)
+			}
+			if !gathered && made != 0 {
+				t.Fatalf("%d batches made with io_uring off", made)
+			}
+		})
+	}
+}
