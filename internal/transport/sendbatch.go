@@ -125,8 +125,9 @@ func (sb *SendBatch) Submit() {
 func (sb *SendBatch) hold(i int) {
 	if i == len(sb.items) {
 		if len(sb.ring.Queued()) > 0 {
-			// A failed ring leaves ECANCELED on what it could not send; the
-			// connections fail with it and their clients reconnect.
+			// A failed ring leaves EAGAIN on what it did not send (those writes go to
+			// their connections' writers, as a full socket's do) and ECANCELED on
+			// what it may have sent (those connections fail: their clients reconnect).
 			_ = sb.ring.Submit()
 		}
 		return

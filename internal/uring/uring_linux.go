@@ -194,15 +194,17 @@ func (r *Ring) Reset() {
 // Submit sends everything queued with one io_uring_enter (more only when a signal
 // interrupts it) and sets each Send's N and Errno. Each send is MSG_DONTWAIT: it
 // completes during the call, so Submit never waits for a peer. Its error means the
-// ring failed: the Sends whose outcome it could not learn have Errno ECANCELED
-// (their bytes may or may not have gone out), and every later Submit fails too.
+// ring failed, and every later Submit fails too: the Sends the kernel never took
+// have Errno EAGAIN (nothing was sent: the caller may send them another way), those
+// it took without posting their outcome have ECANCELED (their bytes may or may not
+// have gone out).
 func (r *Ring) Submit() error {
 	n := uint32(len(r.queued))
 	if n == 0 {
 		return r.broken
 	}
 	if r.broken != nil {
-		r.cancelFrom(0)
+		r.notSentFrom(0)
 		return r.broken
 	}
 	tail := *r.sqTail // only this goroutine writes it
@@ -235,6 +237,8 @@ func (r *Ring) Submit() error {
 		}
 		completed += r.reap()
 		if r.broken != nil {
+			// The kernel's head says which entries it took; the rest it never will.
+			r.notSentFrom(int(atomic.LoadUint32(r.sqHead) - tail))
 			return r.broken
 		}
 	}
@@ -260,9 +264,10 @@ func (r *Ring) reap() uint32 {
 	return tail - head
 }
 
-func (r *Ring) cancelFrom(i int) {
+// notSentFrom marks the Sends from i on, which the kernel did not take, as not sent.
+func (r *Ring) notSentFrom(i int) {
 	for j := i; j < len(r.queued); j++ {
-		r.queued[j].N, r.queued[j].Errno = 0, syscall.ECANCELED
+		r.queued[j].N, r.queued[j].Errno = 0, syscall.EAGAIN
 	}
 }
 

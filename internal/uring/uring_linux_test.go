@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // pairs returns n connected loopback TCP pairs: the server ends' descriptors (for
@@ -230,4 +233,43 @@ func pipe() (int, int, error) {
 		return 0, 0, errors.Join(errors.New("pipe"), err)
 	}
 	return p[0], p[1], nil
+}
+
+// A ring whose io_uring_enter fails (here: a descriptor that is not the ring's)
+// sends nothing and says so: EAGAIN on every Send it did not hand to the kernel, so
+// that the caller can send them another way, and the ring stays failed.
+func TestAFailedRingSendsNothingAndSaysSo(t *testing.T) {
+	r := newRing(t, 4)
+	fds, clients := pairs(t, 2)
+	ringFD := r.fd
+	r.fd = int(fds[0]) // not an io_uring: io_uring_enter fails with EOPNOTSUPP
+	defer func() { r.fd = ringFD }()
+	r.Queue(fds[0], []byte("a"))
+	r.Queue(fds[1], []byte("b"))
+	if err := r.Submit(); err == nil {
+		t.Fatal("Submit on a broken ring succeeded")
+	}
+	for i, s := range r.Queued() {
+		if s.N != 0 || s.Errno != syscall.EAGAIN {
+			t.Fatalf("send %d: n=%d errno=%v, want nothing sent (EAGAIN)", i, s.N, s.Errno)
+		}
+	}
+	if r.Err() == nil {
+		t.Fatal("the ring does not say it failed")
+	}
+	r.Reset()
+	r.fd = ringFD
+	r.Queue(fds[1], []byte("c"))
+	if err := r.Submit(); err == nil || r.Queued()[0].Errno != syscall.EAGAIN {
+		t.Fatalf("a failed ring was used again: %v, %v", err, r.Queued()[0].Errno)
+	}
+	// Nothing reached either peer: the first byte each reads is written now.
+	for i, fd := range fds {
+		if n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&[]byte("z")[0])), 1, syscall.MSG_DONTWAIT, 0, 0); e != 0 || n != 1 {
+			t.Fatal(e)
+		}
+		if got := readFull(t, clients[i], 1); string(got) != "z" {
+			t.Fatalf("peer %d read %q first", i, got)
+		}
+	}
 }
