@@ -17,6 +17,8 @@ import (
 // released by close.
 type flushers struct {
 	log *slog.Logger
+	// newBatch makes a batch; nil = transport.NewSendBatch (tests make it fail).
+	newBatch func() (*transport.SendBatch, error)
 
 	mu     sync.Mutex
 	free   []*batchFlusher
@@ -49,7 +51,11 @@ func (f *flushers) get() hub.Flusher {
 	}
 	f.made++
 	f.mu.Unlock()
-	sb, err := transport.NewSendBatch()
+	newBatch := f.newBatch
+	if newBatch == nil {
+		newBatch = transport.NewSendBatch
+	}
+	sb, err := newBatch()
 	if err != nil {
 		f.mu.Lock()
 		f.made--

@@ -1,9 +1,16 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/signalbox-io/signalbox/internal/transport"
 )
 
 // A broadcast's writes are gathered into io_uring batches (Linux) or, where
@@ -47,3 +54,45 @@ func TestBroadcastThroughGatheredAndDirectWrites(t *testing.T) {
 		})
 	}
 }
+
+// Where io_uring cannot be set up (a seccomp profile, kernel.io_uring_disabled), the
+// first fan-out says so once in the log and every broadcast is written directly.
+func TestBroadcastWithoutIOURing(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	s, err := New(fastConfig(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tries atomic.Int32
+	s.flushers.newBatch = func() (*transport.SendBatch, error) {
+		tries.Add(1)
+		return nil, errors.New("io_uring_setup: operation not permitted")
+	}
+	ts := serveOn(t, s)
+	query := "hub=chat&access_token=" + url.QueryEscape(ts.token("chat", ""))
+	const n, messages = 10, 5
+	conns := connectRaw(t, ts, query, n)
+	for m := range messages {
+		broadcast(s, "chat", "m", fmt.Sprint("message ", m))
+	}
+	expectMessages(t, conns, messages)
+	if tries.Load() != 1 {
+		t.Fatalf("io_uring set up %d times, want once", tries.Load())
+	}
+	mu.Lock()
+	got := logs.String()
+	mu.Unlock()
+	if c := strings.Count(got, "io_uring unavailable"); c != 1 || !strings.Contains(got, "operation not permitted") {
+		t.Fatalf("logged %d times, want once with the reason:\n%s", c, got)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
