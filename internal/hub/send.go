@@ -224,26 +224,22 @@ type Flusher interface {
 // minGathered is the fewest recipients a Flusher is asked for.
 const minGathered = 4
 
-// directFlusher flushes each recipient at once.
-type directFlusher struct{}
+// DirectFlusher flushes each recipient at once, through its Queuer.Flush: what a
+// fan-out does without Options.Flusher, and to fewer than minGathered recipients.
+type DirectFlusher struct{}
 
-func (directFlusher) Flush(c Client) { c.(Queuer).Flush() }
-func (directFlusher) Done()          {}
+// Flush flushes c now.
+func (DirectFlusher) Flush(c Client) { c.(Queuer).Flush() }
 
-// flusher returns the Flusher of one flush goroutine.
-func (r *Registry) flusher() Flusher {
-	if r.newFlusher != nil {
-		return r.newFlusher()
-	}
-	return directFlusher{}
-}
+// Done does nothing: every flush is done already.
+func (DirectFlusher) Done() {}
 
 // flushList flushes the recipients cs through one Flusher; a few go directly, where
 // gathering their writes would save nothing.
 func (r *Registry) flushList(cs []Client) {
-	var f Flusher = directFlusher{}
-	if len(cs) >= minGathered {
-		f = r.flusher()
+	var f Flusher = DirectFlusher{}
+	if r.newFlusher != nil && len(cs) >= minGathered {
+		f = r.newFlusher()
 	}
 	for _, c := range cs {
 		f.Flush(c)

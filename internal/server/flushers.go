@@ -16,7 +16,7 @@ import (
 // flush is direct. The batches are kept for reuse, at most maxFlushers of them, and
 // released by close.
 type flushers struct {
-	log *slog.Logger
+	log *slog.Logger // the server's
 	// newBatch makes a batch; nil = transport.NewSendBatch (tests make it fail).
 	newBatch func() (*transport.SendBatch, error)
 
@@ -36,7 +36,7 @@ func (f *flushers) get() hub.Flusher {
 	f.mu.Lock()
 	if f.closed || f.off {
 		f.mu.Unlock()
-		return directFlusher{}
+		return hub.DirectFlusher{}
 	}
 	if n := len(f.free); n > 0 {
 		bf := f.free[n-1]
@@ -47,7 +47,7 @@ func (f *flushers) get() hub.Flusher {
 	}
 	if f.made >= maxFlushers() {
 		f.mu.Unlock()
-		return directFlusher{}
+		return hub.DirectFlusher{}
 	}
 	f.made++
 	f.mu.Unlock()
@@ -63,9 +63,9 @@ func (f *flushers) get() hub.Flusher {
 		f.off = true
 		f.mu.Unlock()
 		if first {
-			f.logger().Info("io_uring unavailable: one send(2) per delivery", slog.Any("error", err))
+			f.log.Info("io_uring unavailable: one send(2) per delivery", slog.Any("error", err))
 		}
-		return directFlusher{}
+		return hub.DirectFlusher{}
 	}
 	return &batchFlusher{f: f, sb: sb}
 }
@@ -82,7 +82,7 @@ func (f *flushers) put(bf *batchFlusher) {
 	f.made--
 	f.mu.Unlock()
 	if broken != nil {
-		f.logger().Warn("gathered sends failed; the batch is dropped", slog.Any("error", broken))
+		f.log.Warn("gathered sends failed; the batch is dropped", slog.Any("error", broken))
 	}
 	_ = bf.sb.Close()
 }
@@ -98,13 +98,6 @@ func (f *flushers) close() {
 	for _, bf := range free {
 		_ = bf.sb.Close()
 	}
-}
-
-func (f *flushers) logger() *slog.Logger {
-	if f.log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return f.log
 }
 
 // batchFlusher gathers the writes of one flush goroutine's connections.
@@ -125,9 +118,3 @@ func (b *batchFlusher) Done() {
 	b.sb.Submit()
 	b.f.put(b)
 }
-
-// directFlusher flushes each connection at once.
-type directFlusher struct{}
-
-func (directFlusher) Flush(c hub.Client) { c.(hub.Queuer).Flush() }
-func (directFlusher) Done()              {}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -35,13 +34,7 @@ func TestBroadcastThroughGatheredAndDirectWrites(t *testing.T) {
 				s.flushers.off = true
 				s.flushers.mu.Unlock()
 			}
-			query := "hub=chat&access_token=" + url.QueryEscape(ts.token("chat", ""))
-			const n, messages = 40, 20
-			conns := connectRaw(t, ts, query, n)
-			for m := range messages {
-				broadcast(s, "chat", "m", fmt.Sprint("message ", m))
-			}
-			expectMessages(t, conns, messages)
+			broadcastToRaw(t, ts, 40, 20)
 			s.flushers.mu.Lock()
 			made, free := s.flushers.made, len(s.flushers.free)
 			s.flushers.mu.Unlock()
@@ -58,13 +51,8 @@ func TestBroadcastThroughGatheredAndDirectWrites(t *testing.T) {
 // Where io_uring cannot be set up (a seccomp profile, kernel.io_uring_disabled), the
 // first fan-out says so once in the log and every broadcast is written directly.
 func TestBroadcastWithoutIOURing(t *testing.T) {
-	var logs strings.Builder
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.Write(p)
-	}), nil))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	s, err := New(fastConfig(), logger)
 	if err != nil {
 		t.Fatal(err)
@@ -74,25 +62,23 @@ func TestBroadcastWithoutIOURing(t *testing.T) {
 		tries.Add(1)
 		return nil, errors.New("io_uring_setup: operation not permitted")
 	}
-	ts := serveOn(t, s)
-	query := "hub=chat&access_token=" + url.QueryEscape(ts.token("chat", ""))
-	const n, messages = 10, 5
-	conns := connectRaw(t, ts, query, n)
-	for m := range messages {
-		broadcast(s, "chat", "m", fmt.Sprint("message ", m))
-	}
-	expectMessages(t, conns, messages)
+	broadcastToRaw(t, serveOn(t, s), 10, 5)
 	if tries.Load() != 1 {
 		t.Fatalf("io_uring set up %d times, want once", tries.Load())
 	}
-	mu.Lock()
 	got := logs.String()
-	mu.Unlock()
 	if c := strings.Count(got, "io_uring unavailable"); c != 1 || !strings.Contains(got, "operation not permitted") {
 		t.Fatalf("logged %d times, want once with the reason:\n%s", c, got)
 	}
 }
 
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+// broadcastToRaw connects n raw WebSockets to hub chat, broadcasts "message 0" to
+// "message <messages-1>" to them and checks that each gets them all, in order.
+func broadcastToRaw(t *testing.T, ts *testServer, n, messages int) {
+	t.Helper()
+	conns := connectRaw(t, ts, "hub=chat&access_token="+url.QueryEscape(ts.token("chat", "")), n)
+	for m := range messages {
+		broadcast(ts.s, "chat", "m", fmt.Sprint("message ", m))
+	}
+	expectMessages(t, conns, messages)
+}

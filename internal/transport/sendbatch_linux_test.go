@@ -5,39 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 )
-
-// acceptedPairs is acceptedPair for n connections of one server and event loop.
-func acceptedPairs(t *testing.T, n int) ([]*WebSocket, []net.Conn) {
-	t.Helper()
-	var loop EventLoop
-	wsc := make(chan *WebSocket, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ws, err := loop.Accept(w, r, &events{data: make(chan string, 100), closed: make(chan error, 100)}); err == nil {
-			ws.Start()
-			wsc <- ws
-		}
-	}))
-	t.Cleanup(srv.Close)
-	var wss []*WebSocket
-	var ncs []net.Conn
-	for range n {
-		ncs = append(ncs, upgrade(t, srv.URL))
-		select {
-		case ws := <-wsc:
-			t.Cleanup(func() { ws.CloseNow() })
-			wss = append(wss, ws)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no WebSocket")
-		}
-	}
-	return wss, ncs
-}
 
 func newSendBatch(t *testing.T) *SendBatch {
 	t.Helper()
@@ -143,14 +114,7 @@ func TestSendBatchLeavesTheRestOfAFullSocket(t *testing.T) {
 			t.Fatalf("message %d of %d: %d bytes", i, sent, len(got))
 		}
 	}
-	select {
-	case err := <-finished:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("FinishWrite did not complete")
-	}
+	writeDone(t, finished)
 }
 
 // A write in progress on one connection (its lock held) is not waited for: that

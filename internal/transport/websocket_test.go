@@ -137,6 +137,13 @@ func TestWebSocketSeesEOFBehindLastFrame(t *testing.T) {
 // it, both closed when the test ends.
 func acceptedPair(t *testing.T) (*WebSocket, net.Conn) {
 	t.Helper()
+	wss, ncs := acceptedPairs(t, 1)
+	return wss[0], ncs[0]
+}
+
+// acceptedPairs is acceptedPair for n connections of one server and event loop.
+func acceptedPairs(t *testing.T, n int) ([]*WebSocket, []net.Conn) {
+	t.Helper()
 	var loop EventLoop
 	wsc := make(chan *WebSocket, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -146,14 +153,31 @@ func acceptedPair(t *testing.T) (*WebSocket, net.Conn) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	nc := upgrade(t, srv.URL)
+	var wss []*WebSocket
+	var ncs []net.Conn
+	for range n {
+		ncs = append(ncs, upgrade(t, srv.URL))
+		select {
+		case ws := <-wsc:
+			t.Cleanup(func() { ws.CloseNow() })
+			wss = append(wss, ws)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no WebSocket")
+		}
+	}
+	return wss, ncs
+}
+
+// writeDone waits for the outcome of a write that runs on another goroutine.
+func writeDone(t *testing.T, ch <-chan error) {
+	t.Helper()
 	select {
-	case ws := <-wsc:
-		t.Cleanup(func() { ws.CloseNow() })
-		return ws, nc
+	case err := <-ch:
+		if err != nil {
+			t.Fatal(err)
+		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("no WebSocket")
-		return nil, nil
+		t.Fatal("a write did not complete")
 	}
 }
 
@@ -200,16 +224,8 @@ func TestTryWriteFramedLeavesTheRestOfAFullSocket(t *testing.T) {
 	if got := readFrame(t, br); got != "after" {
 		t.Fatalf("last message %q", got)
 	}
-	for _, ch := range []chan error{finished, done} {
-		select {
-		case err := <-ch:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("a write did not complete")
-		}
-	}
+	writeDone(t, finished)
+	writeDone(t, done)
 }
 
 // TryWriteFramed never waits for another write: while one holds the socket (here
